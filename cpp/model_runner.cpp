@@ -1,0 +1,142 @@
+#include "model_runner.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+namespace mlff {
+
+namespace {
+
+torch::jit::IValue required_attr(const torch::jit::Module& m, const std::string& name,
+                                 const std::string& path) {
+  if (!m.hasattr(name))
+    throw std::runtime_error("model file '" + path + "' has no '" + name +
+                             "' attribute: it was not written by 'mlff-ttt export'");
+  return m.attr(name);
+}
+
+ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
+  ModelInfo info;
+  info.format_version = static_cast<int>(required_attr(m, "format_version", path).toInt());
+  info.architecture = required_attr(m, "architecture", path).toStringRef();
+  info.cutoff = required_attr(m, "cutoff", path).toDouble();
+  info.num_layers = static_cast<int>(required_attr(m, "num_layers", path).toInt());
+  for (const auto& e : required_attr(m, "elements", path).toListRef())
+    info.elements.push_back(e.toStringRef());
+  info.units = required_attr(m, "units", path).toStringRef();
+  info.dtype = required_attr(m, "dtype", path).toStringRef();
+  info.metadata_json = required_attr(m, "metadata_json", path).toStringRef();
+
+  const std::string where = "model file '" + path + "': ";
+  if (info.format_version != kModelFormatVersion)
+    throw std::runtime_error(where + "format version " + std::to_string(info.format_version) +
+                             ", this build reads version " +
+                             std::to_string(kModelFormatVersion));
+  if (!(info.cutoff > 0.0)) throw std::runtime_error(where + "cutoff must be positive");
+  if (info.num_layers < 1) throw std::runtime_error(where + "num_layers must be >= 1");
+  if (info.elements.empty()) throw std::runtime_error(where + "element list is empty");
+  if (info.dtype != "float32" && info.dtype != "float64")
+    throw std::runtime_error(where + "dtype '" + info.dtype + "' is not float32 or float64");
+  if (info.units != "metal" && info.units != "real")
+    throw std::runtime_error(where + "units '" + info.units + "' are not metal or real");
+  return info;
+}
+
+}  // namespace
+
+ModelRunner::ModelRunner(const std::string& path, const std::string& device)
+    : path_(path), device_(device), dtype_(torch::kFloat64) {
+  if (!std::ifstream(path).good())
+    throw std::runtime_error("cannot open model file '" + path + "'");
+  try {
+    module_ = torch::jit::load(path, device_);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("'" + path + "' is not a TorchScript model file (" +
+                             e.what_without_backtrace() + ")");
+  }
+  module_.eval();
+  info_ = read_info(module_, path);
+  dtype_ = info_.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+}
+
+int ModelRunner::element_index(const std::string& symbol) const {
+  for (size_t k = 0; k < info_.elements.size(); ++k)
+    if (info_.elements[k] == symbol) return static_cast<int>(k);
+  return -1;
+}
+
+Results ModelRunner::compute(const Graph& graph, bool want_node_energy, bool want_node_virial) {
+  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+
+  // from_blob does not copy; .to() copies onto the model's device and dtype.
+  auto species = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64)
+                     .to(device_);
+  auto centers = torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64)
+                     .to(device_);
+  auto neighbors =
+      torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64).to(device_);
+  auto edge_index = torch::stack({centers, neighbors});
+  auto edge_vec_f64 =
+      torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64);
+  auto edge_vec = edge_vec_f64.to(device_, dtype_).requires_grad_(true);
+
+  auto node_energy =
+      module_.forward({species, edge_index, edge_vec}).toTensor();
+  auto energy = node_energy.narrow(0, 0, graph.n_local).sum();
+  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
+
+  Results out;
+  out.energy = energy.item<double>();
+  if (!std::isfinite(out.energy))
+    throw std::runtime_error("model '" + path_ + "' returned a non-finite energy");
+
+  // Each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g.
+  auto centers_cpu = centers.to(torch::kCPU), neighbors_cpu = neighbors.to(torch::kCPU);
+  auto forces = torch::zeros({n, 3}, f64);
+  forces.index_add_(0, centers_cpu, grad);
+  forces.index_add_(0, neighbors_cpu, -grad);
+  if (!torch::isfinite(forces).all().item<bool>())
+    throw std::runtime_error("model '" + path_ + "' returned non-finite forces");
+  out.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
+
+  // Virial sum_i x_i (x) f_i = -sum_edges r (x) g, in Voigt order xx yy zz xy xz yz.
+  auto r = edge_vec_f64;
+  auto edge_virial = -torch::stack({r.select(1, 0) * grad.select(1, 0),
+                                    r.select(1, 1) * grad.select(1, 1),
+                                    r.select(1, 2) * grad.select(1, 2),
+                                    r.select(1, 0) * grad.select(1, 1),
+                                    r.select(1, 0) * grad.select(1, 2),
+                                    r.select(1, 1) * grad.select(1, 2)},
+                                   1);
+  auto total = edge_virial.sum(0);
+  for (int k = 0; k < 6; ++k) out.virial[k] = total[k].item<double>();
+
+  if (want_node_energy) {
+    auto e = node_energy.narrow(0, 0, graph.n_local).detach().to(torch::kCPU, torch::kFloat64)
+                 .contiguous();
+    out.node_energy.assign(e.data_ptr<double>(), e.data_ptr<double>() + graph.n_local);
+  }
+  if (want_node_virial) {
+    // Each edge's share is split evenly between its two atoms.
+    auto half = 0.5 * edge_virial;
+    auto node_virial = torch::zeros({n, 6}, f64);
+    node_virial.index_add_(0, centers_cpu, half);
+    node_virial.index_add_(0, neighbors_cpu, half);
+    out.node_virial.assign(node_virial.data_ptr<double>(),
+                           node_virial.data_ptr<double>() + 6 * n);
+  }
+  return out;
+}
+
+}  // namespace mlff
+
+namespace mlff {
+void set_model_threads(int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+}
+}  // namespace mlff

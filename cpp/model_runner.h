@@ -1,0 +1,67 @@
+// Loads an exported mlff-ttt TorchScript model and evaluates energies, forces and virials
+// on a Graph. Knows nothing about LAMMPS: callers hand it nodes and edges.
+#pragma once
+
+#include <torch/script.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+
+namespace mlff {
+
+// The model file format this runner reads; export writes the same number.
+constexpr int kModelFormatVersion = 1;
+
+struct ModelInfo {
+  int format_version = 0;
+  std::string architecture;
+  double cutoff = 0.0;          // Angstrom
+  int num_layers = 0;           // message-passing layers
+  std::vector<std::string> elements;
+  std::string units;            // LAMMPS unit style of the model's energies/lengths
+  std::string dtype;            // "float32" or "float64"
+  std::string metadata_json;    // the full record, for display
+
+  // Distance over which an atom's energy depends on other atoms.
+  double receptive_field() const { return cutoff * num_layers; }
+};
+
+struct Results {
+  double energy = 0.0;                 // sum of owned atoms' energies
+  std::vector<double> node_energy;     // per owned atom (n_local), when asked for
+  std::vector<double> forces;          // 3 per node, owned and ghost: -dE/dx
+  std::array<double, 6> virial{};      // xx yy zz xy xz yz, sum of r (x) f
+  std::vector<double> node_virial;     // 6 per node, when asked for
+};
+
+class ModelRunner {
+ public:
+  // Throws std::runtime_error with a readable message if the file is missing, is not a
+  // TorchScript archive, or lacks the mlff-ttt metadata.
+  explicit ModelRunner(const std::string& path, const std::string& device = "cpu");
+
+  const ModelInfo& info() const { return info_; }
+  const std::string& path() const { return path_; }
+
+  // Index of an element symbol in the model, or -1.
+  int element_index(const std::string& symbol) const;
+
+  Results compute(const Graph& graph, bool want_node_energy, bool want_node_virial);
+
+ private:
+  std::string path_;
+  torch::jit::Module module_;
+  ModelInfo info_;
+  torch::Device device_;
+  torch::Dtype dtype_;
+};
+
+}  // namespace mlff
+
+namespace mlff {
+// Threads torch may use for one model call (intra-op parallelism).
+void set_model_threads(int threads);
+}  // namespace mlff

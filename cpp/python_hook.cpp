@@ -1,0 +1,90 @@
+#include "python_hook.h"
+
+#include <pybind11/embed.h>
+#include <pybind11/numpy.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace py = pybind11;
+
+namespace mlff {
+
+std::string embedded_python_executable() {
+  const char* env = std::getenv("MLFF_TTT_PYTHON");
+  return (env && *env) ? env : MLFF_TTT_DEFAULT_PYTHON;
+}
+
+namespace {
+
+// Starts an interpreter if this process has none. Setting the executable makes Python find
+// the virtual environment's pyvenv.cfg and so its site-packages, exactly as if that
+// environment's python had been started. The interpreter is never finalized: extension
+// modules such as torch do not survive re-initialization.
+void ensure_interpreter() {
+  if (Py_IsInitialized()) return;
+  const std::string python = embedded_python_executable();
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  PyStatus status = PyConfig_SetBytesString(&config, &config.executable, python.c_str());
+  if (PyStatus_Exception(status)) {
+    PyConfig_Clear(&config);
+    throw std::runtime_error("cannot configure embedded Python for '" + python + "'");
+  }
+  py::initialize_interpreter(&config, 0, nullptr, false);
+  // Release the GIL so every later call (from any thread) takes it the same way.
+  PyEval_SaveThread();
+}
+
+}  // namespace
+
+struct PythonHook::State {
+  py::object function;
+  py::object invoke;
+};
+
+PythonHook::PythonHook(const std::string& target) : target_(target) {
+  const auto colon = target.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == target.size())
+    throw std::runtime_error("hook target '" + target + "' must look like module:function");
+  ensure_interpreter();
+  py::gil_scoped_acquire gil;
+  try {
+    state_ = std::make_unique<State>();
+    state_->invoke = py::module_::import("mlff_ttt.hooks").attr("invoke");
+    state_->function =
+        py::module_::import(target.substr(0, colon).c_str()).attr(target.substr(colon + 1).c_str());
+  } catch (py::error_already_set& e) {
+    state_.reset();
+    throw std::runtime_error("cannot load hook '" + target + "' (Python " +
+                             embedded_python_executable() + "): " + e.what());
+  }
+}
+
+PythonHook::~PythonHook() {
+  if (!state_ || !Py_IsInitialized()) return;
+  py::gil_scoped_acquire gil;
+  state_.reset();
+}
+
+void PythonHook::call(const Graph& graph, const HookContext& context) {
+  py::gil_scoped_acquire gil;
+  const py::ssize_t n = graph.n_nodes, n_edges = graph.num_edges();
+  // The arrays copy their data: the hook may keep them beyond this call.
+  py::array_t<double> positions({n, py::ssize_t(3)}, context.positions);
+  py::array_t<int64_t> species(n, graph.species.data());
+  py::array_t<int64_t> edge_index({py::ssize_t(2), n_edges});
+  int64_t* rows = edge_index.mutable_data();
+  std::copy(graph.centers.begin(), graph.centers.end(), rows);
+  std::copy(graph.neighbors.begin(), graph.neighbors.end(), rows + n_edges);
+  py::array_t<double> edge_vec({n_edges, py::ssize_t(3)}, graph.edge_vec.data());
+  try {
+    state_->invoke(state_->function, positions, species, edge_index, edge_vec, graph.n_local,
+                   context.step, context.rank, context.size);
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error("hook '" + target_ + "' failed at step " +
+                             std::to_string(context.step) + ": " + e.what());
+  }
+}
+
+}  // namespace mlff

@@ -1,0 +1,92 @@
+"""The `mlff-ttt` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _train(args) -> None:
+    from .config import load_config
+    from .train import train
+
+    best = train(load_config(args.config), resume=args.resume)
+    print(f"best checkpoint: {best}")
+
+
+def _export(args) -> None:
+    from .export import export_checkpoint
+
+    metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype)
+    print(f"wrote {args.output} ({metadata['architecture']}, {metadata['dtype']}, "
+          f"elements {' '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A)")
+
+
+def _info(args) -> None:
+    from .export import read_metadata
+
+    print(json.dumps(read_metadata(args.model), indent=2, sort_keys=True))
+
+
+def _plugin_path(args) -> None:
+    from .plugin import plugin_path
+
+    print(plugin_path())
+
+
+def _data(args) -> None:
+    if args.family == "silicon":
+        from .datasets import silicon
+
+        paths = silicon.generate(args.out, seed=args.seed, n_train=args.n_train,
+                                 n_val=args.n_val, n_test=args.n_test)
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlff-ttt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("config")
+    p.add_argument("--resume", action="store_true", help="continue from the output's last.pt")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="export a checkpoint to a TorchScript model file")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("info", help="print a model file's metadata as JSON")
+    p.add_argument("model")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("plugin-path", help="print the absolute path of the LAMMPS plugin")
+    p.set_defaults(func=_plugin_path)
+
+    p = sub.add_parser("data", help="generate a labelled dataset")
+    p.add_argument("family", choices=["silicon"])
+    p.add_argument("--out", default="examples/data")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-val", type=int, default=40)
+    p.add_argument("--n-test", type=int, default=40)
+    p.set_defaults(func=_data)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+        print(f"mlff-ttt {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

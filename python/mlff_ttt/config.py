@@ -1,0 +1,96 @@
+"""Training configuration read from YAML; unknown keys are errors, not silently ignored."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import yaml
+
+TRAINING_MODES = ("reference", "joint")
+
+
+@dataclass
+class DataConfig:
+    train: str = ""
+    val: str = ""
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = "schnet"
+    elements: list = field(default_factory=list)
+    cutoff: float = 5.0
+    hidden: int = 64
+    num_basis: int = 32
+    shared_layers: int = 1
+    head_layers: int = 1
+
+
+@dataclass
+class TrainingConfig:
+    mode: str = "joint"            # reference: reference labels only; joint: + prior head
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 2e-3
+    min_lr: float = 1e-5
+    lr_factor: float = 0.5
+    lr_patience: int = 5
+    early_stopping_patience: int = 20
+    energy_weight: float = 1.0     # per-atom energy MSE weight
+    force_weight: float = 10.0     # force-component MSE weight
+    prior_weight: float = 1.0      # weight of the prior head's loss (joint mode)
+    seed: int = 0
+    threads: int = 0               # torch threads; 0 keeps torch's default
+
+
+@dataclass
+class Config:
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig
+    output: str = "runs/model"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls, values: Optional[dict], where: str):
+    values = values or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config section '{where}' must be a mapping")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in config section '{where}'; known: {sorted(known)}")
+    return cls(**values)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(raw) - {"data", "model", "training", "output"})
+    if unknown:
+        raise ValueError(f"unknown top-level key(s) {unknown} in {path}")
+    config = Config(
+        data=_build(DataConfig, raw.get("data"), "data"),
+        model=_build(ModelConfig, raw.get("model"), "model"),
+        training=_build(TrainingConfig, raw.get("training"), "training"),
+        output=str(raw.get("output", "runs/model")),
+    )
+    # Relative dataset and output paths are relative to the config file's folder.
+    base = path.resolve().parent
+    for attr in ("train", "val"):
+        value = getattr(config.data, attr)
+        if not value:
+            raise ValueError(f"config {path}: data.{attr} is required")
+        setattr(config.data, attr, str((base / value).resolve()))
+    config.output = str((base / config.output).resolve())
+    if not config.model.elements:
+        raise ValueError(f"config {path}: model.elements must list the elements")
+    if config.training.mode not in TRAINING_MODES:
+        raise ValueError(f"config {path}: training.mode must be one of {TRAINING_MODES}")
+    return config

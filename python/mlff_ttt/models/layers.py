@@ -1,0 +1,51 @@
+"""Building blocks shared by the architectures."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class ShiftedSoftplus(nn.Module):
+    """softplus(x) - log 2: smooth, zero at zero (SchNet's activation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = math.log(2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.softplus(x) - self.shift
+
+
+class GaussianBasis(nn.Module):
+    """Gaussians on a uniform grid over [0, cutoff]."""
+
+    def __init__(self, cutoff: float, num_basis: int) -> None:
+        super().__init__()
+        centers = torch.linspace(0.0, cutoff, num_basis)
+        self.register_buffer("centers", centers)
+        self.coeff = -0.5 / float(centers[1] - centers[0]) ** 2
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.coeff * (r.unsqueeze(-1) - self.centers) ** 2)
+
+
+class CosineEnvelope(nn.Module):
+    """0.5 (cos(pi r / rc) + 1) inside the cutoff: value and slope vanish at rc, so energies
+    and forces stay continuous as atoms cross the cutoff (needed for energy conservation)."""
+
+    def __init__(self, cutoff: float) -> None:
+        super().__init__()
+        self.cutoff = cutoff
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        inside = (r < self.cutoff).to(r.dtype)
+        return 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * inside
+
+
+def scatter_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums rows of ``values`` into ``size`` rows by ``index``."""
+    out = torch.zeros((size,) + values.shape[1:], dtype=values.dtype, device=values.device)
+    return out.index_add_(0, index, values)

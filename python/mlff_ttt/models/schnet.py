@@ -1,0 +1,120 @@
+"""SchNet-like invariant model with a shared representation and two energy heads.
+
+The representation (element embedding + the first ``shared_layers`` interaction blocks) feeds
+two heads with ``head_layers`` further interaction blocks and an output MLP each: the prior
+head learns the cheap prior's energies, the reference head the reference energies. Test-time
+training updates the representation through the prior head only.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from torch import nn
+from torch_geometric.utils import scatter
+
+from .layers import CosineEnvelope, GaussianBasis, ShiftedSoftplus
+
+
+class Interaction(nn.Module):
+    """Continuous-filter convolution: h_i += MLP(sum_j W(r_ij) * Lin(h_j))."""
+
+    def __init__(self, hidden: int, num_basis: int) -> None:
+        super().__init__()
+        self.filter = nn.Sequential(
+            nn.Linear(num_basis, hidden), ShiftedSoftplus(), nn.Linear(hidden, hidden)
+        )
+        self.lin_in = nn.Linear(hidden, hidden, bias=False)
+        self.update = nn.Sequential(
+            nn.Linear(hidden, hidden), ShiftedSoftplus(), nn.Linear(hidden, hidden)
+        )
+
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, basis: torch.Tensor,
+                envelope: torch.Tensor) -> torch.Tensor:
+        weights = self.filter(basis) * envelope.unsqueeze(-1)
+        messages = self.lin_in(h)[edge_index[1]] * weights
+        aggregated = scatter(messages, edge_index[0], dim=0, dim_size=h.shape[0], reduce="sum")
+        return h + self.update(aggregated)
+
+
+class EnergyHead(nn.Module):
+    """Further interaction blocks, then per-atom energy = scale * MLP(h) + shift[element]."""
+
+    def __init__(self, hidden: int, num_basis: int, num_layers: int, num_elements: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([Interaction(hidden, num_basis) for _ in range(num_layers)])
+        self.out = nn.Sequential(nn.Linear(hidden, hidden // 2), ShiftedSoftplus(),
+                                 nn.Linear(hidden // 2, 1))
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("shift", torch.zeros(num_elements))
+
+    def forward(self, h: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor,
+                basis: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            h = block(h, edge_index, basis, envelope)
+        return self.scale * self.out(h).squeeze(-1) + self.shift[species]
+
+
+class SchNet(nn.Module):
+    architecture = "schnet"
+
+    def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
+                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
+        super().__init__()
+        if shared_layers < 1 or head_layers < 0:
+            raise ValueError("need shared_layers >= 1 and head_layers >= 0")
+        self.elements = list(elements)
+        self.cutoff = float(cutoff)
+        self.num_layers = shared_layers + head_layers
+        self.hparams: Dict[str, object] = dict(
+            elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
+            shared_layers=shared_layers, head_layers=head_layers)
+        # shared representation
+        self.embedding = nn.Embedding(len(elements), hidden)
+        self.basis = GaussianBasis(cutoff, num_basis)
+        self.envelope = CosineEnvelope(cutoff)
+        self.shared = nn.ModuleList([Interaction(hidden, num_basis) for _ in range(shared_layers)])
+        # heads
+        self.prior_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
+        self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
+
+    def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
+                       edge_vec: torch.Tensor):
+        r = torch.linalg.norm(edge_vec, dim=-1)
+        basis = self.basis(r)
+        envelope = self.envelope(r)
+        h = self.embedding(species)
+        for block in self.shared:
+            h = block(h, edge_index, basis, envelope)
+        return h, basis, envelope
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
+                edge_vec: torch.Tensor) -> torch.Tensor:
+        """Per-atom reference energies."""
+        h, basis, envelope = self.representation(species, edge_index, edge_vec)
+        return self.reference_head(h, species, edge_index, basis, envelope)
+
+    @torch.jit.export
+    def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
+                       edge_vec: torch.Tensor) -> torch.Tensor:
+        """Per-atom prior energies (what test-time training fits)."""
+        h, basis, envelope = self.representation(species, edge_index, edge_vec)
+        return self.prior_head(h, species, edge_index, basis, envelope)
+
+    @torch.jit.export
+    def both_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
+                      edge_vec: torch.Tensor):
+        """Reference and prior per-atom energies sharing one representation pass."""
+        h, basis, envelope = self.representation(species, edge_index, edge_vec)
+        return (self.reference_head(h, species, edge_index, basis, envelope),
+                self.prior_head(h, species, edge_index, basis, envelope))
+
+    def parameter_groups(self) -> Dict[str, List[str]]:
+        """Parameter names of the representation (TTT updates these) and of each head."""
+        names = [n for n, _ in self.named_parameters()]
+        return {
+            "representation": [n for n in names if n.startswith(("embedding.", "shared."))],
+            "prior_head": [n for n in names if n.startswith("prior_head.")],
+            "reference_head": [n for n in names if n.startswith("reference_head.")],
+        }
