@@ -44,8 +44,3 @@ class CosineEnvelope(nn.Module):
         inside = (r < self.cutoff).to(r.dtype)
         return 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * inside
 
-
-def scatter_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
-    """Sums rows of ``values`` into ``size`` rows by ``index``."""
-    out = torch.zeros((size,) + values.shape[1:], dtype=values.dtype, device=values.device)
-    return out.index_add_(0, index, values)

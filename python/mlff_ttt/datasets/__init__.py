@@ -1,0 +1,1 @@
+"""Deterministic dataset generators (reference/prior labels via LAMMPS)."""

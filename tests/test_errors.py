@@ -1,0 +1,58 @@
+"""Bad input ends in a LAMMPS ERROR line naming the problem and a non-zero exit."""
+
+import pytest
+
+from conftest import run_lmp
+
+DECK = """
+units {units}
+newton {newton}
+atom_style atomic
+lattice diamond 5.43
+region box block 0 2 0 2 0 2
+create_box {ntypes} box
+create_atoms 1 box
+mass * 28.0855
+pair_style mlff_ttt {style_args}
+pair_coeff * * {model} {elements}
+run 0
+"""
+
+
+def deck(model, units="metal", newton="on", ntypes=1, elements="Si", style_args=""):
+    return DECK.format(units=units, newton=newton, ntypes=ntypes, elements=elements,
+                       model=model, style_args=style_args)
+
+
+CASES = {
+    "missing_file": (dict(model="no_such_model.pt"), "cannot open model file 'no_such_model.pt'"),
+    "not_a_model": (dict(model="junk.pt"), "'junk.pt' is not a TorchScript model file"),
+    "unknown_element": (dict(elements="C"), "Element C (atom type 1) is not in model"),
+    "too_few_elements": (dict(ntypes=2, elements="Si"),
+                         "needs one element symbol per atom type: 2 types, 1 symbols given"),
+    "newton_off": (dict(newton="off"), "Pair style mlff_ttt requires newton pair on"),
+    "units_lj": (dict(units="lj"), "supports units metal or real, not units lj"),
+    "unknown_keyword": (dict(style_args="radius 3.0"), "Unknown pair_style mlff_ttt keyword: radius"),
+    "bad_hook": (dict(style_args="hook every 5 no_such_module_xyz:fn"),
+                 "cannot load hook 'no_such_module_xyz:fn'"),
+    "bad_hook_interval": (dict(style_args="hook every 0 os:getcwd"), "hook every N needs N >= 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_a_lammps_error(case, model_file, tmp_path):
+    kwargs, message = CASES[case]
+    kwargs.setdefault("model", model_file)
+    (tmp_path / "junk.pt").write_text("definitely not a TorchScript archive\n")
+    proc = run_lmp(deck(**kwargs), tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-2000:]
+    assert proc.returncode > 0, f"killed by signal {-proc.returncode}"
+    error_lines = [line for line in output.splitlines() if line.startswith("ERROR")]
+    assert error_lines, output[-2000:]
+    assert message in error_lines[0], error_lines[0]
+
+
+def test_good_deck_runs(model_file, tmp_path):
+    proc = run_lmp(deck(model=model_file), tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
