@@ -29,15 +29,15 @@ $(VENV)/.deps: pyproject.toml | $(PY)
 
 $(BUILD)/.built: $(VENV)/.deps $(CXX_SOURCES)
 	$(VENV)/bin/cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
-		-DPython_EXECUTABLE=$(abspath $(PY)) -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) > $(BUILD).log 2>&1 \
-		|| (cat $(BUILD).log; exit 1)
+		-DPython_EXECUTABLE=$(abspath $(PY)) -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) > $(BUILD)-configure.log 2>&1 \
+		|| (cat $(BUILD)-configure.log; exit 1)
 	$(VENV)/bin/cmake --build $(BUILD) -j 2
 	touch $@
 
 build: $(BUILD)/.built
 
 demo: setup
-	$(VENV)/bin/python examples/demo.py
+	cd examples && ../$(VENV)/bin/python demo.py
 
 test: setup
 	source $(VENV)/bin/activate && python -m pytest $(PYTEST_ARGS)
@@ -46,4 +46,4 @@ bench: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
 
 clean:
-	rm -rf $(BUILD) $(BUILD).log python/mlff_ttt/*.so python/mlff_ttt/plugins
+	rm -rf $(BUILD) $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins

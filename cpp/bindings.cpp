@@ -44,7 +44,7 @@ py::dict compute(ModelRunner& runner, const Int64Array& species, const Int64Arra
   mlff::Results r;
   {
     py::gil_scoped_release release;
-    r = runner.compute(g, true, true);
+    r = runner.compute(g, {true, true, true});
   }
   py::dict out;
   out["energy"] = r.energy;

@@ -68,7 +68,7 @@ int ModelRunner::element_index(const std::string& symbol) const {
   return -1;
 }
 
-Results ModelRunner::compute(const Graph& graph, bool want_node_energy, bool want_node_virial) {
+Results ModelRunner::compute(const Graph& graph, const Request& request) {
   const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -104,8 +104,15 @@ Results ModelRunner::compute(const Graph& graph, bool want_node_energy, bool wan
     throw std::runtime_error("model '" + path_ + "' returned non-finite forces");
   out.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
 
+  if (request.node_energy) {
+    auto e = node_energy.narrow(0, 0, graph.n_local).detach().to(torch::kCPU, torch::kFloat64)
+                 .contiguous();
+    out.node_energy.assign(e.data_ptr<double>(), e.data_ptr<double>() + graph.n_local);
+  }
+  if (!request.virial && !request.node_virial) return out;
+
   // Virial sum_i x_i (x) f_i = -sum_edges r (x) g, in Voigt order xx yy zz xy xz yz.
-  auto r = edge_vec_f64;
+  const auto& r = edge_vec_f64;
   auto edge_virial = -torch::stack({r.select(1, 0) * grad.select(1, 0),
                                     r.select(1, 1) * grad.select(1, 1),
                                     r.select(1, 2) * grad.select(1, 2),
@@ -113,15 +120,11 @@ Results ModelRunner::compute(const Graph& graph, bool want_node_energy, bool wan
                                     r.select(1, 0) * grad.select(1, 2),
                                     r.select(1, 1) * grad.select(1, 2)},
                                    1);
-  auto total = edge_virial.sum(0);
-  for (int k = 0; k < 6; ++k) out.virial[k] = total[k].item<double>();
-
-  if (want_node_energy) {
-    auto e = node_energy.narrow(0, 0, graph.n_local).detach().to(torch::kCPU, torch::kFloat64)
-                 .contiguous();
-    out.node_energy.assign(e.data_ptr<double>(), e.data_ptr<double>() + graph.n_local);
+  if (request.virial) {
+    auto total = edge_virial.sum(0).contiguous();
+    std::copy(total.data_ptr<double>(), total.data_ptr<double>() + 6, out.virial.begin());
   }
-  if (want_node_virial) {
+  if (request.node_virial) {
     // Each edge's share is split evenly between its two atoms.
     auto half = 0.5 * edge_virial;
     auto node_virial = torch::zeros({n, 6}, f64);

@@ -29,11 +29,18 @@ struct ModelInfo {
   double receptive_field() const { return cutoff * num_layers; }
 };
 
+// Which optional outputs a caller needs; energy and forces are always computed.
+struct Request {
+  bool node_energy = false;
+  bool virial = false;
+  bool node_virial = false;
+};
+
 struct Results {
   double energy = 0.0;                 // sum of owned atoms' energies
   std::vector<double> node_energy;     // per owned atom (n_local), when asked for
   std::vector<double> forces;          // 3 per node, owned and ghost: -dE/dx
-  std::array<double, 6> virial{};      // xx yy zz xy xz yz, sum of r (x) f
+  std::array<double, 6> virial{};      // xx yy zz xy xz yz, sum of r (x) f, when asked for
   std::vector<double> node_virial;     // 6 per node, when asked for
 };
 
@@ -49,7 +56,7 @@ class ModelRunner {
   // Index of an element symbol in the model, or -1.
   int element_index(const std::string& symbol) const;
 
-  Results compute(const Graph& graph, bool want_node_energy, bool want_node_virial);
+  Results compute(const Graph& graph, const Request& request);
 
  private:
   std::string path_;

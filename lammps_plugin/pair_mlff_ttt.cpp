@@ -189,7 +189,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
 
   mlff::Results result;
   try {
-    result = model->compute(*graph, eflag_atom != 0, vflag_atom != 0);
+    result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0});
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }

@@ -53,6 +53,8 @@ def test_bad_input_is_a_lammps_error(case, model_file, tmp_path):
     assert message in error_lines[0], error_lines[0]
 
 
-def test_good_deck_runs(model_file, tmp_path):
+def test_good_deck_runs_without_plugin_load(model_file, tmp_path):
+    # the lammps.plugins entry point puts the plugin on LAMMPS_PLUGIN_PATH for `lmp`
     proc = run_lmp(deck(model=model_file), tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "Loaded 1 plugins from" in proc.stdout and "plugin load" not in deck(model=model_file)

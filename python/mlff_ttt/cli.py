@@ -35,6 +35,17 @@ def _plugin_path(args) -> None:
     print(plugin_path())
 
 
+def _eval(args) -> None:
+    from .evaluate import evaluate_model
+
+    result = evaluate_model(args.model, args.data)
+    for key, value in result.items():
+        print(f"{key:28s} {value:.6g}" if isinstance(value, float) else f"{key:28s} {value}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+
+
 def _data(args) -> None:
     if args.family == "silicon":
         from .datasets import silicon
@@ -66,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugin-path", help="print the absolute path of the LAMMPS plugin")
     p.set_defaults(func=_plugin_path)
+
+    p = sub.add_parser("eval", help="energy and force errors of a model on a labelled dataset")
+    p.add_argument("model")
+    p.add_argument("data")
+    p.add_argument("--json", help="also write the numbers to this JSON file")
+    p.set_defaults(func=_eval)
 
     p = sub.add_parser("data", help="generate a labelled dataset")
     p.add_argument("family", choices=["silicon"])

@@ -162,7 +162,7 @@ def train(config: Config, resume: bool = False) -> Path:
                     "left as they were (lower training.lr?)")
             out["loss"].backward()
             optimizer.step()
-            train_loss += float(out["loss"]) * batch.num_structures
+            train_loss += out["loss"].item() * batch.num_structures
             seen += batch.num_structures
         model.eval()
         val = validate(model, val_frames, config, dtype)

@@ -1,0 +1,107 @@
+"""The mlff-ttt command line: train (with resume), export, info, plugin-path, bad input."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import pytest
+import torch
+
+from mlff_ttt.cli import main
+from mlff_ttt.plugin import plugin_path
+
+from conftest import ROOT
+
+CONFIG = """
+data:
+  train: train.xyz
+  val: val.xyz
+model:
+  architecture: schnet
+  elements: [Si]
+  cutoff: 4.0
+  hidden: 16
+  num_basis: 8
+training:
+  mode: joint
+  epochs: {epochs}
+  batch_size: 4
+  lr: 1.0e-2
+  seed: 3
+  threads: 1
+output: run
+"""
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    frames = ase.io.read(ROOT / "examples" / "data" / "si_train.xyz", index=":12")
+    ase.io.write(tmp_path / "train.xyz", frames[:8], format="extxyz")
+    ase.io.write(tmp_path / "val.xyz", frames[8:], format="extxyz")
+    (tmp_path / "config.yaml").write_text(CONFIG.format(epochs=10))
+    return tmp_path
+
+
+def read_log(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_train_resume_export_info(tiny_run, capsys):
+    config = tiny_run / "config.yaml"
+    assert main(["train", str(config)]) == 0
+    log = read_log(tiny_run / "run" / "log.csv")
+    assert len(log) == 10
+    assert float(log[-1]["train_loss"]) < 0.7 * float(log[0]["train_loss"])
+
+    # resume: extend to 12 epochs; the log continues from epoch 11
+    before = torch.load(tiny_run / "run" / "last.pt", weights_only=False)["train_state"]["epoch"]
+    config.write_text(CONFIG.format(epochs=12))
+    assert main(["train", str(config), "--resume"]) == 0
+    log = read_log(tiny_run / "run" / "log.csv")
+    assert before == 10 and [int(row["epoch"]) for row in log] == list(range(1, 13))
+
+    model = tiny_run / "model.pt"
+    assert main(["export", str(tiny_run / "run" / "best.pt"), "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["elements"] == ["Si"] and info["cutoff"] == 4.0 and info["dtype"] == "float64"
+    assert info["training_mode"] == "joint" and info["num_layers"] == 2
+
+    report = tiny_run / "eval.json"
+    assert main(["eval", str(model), str(tiny_run / "val.xyz"), "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["n_structures"] == 4
+    best = min(read_log(tiny_run / "run" / "log.csv"), key=lambda row: float(row["val_loss"]))
+    # eval of the exported best checkpoint reproduces the validation error seen in training
+    assert result["force_mae"] == pytest.approx(float(best["val_force_mae"]), rel=1e-6)
+
+
+def test_bad_config_is_reported(tiny_run, capsys):
+    config = tiny_run / "config.yaml"
+    config.write_text(CONFIG.format(epochs=1).replace("lr: 1.0e-2", "learning_rate: 1.0e-2"))
+    assert main(["train", str(config)]) == 1
+    assert "unknown key(s) ['learning_rate']" in capsys.readouterr().err
+    config.write_text(CONFIG.format(epochs=1).replace("train.xyz", "missing.xyz"))
+    assert main(["train", str(config)]) == 1
+    assert "missing.xyz does not exist" in capsys.readouterr().err
+    config.write_text(CONFIG.format(epochs=1).replace("elements: [Si]", "elements: [C]"))
+    assert main(["train", str(config)]) == 1
+    assert "element(s) ['Si'] in frame 0 not in the model's elements ['C']" in capsys.readouterr().err
+
+
+def test_info_rejects_non_model(tmp_path, capsys):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("nope")
+    assert main(["info", str(junk)]) == 1
+    assert "is not a TorchScript model file" in capsys.readouterr().err
+
+
+def test_plugin_path_console_script():
+    out = subprocess.run([str(Path(sys.prefix) / "bin" / "mlff-ttt"), "plugin-path"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == plugin_path() and Path(out).is_file() and out.endswith("mlff_ttt_plugin.so")
