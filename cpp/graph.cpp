@@ -1,5 +1,7 @@
 #include "graph.h"
 
+#include <algorithm>
+
 namespace mlff {
 
 void Graph::clear_edges() {
@@ -26,6 +28,30 @@ void append_edges(const double* positions, const int* center_ids, int n_centers,
       graph.edge_vec.insert(graph.edge_vec.end(), {dx, dy, dz});
     }
   }
+}
+
+void prune_to_receptive_field(Graph& graph, int num_layers) {
+  const int64_t n_edges = graph.num_edges();
+  const int unreached = num_layers;  // any depth >= num_layers is never needed as a center
+  std::vector<int> hops(graph.n_nodes, unreached);
+  std::fill(hops.begin(), hops.begin() + graph.n_local, 0);
+  // Breadth-first over the edge list, one sweep per hop: edges are few passes' worth of work.
+  for (int depth = 0; depth + 1 < num_layers; ++depth)
+    for (int64_t e = 0; e < n_edges; ++e)
+      if (hops[graph.centers[e]] == depth && hops[graph.neighbors[e]] > depth + 1)
+        hops[graph.neighbors[e]] = depth + 1;
+
+  int64_t kept = 0;
+  for (int64_t e = 0; e < n_edges; ++e) {
+    if (hops[graph.centers[e]] >= num_layers) continue;
+    graph.centers[kept] = graph.centers[e];
+    graph.neighbors[kept] = graph.neighbors[e];
+    for (int k = 0; k < 3; ++k) graph.edge_vec[3 * kept + k] = graph.edge_vec[3 * e + k];
+    ++kept;
+  }
+  graph.centers.resize(kept);
+  graph.neighbors.resize(kept);
+  graph.edge_vec.resize(3 * kept);
 }
 
 }  // namespace mlff

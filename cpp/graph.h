@@ -27,4 +27,11 @@ void append_edges(const double* positions, const int* center_ids, int n_centers,
                   const int* counts, int* const* lists, int index_mask, double cutoff,
                   Graph& graph);
 
+// Drops the edges no owned atom's energy depends on. With L message-passing layers, an owned
+// atom's energy needs the layer-l features of atoms up to L-l hops away, so only edges whose
+// center lies within L-1 hops of an owned atom carry information. Ghost shells sized for the
+// receptive field plus the neighbor skin hold many more edges than that; pruning them
+// changes no result and saves most of the model's work on small subdomains.
+void prune_to_receptive_field(Graph& graph, int num_layers);
+
 }  // namespace mlff

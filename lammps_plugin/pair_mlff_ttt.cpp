@@ -180,6 +180,7 @@ void PairMLFFTTT::build_graph()
   graph->clear_edges();
   mlff::append_edges(atom->x[0], list->ilist, list->inum + list->gnum, list->numneigh,
                      list->firstneigh, NEIGHMASK, model->info().cutoff, *graph);
+  mlff::prune_to_receptive_field(*graph, model->info().num_layers);
 }
 
 void PairMLFFTTT::compute(int eflag, int vflag)

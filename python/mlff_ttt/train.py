@@ -75,7 +75,7 @@ def validate(model, frames, config: Config, dtype) -> Dict[str, float]:
     for batch in _batches(frames, config.training.batch_size, False, random.Random(0), dtype):
         out = batch_losses(model, batch, config.training.mode, config.training, create_graph=False)
         for key, value in out.items():
-            sums[key] = sums.get(key, 0.0) + float(value) * batch.num_structures
+            sums[key] = sums.get(key, 0.0) + value.item() * batch.num_structures
         count += batch.num_structures
     return {key: value / count for key, value in sums.items()}
 
