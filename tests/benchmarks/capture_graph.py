@@ -1,4 +1,4 @@
-"""Hook used by the benchmark: saves the graph the pair style evaluated (rank 0)."""
+"""Hook used by the benchmark: saves the latest graph the pair style evaluated (rank 0)."""
 
 import os
 
