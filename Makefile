@@ -46,4 +46,4 @@ bench: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins
+	rm -rf $(BUILD) $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib

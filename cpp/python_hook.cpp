@@ -3,6 +3,8 @@
 #include <pybind11/embed.h>
 #include <pybind11/numpy.h>
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -23,6 +25,14 @@ namespace {
 // modules such as torch do not survive re-initialization.
 void ensure_interpreter() {
   if (Py_IsInitialized()) return;
+  // Extension modules (numpy, torch) expect libpython's symbols in the global scope. When
+  // this library was opened with RTLD_LOCAL (the LAMMPS plugin loader does so), promote the
+  // already-loaded libpython to global before any extension is imported.
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&Py_IsInitialized), &info) != 0 && info.dli_fname &&
+      !dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL))
+    throw std::runtime_error(std::string("cannot make ") + info.dli_fname +
+                             " globally visible: " + dlerror());
   const std::string python = embedded_python_executable();
   PyConfig config;
   PyConfig_InitPythonConfig(&config);

@@ -20,6 +20,7 @@ typedef struct {
 } lammpsplugin_t;
 
 typedef void (*lammpsplugin_regfunc)(lammpsplugin_t *, void *);
+typedef void (*lammpsplugin_initfunc)(void *, void *, void *);
 
 void lammpsplugin_init(void *lmp, void *handle, void *regfunc);
 }

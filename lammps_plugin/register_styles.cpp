@@ -1,4 +1,5 @@
-// Entry point LAMMPS calls after `plugin load` (or auto-loading from LAMMPS_PLUGIN_PATH).
+// Registers the styles of libmlff_ttt_lammps.so; called by the plugin loader
+// (plugin_loader.cpp) after `plugin load` or auto-loading from LAMMPS_PLUGIN_PATH.
 #include "lammpsplugin.h"
 #include "pair_mlff_ttt.h"
 
@@ -6,7 +7,7 @@ using namespace LAMMPS_NS;
 
 static Pair *create_pair_mlff_ttt(LAMMPS *lmp) { return new PairMLFFTTT(lmp); }
 
-extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
+extern "C" __attribute__((visibility("default"))) void mlff_ttt_register_styles(void *lmp, void *handle, void *regfunc)
 {
   auto register_plugin = (lammpsplugin_regfunc) regfunc;
   lammpsplugin_t plugin;
