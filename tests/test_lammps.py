@@ -9,7 +9,7 @@ from mlff_ttt.graph import radius_graph
 from mlff_ttt.lammps_import import import_lammps
 from mlff_ttt.plugin import plugin_path
 
-from conftest import silicon, write_data
+from conftest import EXAMPLE_MODEL, silicon, write_data
 
 # LAMMPS's conversion factors (src/update.cpp) for the unit styles the pair style supports.
 NKTV2P = {"metal": 1.6021765e6, "real": 68568.415}
@@ -100,3 +100,70 @@ def test_units_real_same_physics(model_file, structure, tmp_path):
     np.testing.assert_allclose(real["pressure_virial"] / NKTV2P["real"],
                                metal["pressure_virial"] / NKTV2P["metal"] * EV_IN_KCAL_MOL,
                                rtol=1e-9, atol=1e-12)
+
+
+
+def test_box_relax_reaches_zero_stress(tmp_path):
+    """fix box/relax minimizes with the pair style's global virial; at the relaxed box the
+    Python model's stress must vanish, which checks the virial's sign and size in use."""
+    lammps = import_lammps()
+    data = write_data(silicon(rattle=0.0), tmp_path / "si.data")
+    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    try:
+        lmp.commands_string(f"""
+            plugin load {plugin_path()}
+            units metal
+            atom_style atomic
+            atom_modify map array
+            read_data {data}
+            change_box all x scale 1.02 y scale 1.02 z scale 1.02 remap
+            pair_style mlff_ttt
+            pair_coeff * * {EXAMPLE_MODEL} Si
+            fix relax all box/relax iso 0.0 vmax 0.001
+            minimize 0 1e-10 2000 20000
+        """)
+        order = np.argsort(lmp.numpy.extract_atom("id")[:64])
+        positions = np.array(lmp.numpy.extract_atom("x")[:64])[order]
+        boxlo, boxhi, *_ = lmp.extract_box()
+        pressure = lmp.get_thermo("press")
+    finally:
+        lmp.close()
+    relaxed = silicon(rattle=0.0)
+    relaxed.set_cell(np.diag(np.array(boxhi) - np.array(boxlo)))
+    relaxed.positions = positions - np.array(boxlo)
+    relaxed.calc = MLFFCalculator(str(EXAMPLE_MODEL))
+    stress = relaxed.get_stress()
+    assert abs(relaxed.cell[0, 0] / 2 - 5.431 * 1.02) > 0.005  # the box really moved
+    assert abs(pressure) < 1.0  # bar, as LAMMPS reports it
+    assert np.abs(stress[:3]).max() < 1e-5  # eV/A^3 (about 16 bar), Python model
+
+
+def test_npt_contracts_a_stretched_crystal(tmp_path):
+    """A crystal stretched 2% is under about -5 GPa of tension with the shipped model;
+    NPT at 0 bar must shrink it (a wrong virial sign would expand it) and stay finite."""
+    lammps = import_lammps()
+    data = write_data(silicon(rattle=0.0), tmp_path / "si.data")
+    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    try:
+        lmp.commands_string(f"""
+            plugin load {plugin_path()}
+            units metal
+            atom_style atomic
+            read_data {data}
+            change_box all x scale 1.02 y scale 1.02 z scale 1.02 remap
+            pair_style mlff_ttt
+            pair_coeff * * {EXAMPLE_MODEL} Si
+            velocity all create 300 1234 mom yes rot yes
+            run 0
+        """)
+        volume0, pressure0 = lmp.get_thermo("vol"), lmp.get_thermo("press")
+        lmp.commands_string("""
+            fix npt all npt temp 300 300 0.1 iso 0.0 0.0 0.5
+            run 300
+        """)
+        volume1, pe = lmp.get_thermo("vol"), lmp.get_thermo("pe")
+    finally:
+        lmp.close()
+    assert pressure0 < -30000.0
+    assert np.isfinite(pe)
+    assert volume1 < 0.97 * volume0, (volume0, volume1)

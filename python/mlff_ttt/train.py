@@ -11,7 +11,6 @@ import random
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
