@@ -52,8 +52,17 @@ def _data(args) -> None:
 
         paths = silicon.generate(args.out, seed=args.seed, n_train=args.n_train,
                                  n_val=args.n_val, n_test=args.n_test)
-        for name, path in paths.items():
-            print(f"{name}: {path}")
+    elif args.family == "silicon-ood":
+        from .datasets import silicon_ood
+
+        paths = silicon_ood.generate(args.out, seed=args.seed, n_frames=args.n_test,
+                                     splits=args.splits)
+    else:
+        from .datasets import molecules
+
+        paths = molecules.generate(args.out, seed=args.seed, scale=args.scale, splits=args.splits)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,13 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("data", help="generate a labelled dataset")
-    p.add_argument("family", choices=["silicon"])
+    p = sub.add_parser("data", help="generate a labelled dataset (deterministic from --seed)")
+    p.add_argument("family", choices=["silicon", "silicon-ood", "molecules"],
+                   help="silicon: ID train/val/test; silicon-ood: the OOD splits; "
+                        "molecules: GFN2-xTB-labelled molecular splits incl. MD17-style")
     p.add_argument("--out", default="examples/data")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-val", type=int, default=40)
-    p.add_argument("--n-test", type=int, default=40)
+    p.add_argument("--n-train", type=int, default=200, help="silicon: training frames")
+    p.add_argument("--n-val", type=int, default=40, help="silicon: validation frames")
+    p.add_argument("--n-test", type=int, default=40,
+                   help="silicon: test frames; silicon-ood: frames per OOD split")
+    p.add_argument("--scale", type=float, default=1.0, help="molecules: frame-count multiplier")
+    p.add_argument("--splits", nargs="+", help="silicon-ood, molecules: only these splits")
     p.set_defaults(func=_data)
     return parser
 
