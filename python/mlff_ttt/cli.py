@@ -46,6 +46,12 @@ def _eval(args) -> None:
             json.dump(result, fh, indent=2)
 
 
+def _diagnose(args) -> int:
+    from .diagnose import run
+
+    return run(args)
+
+
 def _data(args) -> None:
     if args.family == "silicon":
         from .datasets import silicon
@@ -93,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p.set_defaults(func=_eval)
 
+    p = sub.add_parser("diagnose", help="the three distribution-shift measures of a test set "
+                                         "against a training set")
+    from .diagnose import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_diagnose)
+
     p = sub.add_parser("data", help="generate a labelled dataset (deterministic from --seed)")
     p.add_argument("family", choices=["silicon", "silicon-ood", "molecules"],
                    help="silicon: ID train/val/test; silicon-ood: the OOD splits; "
@@ -112,11 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except (FileNotFoundError, ValueError, FloatingPointError) as exc:
         print(f"mlff-ttt {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":
