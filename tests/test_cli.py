@@ -105,3 +105,26 @@ def test_plugin_path_console_script():
     out = subprocess.run([str(Path(sys.prefix) / "bin" / "mlff-ttt"), "plugin-path"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == plugin_path() and Path(out).is_file() and out.endswith("mlff_ttt_plugin.so")
+
+
+def test_pretrain_finetune_freezes_the_representation(tiny_run):
+    config = tiny_run / "config.yaml"
+    config.write_text(CONFIG.format(epochs=3).replace("mode: joint", "mode: pretrain-finetune\n"
+                                                      "  pretrain_epochs: 3"))
+    assert main(["train", str(config)]) == 0
+    run = tiny_run / "run"
+    pretrained = torch.load(run / "pretrained.pt", weights_only=False)
+    final = torch.load(run / "last.pt", weights_only=False)
+    groups = final["parameter_groups"]
+    before, after = pretrained["model_state"], final["model_state"]
+    # the representation (and the prior head) are exactly the pre-trained ones ...
+    for name in groups["representation"] + groups["prior_head"]:
+        assert torch.equal(before[name], after[name]), name
+    # ... while fine-tuning moved the reference head
+    moved = [n for n in groups["reference_head"] if not torch.equal(before[n], after[n])]
+    assert len(moved) == len(groups["reference_head"])
+    phases = [row["phase"] for row in read_log(run / "log.csv")]
+    assert phases == ["prior"] * 3 + ["reference"] * 3
+    # pre-training fitted the prior head: its validation error fell
+    prior_rows = read_log(run / "log.csv")[:3]
+    assert float(prior_rows[-1]["val_loss"]) < float(prior_rows[0]["val_loss"])

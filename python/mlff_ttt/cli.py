@@ -38,9 +38,15 @@ def _plugin_path(args) -> None:
 def _eval(args) -> None:
     from .evaluate import evaluate_model
 
-    result = evaluate_model(args.model, args.data)
+    result = evaluate_model(args.model, args.data, plot=args.plot)
     for key, value in result.items():
-        print(f"{key:28s} {value:.6g}" if isinstance(value, float) else f"{key:28s} {value}")
+        if isinstance(value, float):
+            print(f"{key:28s} {value:.6g}")
+        elif key == "per_element_force_mae":
+            print(f"{'force_mae per element':28s} " +
+                  ", ".join(f"{el} {mae:.4g}" for el, mae in value.items()))
+        elif key != "structures":
+            print(f"{key:28s} {value}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
@@ -96,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="energy and force errors of a model on a labelled dataset")
     p.add_argument("model")
     p.add_argument("data")
-    p.add_argument("--json", help="also write the numbers to this JSON file")
+    p.add_argument("--json", help="also write the numbers (and per-structure errors) here")
+    p.add_argument("--plot", help="write an energy/force parity plot to this PNG")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("diagnose", help="the three distribution-shift measures of a test set "

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
-TRAINING_MODES = ("reference", "joint")
+TRAINING_MODES = ("reference", "joint", "pretrain-finetune")
 
 
 @dataclass
@@ -30,8 +30,9 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    mode: str = "joint"            # reference: reference labels only; joint: + prior head
-    epochs: int = 100
+    mode: str = "joint"            # reference | joint | pretrain-finetune (see train.phases)
+    epochs: int = 100              # epochs of the (final) training phase
+    pretrain_epochs: int = 50      # pretrain-finetune: epochs on prior labels first
     batch_size: int = 8
     lr: float = 2e-3
     min_lr: float = 1e-5

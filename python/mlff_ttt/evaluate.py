@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -11,24 +11,65 @@ from .ase import MLFFCalculator
 from .data import REF_ENERGY, REF_FORCES, read_frames
 
 
-def evaluate_model(model_path: str | Path, data_path: str | Path) -> Dict[str, float]:
+def evaluate_model(model_path: str | Path, data_path: str | Path,
+                   plot: Optional[str | Path] = None) -> Dict[str, object]:
+    """Energy errors per atom (eV/atom) and force errors per component (eV/A): overall, per
+    element and per structure; optionally a parity plot of energies and forces."""
     calc = MLFFCalculator(str(model_path))
-    energy_errors, force_errors, force_norms = [], [], []
+    per_structure, symbols = [], []
+    true_e, pred_e, true_f, pred_f = [], [], [], []
     for index, atoms in enumerate(read_frames(data_path)):
         if REF_ENERGY not in atoms.info or REF_FORCES not in atoms.arrays:
             raise ValueError(f"{data_path}: frame {index} has no {REF_ENERGY}/{REF_FORCES} labels")
         reference_forces = atoms.arrays[REF_FORCES]
         atoms.calc = calc
-        energy_errors.append((atoms.get_potential_energy() - atoms.info[REF_ENERGY]) / len(atoms))
-        force_errors.append(atoms.get_forces() - reference_forces)
-        force_norms.append(np.linalg.norm(reference_forces, axis=1))
-    energy_errors = np.array(energy_errors)
-    force_errors = np.concatenate(force_errors)
-    return {
-        "n_structures": len(energy_errors),
-        "energy_mae": float(np.abs(energy_errors).mean()),        # eV/atom
+        n = len(atoms)
+        true_e.append(atoms.info[REF_ENERGY] / n)
+        pred_e.append(atoms.get_potential_energy() / n)
+        true_f.append(reference_forces)
+        pred_f.append(atoms.get_forces())
+        symbols += atoms.get_chemical_symbols()
+        per_structure.append({
+            "index": index, "formula": atoms.get_chemical_formula(), "n_atoms": n,
+            "energy_error": pred_e[-1] - true_e[-1],
+            "force_mae": float(np.abs(pred_f[-1] - reference_forces).mean()),
+        })
+    true_e, pred_e = np.array(true_e), np.array(pred_e)
+    true_f, pred_f = np.concatenate(true_f), np.concatenate(pred_f)
+    energy_errors, force_errors = pred_e - true_e, pred_f - true_f
+    symbols = np.array(symbols)
+    result = {
+        "n_structures": len(per_structure),
+        "energy_mae": float(np.abs(energy_errors).mean()),
         "energy_rmse": float(np.sqrt((energy_errors ** 2).mean())),
-        "force_mae": float(np.abs(force_errors).mean()),          # eV/A, per component
+        "force_mae": float(np.abs(force_errors).mean()),
         "force_rmse": float(np.sqrt((force_errors ** 2).mean())),
-        "reference_mean_force_norm": float(np.concatenate(force_norms).mean()),
+        "reference_mean_force_norm": float(np.linalg.norm(true_f, axis=1).mean()),
+        "per_element_force_mae": {el: float(np.abs(force_errors[symbols == el]).mean())
+                                  for el in sorted(set(symbols))},
+        "structures": per_structure,
     }
+    if plot:
+        _parity_plot(true_e, pred_e, true_f, pred_f, result, plot)
+    return result
+
+
+def _parity_plot(true_e, pred_e, true_f, pred_f, result, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_e, ax_f) = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax, x, y, label, mae in ((ax_e, true_e, pred_e, "energy (eV/atom)", result["energy_mae"]),
+                                 (ax_f, true_f.ravel(), pred_f.ravel(), "force component (eV/A)",
+                                  result["force_mae"])):
+        ax.scatter(x, y, s=4, alpha=0.5)
+        lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlabel(f"reference {label}")
+        ax.set_ylabel(f"model {label}")
+        ax.set_title(f"MAE {mae:.4g}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -9,7 +9,7 @@ import math
 import os
 import random
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from tqdm import tqdm
@@ -35,28 +35,33 @@ def _loss_terms(out, energy, forces, n_atoms):
     return e_err.pow(2).mean(), f_err.pow(2).mean(), e_err.abs().mean(), f_err.abs().mean()
 
 
-def batch_losses(model, batch, mode: str, weights, create_graph: bool) -> Dict[str, torch.Tensor]:
+def batch_losses(model, batch, loss: str, weights, create_graph: bool) -> Dict[str, torch.Tensor]:
+    """Losses of one batch. ``loss``: "reference" (reference head on REF labels), "prior"
+    (prior head on PRIOR labels) or "joint" (both, the prior term scaled by prior_weight).
+    ``energy_mae``/``force_mae`` are those of the head the loss trains (the reference head
+    in joint mode)."""
     n = batch.species.shape[0]
     n_atoms = batch.n_atoms.to(batch.energy.dtype)
-    if mode == "joint":
-        # The heads have separate targets, so each needs its own force gradient.
-        ref_out = evaluate(model, batch.species, batch.edge_index, batch.edge_vec, n,
-                           batch.batch, batch.num_structures, create_graph)
-        prior_out = evaluate(model.prior_energies, batch.species, batch.edge_index, batch.edge_vec,
-                             n, batch.batch, batch.num_structures, create_graph)
-    else:
-        ref_out = evaluate(model, batch.species, batch.edge_index, batch.edge_vec, n,
-                           batch.batch, batch.num_structures, create_graph)
-        prior_out = None
-    e_mse, f_mse, e_mae, f_mae = _loss_terms(ref_out, batch.energy, batch.forces, n_atoms)
-    loss = weights.energy_weight * e_mse + weights.force_weight * f_mse
-    result = {"energy_mae": e_mae, "force_mae": f_mae}
-    if prior_out is not None:
-        pe_mse, pf_mse, pe_mae, pf_mae = _loss_terms(prior_out, batch.prior_energy,
-                                                     batch.prior_forces, n_atoms)
-        loss = loss + weights.prior_weight * (weights.energy_weight * pe_mse + weights.force_weight * pf_mse)
-        result.update(prior_energy_mae=pe_mae, prior_force_mae=pf_mae)
-    result["loss"] = loss
+    result: Dict[str, torch.Tensor] = {}
+    total = torch.zeros((), dtype=batch.energy.dtype)
+    # The heads have separate targets, so each needs its own force gradient.
+    if loss in ("reference", "joint"):
+        out = evaluate(model, batch.species, batch.edge_index, batch.edge_vec, n,
+                       batch.batch, batch.num_structures, create_graph)
+        e_mse, f_mse, e_mae, f_mae = _loss_terms(out, batch.energy, batch.forces, n_atoms)
+        total = total + weights.energy_weight * e_mse + weights.force_weight * f_mse
+        result.update(energy_mae=e_mae, force_mae=f_mae)
+    if loss in ("prior", "joint"):
+        out = evaluate(model.prior_energies, batch.species, batch.edge_index, batch.edge_vec,
+                       n, batch.batch, batch.num_structures, create_graph)
+        e_mse, f_mse, e_mae, f_mae = _loss_terms(out, batch.prior_energy, batch.prior_forces,
+                                                 n_atoms)
+        scale = weights.prior_weight if loss == "joint" else 1.0
+        total = total + scale * (weights.energy_weight * e_mse + weights.force_weight * f_mse)
+        result.update(prior_energy_mae=e_mae, prior_force_mae=f_mae)
+        if loss == "prior":
+            result.update(energy_mae=e_mae, force_mae=f_mae)
+    result["loss"] = total
     return result
 
 
@@ -68,29 +73,50 @@ def _batches(frames: Sequence[Frame], size: int, shuffle: bool, rng: random.Rand
         yield collate([frames[k] for k in order[start:start + size]], dtype)
 
 
-def validate(model, frames, config: Config, dtype) -> Dict[str, float]:
+def validate(model, frames, loss: str, config: Config, dtype) -> Dict[str, float]:
     sums: Dict[str, float] = {}
     count = 0
     for batch in _batches(frames, config.training.batch_size, False, random.Random(0), dtype):
-        out = batch_losses(model, batch, config.training.mode, config.training, create_graph=False)
+        out = batch_losses(model, batch, loss, config.training, create_graph=False)
         for key, value in out.items():
             sums[key] = sums.get(key, 0.0) + value.item() * batch.num_structures
         count += batch.num_structures
     return {key: value / count for key, value in sums.items()}
 
 
-def _initialise_heads(model, frames: List[Frame], mode: str) -> None:
+def phases(config: Config) -> List[Tuple[str, int]]:
+    """(loss, epochs) of each training phase of the configured mode."""
+    t = config.training
+    if t.mode == "pretrain-finetune":
+        # pre-train everything on the prior's labels, then freeze the representation
+        # and fit the reference head on reference labels (the paper's second recipe)
+        return [("prior", t.pretrain_epochs), ("reference", t.epochs)]
+    return [(t.mode, t.epochs)]
+
+
+def trainable_parameters(model, config: Config, phase: int) -> List[torch.nn.Parameter]:
+    """All parameters, except in the fine-tuning phase: only the reference head's."""
+    if config.training.mode == "pretrain-finetune" and phase == 1:
+        names = set(model.parameter_groups()["reference_head"])
+        for name, param in model.named_parameters():
+            param.requires_grad_(name in names)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _initialise_heads(model, frames: List[Frame], need_prior: bool) -> None:
     n_el = len(model.elements)
     with torch.no_grad():
         model.reference_head.shift.copy_(fit_element_energies(frames, n_el))
         model.reference_head.scale.fill_(force_rms(frames))
-        if mode == "joint":
+        if need_prior:
             model.prior_head.shift.copy_(fit_element_energies(frames, n_el, prior=True))
             model.prior_head.scale.fill_(force_rms(frames, prior=True))
 
 
 def train(config: Config, resume: bool = False) -> Path:
-    """Trains and returns the path of the best checkpoint."""
+    """Trains and returns the path of the best checkpoint (best validation loss of the last
+    phase). Writes last.pt every epoch (for --resume), pretrained.pt after a pre-training
+    phase, log.csv and summary.json."""
     t = config.training
     torch.manual_seed(t.seed)
     rng = random.Random(t.seed)
@@ -101,7 +127,7 @@ def train(config: Config, resume: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
 
-    need_prior = t.mode == "joint"
+    need_prior = t.mode in ("joint", "pretrain-finetune")
     m = config.model
     train_frames = load_frames(config.data.train, m.elements, m.cutoff, need_prior)
     val_frames = load_frames(config.data.val, m.elements, m.cutoff, need_prior)
@@ -109,81 +135,96 @@ def train(config: Config, resume: bool = False) -> Path:
     model = build_model(m.architecture, elements=m.elements, cutoff=m.cutoff, hidden=m.hidden,
                         num_basis=m.num_basis, shared_layers=m.shared_layers,
                         head_layers=m.head_layers).to(dtype)
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr)
-    state = {"epoch": 0, "best_val": math.inf, "epochs_since_best": 0}
-
+    plan = phases(config)
+    state = {"phase": 0, "epoch": 0, "best_val": math.inf, "epochs_since_best": 0}
+    ckpt = None
     if resume and last_path.is_file():
         ckpt = torch.load(last_path, weights_only=False)
         model.load_state_dict(ckpt["model_state"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        scheduler.load_state_dict(ckpt["scheduler_state"])
         state = ckpt["train_state"]
         rng.setstate(ckpt["rng_state"])
         torch.set_rng_state(ckpt["torch_rng_state"])
-        print(f"resuming from {last_path} after epoch {state['epoch']}")
+        print(f"resuming from {last_path}: phase {state['phase'] + 1}, epoch {state['epoch']}")
     else:
-        _initialise_heads(model, train_frames, t.mode)
+        _initialise_heads(model, train_frames, need_prior)
 
     log_path = out_dir / "log.csv"
-    fields = ["epoch", "lr", "train_loss", "val_loss", "val_energy_mae", "val_force_mae"]
     if not (resume and log_path.is_file()):
         with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(fields)
+            csv.writer(fh).writerow(["phase", "epoch", "lr", "train_loss", "val_loss",
+                                     "val_energy_mae", "val_force_mae"])
 
-    def checkpoint():
-        return {
-            "checkpoint_version": CHECKPOINT_VERSION,
-            "architecture": m.architecture,
-            "hparams": model.hparams,
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict(),
-            "train_state": dict(state),
-            "rng_state": rng.getstate(),
-            "torch_rng_state": torch.get_rng_state(),
-            "config": config.to_dict(),
-            "parameter_groups": model.parameter_groups(),
-        }
+    for phase in range(state["phase"], len(plan)):
+        loss, epochs = plan[phase]
+        optimizer = torch.optim.Adam(trainable_parameters(model, config, phase), lr=t.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr)
+        if ckpt is not None and ckpt["optimizer_state"] is not None:  # resuming mid-phase
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+            scheduler.load_state_dict(ckpt["scheduler_state"])
+        ckpt = None
+        final_phase = phase == len(plan) - 1
 
-    progress = tqdm(range(state["epoch"], t.epochs), desc="training", unit="epoch",
-                    initial=state["epoch"], total=t.epochs)
-    for epoch in progress:
-        model.train()
-        train_loss, seen = 0.0, 0
-        for batch in _batches(train_frames, t.batch_size, True, rng, dtype):
-            optimizer.zero_grad()
-            out = batch_losses(model, batch, t.mode, t, create_graph=True)
-            if not torch.isfinite(out["loss"]):
-                raise FloatingPointError(
-                    f"non-finite training loss at epoch {epoch + 1}; checkpoints in {out_dir} are "
-                    "left as they were (lower training.lr?)")
-            out["loss"].backward()
-            optimizer.step()
-            train_loss += out["loss"].item() * batch.num_structures
-            seen += batch.num_structures
-        model.eval()
-        val = validate(model, val_frames, config, dtype)
-        scheduler.step(val["loss"])
-        state["epoch"] = epoch + 1
-        improved = val["loss"] < state["best_val"]
-        if improved:
-            state["best_val"], state["epochs_since_best"] = val["loss"], 0
-        else:
-            state["epochs_since_best"] += 1
-        lr = optimizer.param_groups[0]["lr"]
-        with open(log_path, "a", newline="") as fh:
-            csv.writer(fh).writerow([epoch + 1, lr, train_loss / seen, val["loss"],
-                                     val["energy_mae"], val["force_mae"]])
-        progress.set_postfix(val_force_mae=f"{val['force_mae']:.4f}", lr=f"{lr:.1e}")
-        ckpt = checkpoint()
-        if improved:
-            save_atomic(ckpt, best_path)
-        save_atomic(ckpt, last_path)
-        if state["epochs_since_best"] >= t.early_stopping_patience:
-            print(f"early stopping after epoch {epoch + 1}")
-            break
-    summary = {"best_val_loss": state["best_val"], "epochs": state["epoch"], "best": str(best_path)}
+        def checkpoint():
+            return {
+                "checkpoint_version": CHECKPOINT_VERSION,
+                "architecture": m.architecture,
+                "hparams": model.hparams,
+                "model_state": model.state_dict(),
+                "optimizer_state": optimizer.state_dict(),
+                "scheduler_state": scheduler.state_dict(),
+                "train_state": dict(state),
+                "rng_state": rng.getstate(),
+                "torch_rng_state": torch.get_rng_state(),
+                "config": config.to_dict(),
+                "parameter_groups": model.parameter_groups(),
+            }
+
+        progress = tqdm(range(state["epoch"], epochs), unit="epoch", initial=state["epoch"],
+                        total=epochs, desc=f"training ({loss})")
+        for epoch in progress:
+            model.train()
+            train_loss, seen = 0.0, 0
+            for batch in _batches(train_frames, t.batch_size, True, rng, dtype):
+                optimizer.zero_grad()
+                out = batch_losses(model, batch, loss, t, create_graph=True)
+                if not torch.isfinite(out["loss"]):
+                    raise FloatingPointError(
+                        f"non-finite training loss at epoch {epoch + 1}; checkpoints in "
+                        f"{out_dir} are left as they were (lower training.lr?)")
+                out["loss"].backward()
+                optimizer.step()
+                train_loss += out["loss"].item() * batch.num_structures
+                seen += batch.num_structures
+            model.eval()
+            val = validate(model, val_frames, loss, config, dtype)
+            scheduler.step(val["loss"])
+            state["epoch"] = epoch + 1
+            improved = val["loss"] < state["best_val"]
+            if improved:
+                state["best_val"], state["epochs_since_best"] = val["loss"], 0
+            else:
+                state["epochs_since_best"] += 1
+            lr = optimizer.param_groups[0]["lr"]
+            with open(log_path, "a", newline="") as fh:
+                csv.writer(fh).writerow([loss, epoch + 1, lr, train_loss / seen, val["loss"],
+                                         val["energy_mae"], val["force_mae"]])
+            progress.set_postfix(val_force_mae=f"{val['force_mae']:.4f}", lr=f"{lr:.1e}")
+            current = checkpoint()
+            if improved and final_phase:
+                save_atomic(current, best_path)
+            save_atomic(current, last_path)
+            if state["epochs_since_best"] >= t.early_stopping_patience:
+                print(f"early stopping after epoch {epoch + 1} of phase {phase + 1}")
+                break
+        if not final_phase:
+            save_atomic(checkpoint(), out_dir / "pretrained.pt")
+            state.update(phase=phase + 1, epoch=0, best_val=math.inf, epochs_since_best=0)
+            boundary = checkpoint()  # the next phase starts with a fresh optimizer
+            boundary["optimizer_state"] = boundary["scheduler_state"] = None
+            save_atomic(boundary, last_path)
+
+    summary = {"best_val_loss": state["best_val"], "epochs": state["epoch"],
+               "phases": [name for name, _ in plan], "best": str(best_path)}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return best_path
