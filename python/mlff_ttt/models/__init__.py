@@ -1,8 +1,9 @@
 """Model architectures. Each splits into a shared representation and two heads."""
 
+from .painn import PaiNN
 from .schnet import SchNet
 
-ARCHITECTURES = {"schnet": SchNet}
+ARCHITECTURES = {"schnet": SchNet, "painn": PaiNN}
 
 
 def build_model(architecture: str, **kwargs):

@@ -1,0 +1,185 @@
+"""PaiNN-like equivariant model (Schütt et al. 2021) with a shared representation and two heads.
+
+Every atom carries scalar features s (N, F) and vector features v (N, 3, F). Message blocks let
+neighbours update both through rotation-invariant filters of the distance and the edge
+direction; update blocks mix s and v within an atom through invariants (vector norms and dot
+products). Vectors only ever get multiplied by scalars and summed, so s stays invariant and v
+rotates with the structure. The split into representation, prior head and reference head, and
+the public methods, are those of :class:`~mlff_ttt.models.schnet.SchNet`.
+"""
+
+import math
+from typing import Dict, List, Tuple
+
+import torch
+from torch import nn
+from torch_geometric.utils import scatter
+
+from .layers import CosineEnvelope
+
+# Keeps sqrt differentiable (to second order, for force training) where a vector feature is
+# zero: at initialisation, for isolated atoms, and in symmetric environments.
+NORM_EPS = 1e-8
+
+
+class SineBasis(nn.Module):
+    """sin(n pi r / rc) / r for n = 1..num_basis (the radial Bessel functions of order zero)."""
+
+    def __init__(self, cutoff: float, num_basis: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", math.pi / cutoff * torch.arange(1, num_basis + 1))
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        r = r.unsqueeze(-1)
+        return torch.sin(self.freqs * r) / r
+
+
+class Message(nn.Module):
+    """Neighbour j -> centre i: ds_i = sum_j a_ij,  dv_i = sum_j (b_ij v_j + c_ij u_ij), where
+    (a, b, c) = MLP(s_j) * W(r_ij) and u_ij is the unit edge vector."""
+
+    def __init__(self, hidden: int, num_basis: int) -> None:
+        super().__init__()
+        self.context = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(),
+                                     nn.Linear(hidden, 3 * hidden))
+        self.filter = nn.Linear(num_basis, 3 * hidden)
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor,
+                basis: torch.Tensor, envelope: torch.Tensor,
+                unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        centre, neighbour = edge_index[0], edge_index[1]
+        # the envelope multiplies the whole filter (bias included): messages vanish at rc
+        x = self.context(s)[neighbour] * (self.filter(basis) * envelope.unsqueeze(-1))
+        parts = torch.chunk(x, 3, dim=-1)
+        ds_edge = parts[0]
+        dv_edge = parts[1].unsqueeze(1) * v[neighbour] + parts[2].unsqueeze(1) * unit.unsqueeze(-1)
+        n = s.shape[0]
+        ds = scatter(ds_edge, centre, dim=0, dim_size=n, reduce="sum")
+        dv = scatter(dv_edge, centre, dim=0, dim_size=n, reduce="sum")
+        return s + ds, v + dv
+
+
+class Update(nn.Module):
+    """Per atom: with U v, V v channel mixes of v and (a, b, c) = MLP(s, |V v|),
+    ds = b <U v, V v> + c and dv = a U v."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.eps = NORM_EPS
+        # no bias: a bias on a vector would not rotate with it
+        self.mix_u = nn.Linear(hidden, hidden, bias=False)
+        self.mix_v = nn.Linear(hidden, hidden, bias=False)
+        self.gates = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(),
+                                   nn.Linear(hidden, 3 * hidden))
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        uv = self.mix_u(v)  # (N, 3, F): Linear acts on the channel axis
+        vv = self.mix_v(v)
+        norm = torch.sqrt((vv * vv).sum(dim=1) + self.eps)
+        parts = torch.chunk(self.gates(torch.cat([s, norm], dim=-1)), 3, dim=-1)
+        ds = parts[1] * (uv * vv).sum(dim=1) + parts[2]
+        dv = parts[0].unsqueeze(1) * uv
+        return s + ds, v + dv
+
+
+class Block(nn.Module):
+    """One message block followed by one update block."""
+
+    def __init__(self, hidden: int, num_basis: int) -> None:
+        super().__init__()
+        self.message = Message(hidden, num_basis)
+        self.update = Update(hidden)
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor,
+                basis: torch.Tensor, envelope: torch.Tensor,
+                unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        s, v = self.message(s, v, edge_index, basis, envelope, unit)
+        return self.update(s, v)
+
+
+class EnergyHead(nn.Module):
+    """Further blocks, then per-atom energy = scale * MLP(s) + shift[element]."""
+
+    def __init__(self, hidden: int, num_basis: int, num_layers: int, num_elements: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(hidden, num_basis) for _ in range(num_layers)])
+        self.out = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.SiLU(),
+                                 nn.Linear(hidden // 2, 1))
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("shift", torch.zeros(num_elements))
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor, species: torch.Tensor,
+                edge_index: torch.Tensor, basis: torch.Tensor, envelope: torch.Tensor,
+                unit: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            s, v = block(s, v, edge_index, basis, envelope, unit)
+        return self.scale * self.out(s).squeeze(-1) + self.shift[species]
+
+
+class PaiNN(nn.Module):
+    architecture = "painn"
+
+    def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
+                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
+        super().__init__()
+        if shared_layers < 1 or head_layers < 0:
+            raise ValueError("need shared_layers >= 1 and head_layers >= 0")
+        self.elements = list(elements)
+        self.cutoff = float(cutoff)
+        self.num_layers = shared_layers + head_layers
+        self.hidden = hidden
+        self.hparams: Dict[str, object] = dict(
+            elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
+            shared_layers=shared_layers, head_layers=head_layers)
+        # shared representation
+        self.embedding = nn.Embedding(len(elements), hidden)
+        self.basis = SineBasis(cutoff, num_basis)
+        self.envelope = CosineEnvelope(cutoff)
+        self.shared = nn.ModuleList([Block(hidden, num_basis) for _ in range(shared_layers)])
+        # heads
+        self.prior_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
+        self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
+
+    def representation(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                  torch.Tensor]:
+        """Features (s, v) after the shared blocks, and the edge terms the heads reuse."""
+        r = torch.linalg.norm(edge_vec, dim=-1)  # edges never have r = 0
+        unit = edge_vec / r.unsqueeze(-1)
+        basis = self.basis(r)
+        envelope = self.envelope(r)
+        s = self.embedding(species)
+        v = s.new_zeros((s.shape[0], 3, self.hidden))
+        for block in self.shared:
+            s, v = block(s, v, edge_index, basis, envelope, unit)
+        return s, v, basis, envelope, unit
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
+                edge_vec: torch.Tensor) -> torch.Tensor:
+        """Per-atom reference energies."""
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
+        return self.reference_head(s, v, species, edge_index, basis, envelope, unit)
+
+    @torch.jit.export
+    def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
+                       edge_vec: torch.Tensor) -> torch.Tensor:
+        """Per-atom prior energies (what test-time training fits)."""
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
+        return self.prior_head(s, v, species, edge_index, basis, envelope, unit)
+
+    @torch.jit.export
+    def both_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
+                      edge_vec: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Reference and prior per-atom energies sharing one representation pass."""
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
+        return (self.reference_head(s, v, species, edge_index, basis, envelope, unit),
+                self.prior_head(s, v, species, edge_index, basis, envelope, unit))
+
+    def parameter_groups(self) -> Dict[str, List[str]]:
+        """Parameter names of the representation (TTT updates these) and of each head."""
+        names = [n for n, _ in self.named_parameters()]
+        return {
+            "representation": [n for n in names if n.startswith(("embedding.", "shared."))],
+            "prior_head": [n for n in names if n.startswith("prior_head.")],
+            "reference_head": [n for n in names if n.startswith("reference_head.")],
+        }

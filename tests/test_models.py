@@ -1,0 +1,190 @@
+"""Symmetries, forces, export and head separation of every architecture, on small random models."""
+
+import ase
+import ase.build
+import numpy as np
+import pytest
+import torch
+
+from mlff_ttt import _core
+from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.export import export_checkpoint
+from mlff_ttt.forces import evaluate
+from mlff_ttt.graph import radius_graph
+from mlff_ttt.models import build_model
+
+ARCHITECTURES = ["schnet", "painn"]
+CUTOFF = 4.0
+
+
+def make_model(architecture: str, seed: int = 0):
+    """Small float64 model with seeded weights and different, non-trivial head offsets."""
+    torch.manual_seed(seed)
+    model = build_model(architecture, elements=["Si"], cutoff=CUTOFF, hidden=16, num_basis=8,
+                        shared_layers=1, head_layers=1).double().eval()
+    with torch.no_grad():
+        model.reference_head.shift.fill_(-5.0)
+        model.reference_head.scale.fill_(2.0)
+        model.prior_head.shift.fill_(-4.0)
+        model.prior_head.scale.fill_(0.5)
+    return model
+
+
+def crystal():
+    """Rattled 2x1x1 cubic diamond cell (16 atoms)."""
+    atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.1, seed=1)
+    return atoms
+
+
+def cluster():
+    """Non-periodic 6-atom Si cluster (a piece of the diamond cell, rattled)."""
+    atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)[:6]
+    atoms.pbc = False
+    atoms.rattle(0.1, seed=2)
+    return atoms
+
+
+STRUCTURES = {"crystal": crystal, "cluster": cluster}
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def model(request):
+    return make_model(request.param)
+
+
+@pytest.fixture(params=sorted(STRUCTURES))
+def atoms(request):
+    return STRUCTURES[request.param]()
+
+
+def graph_tensors(atoms):
+    graph = radius_graph(atoms, CUTOFF, ["Si"])
+    return (torch.from_numpy(graph.species), torch.from_numpy(graph.edge_index),
+            torch.from_numpy(graph.edge_vec))
+
+
+def compute(energy_fn, atoms):
+    """Total energy, per-atom energies and forces as numpy."""
+    out = evaluate(energy_fn, *graph_tensors(atoms), len(atoms))
+    return (float(out["energy"][0].detach()), out["node_energy"].detach().numpy(),
+            out["forces"].detach().numpy())
+
+
+def random_rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_rotation(model, atoms):
+    energy, _, forces = compute(model, atoms)
+    rot = random_rotation(3)
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rot.T
+    rotated.cell = atoms.cell.array @ rot.T
+    energy_r, _, forces_r = compute(model, rotated)
+    assert energy_r == pytest.approx(energy, rel=1e-12, abs=1e-10)
+    np.testing.assert_allclose(forces_r, forces @ rot.T, atol=1e-10)
+    assert np.abs(forces).max() > 1e-3  # not trivially zero
+
+
+def test_translation(model, atoms):
+    energy, node_energy, forces = compute(model, atoms)
+    moved = atoms.copy()
+    moved.positions += np.array([0.7, -1.3, 2.1])
+    energy_t, node_energy_t, forces_t = compute(model, moved)
+    assert energy_t == pytest.approx(energy, rel=1e-12, abs=1e-10)
+    np.testing.assert_allclose(node_energy_t, node_energy, atol=1e-10)
+    np.testing.assert_allclose(forces_t, forces, atol=1e-10)
+
+
+def test_permutation(model, atoms):
+    energy, node_energy, forces = compute(model, atoms)
+    perm = np.random.default_rng(4).permutation(len(atoms))
+    energy_p, node_energy_p, forces_p = compute(model, atoms[perm])
+    assert energy_p == pytest.approx(energy, rel=1e-12, abs=1e-10)
+    np.testing.assert_allclose(node_energy_p, node_energy[perm], atol=1e-10)
+    np.testing.assert_allclose(forces_p, forces[perm], atol=1e-10)
+
+
+def test_forces_are_finite_differences(model, atoms):
+    _, _, forces = compute(model, atoms)
+    h = 1e-5
+    for atom, axis in [(0, 0), (1, 2), (len(atoms) - 1, 1)]:
+        energies = []
+        for sign in (1, -1):
+            displaced = atoms.copy()
+            displaced.positions[atom, axis] += sign * h
+            energies.append(compute(model, displaced)[0])
+        assert -(energies[0] - energies[1]) / (2 * h) == pytest.approx(
+            forces[atom, axis], abs=1e-6)
+
+
+def test_force_training_gradients_are_finite(model):
+    """Loss on forces needs second derivatives; in a perfect crystal the vector features of an
+    equivariant model stay zero by symmetry, where an unguarded norm would give NaN."""
+    perfect = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)
+    lone = ase.Atoms("Si", positions=[[0.0, 0.0, 0.0]])  # no neighbours at all
+    for structure in (perfect, crystal(), lone):
+        out = evaluate(model, *graph_tensors(structure), len(structure), create_graph=True)
+        loss = out["energy"].sum() + (out["forces"] ** 2).sum()
+        params = [p for n, p in model.named_parameters() if not n.startswith("prior_head.")]
+        for grad in torch.autograd.grad(loss, params):
+            assert torch.isfinite(grad).all()
+
+
+def test_export_round_trip(model, atoms, tmp_path):
+    ckpt = tmp_path / "model.ckpt"
+    torch.save({"architecture": model.architecture, "hparams": model.hparams,
+                "model_state": model.state_dict(),
+                "parameter_groups": model.parameter_groups(), "config": {}}, ckpt)
+    path = tmp_path / "model.pt"
+    metadata = export_checkpoint(ckpt, path)
+    assert metadata["architecture"] == model.architecture
+    assert metadata["receptive_field"] == CUTOFF * 2
+    energy, _, forces = compute(model, atoms)
+    scale_f = np.abs(forces).max()
+
+    runner = _core.ModelRunner(str(path))
+    assert runner.num_layers == 2
+    graph = radius_graph(atoms, runner.cutoff, runner.elements)
+    core = runner.compute(graph.species, graph.edge_index, graph.edge_vec)
+    assert core["energy"] == pytest.approx(energy, rel=1e-10)
+    np.testing.assert_allclose(core["forces"], forces, atol=1e-10 * scale_f)
+
+    atoms.calc = MLFFCalculator(str(path))
+    assert atoms.get_potential_energy() == pytest.approx(energy, rel=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), forces, atol=1e-10 * scale_f)
+
+    # the exported prior head is the model's prior head
+    scripted = torch.jit.load(str(path))
+    prior, _, _ = compute(scripted.prior_energies, atoms)
+    assert prior == pytest.approx(compute(model.prior_energies, atoms)[0], rel=1e-10)
+
+
+def test_heads(model):
+    atoms = crystal()
+    tensors = graph_tensors(atoms)
+    groups = model.parameter_groups()
+    names = [n for n, _ in model.named_parameters()]
+    assert sorted(sum(groups.values(), [])) == sorted(names)  # each parameter in one group
+    assert all(groups.values())
+
+    reference, prior = model.both_energies(*tensors)
+    torch.testing.assert_close(reference, model(*tensors))
+    torch.testing.assert_close(prior, model.prior_energies(*tensors))
+    assert not torch.allclose(reference, prior)
+
+    params = dict(model.named_parameters())
+
+    def grads(energies, group):
+        return torch.autograd.grad(energies.sum(), [params[n] for n in groups[group]],
+                                   retain_graph=True, allow_unused=True)
+
+    # test-time training: the prior energy reaches every representation parameter ...
+    for name, grad in zip(groups["representation"], grads(prior, "representation")):
+        assert grad is not None and grad.abs().max() > 0, name
+    # ... and never the reference head (nor the reference energy the prior head)
+    assert all(g is None for g in grads(prior, "reference_head"))
+    assert all(g is None for g in grads(reference, "prior_head"))
