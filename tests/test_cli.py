@@ -123,6 +123,7 @@ def test_pretrain_finetune_freezes_the_representation(tiny_run):
     # ... while fine-tuning moved the reference head
     moved = [n for n in groups["reference_head"] if not torch.equal(before[n], after[n])]
     assert len(moved) == len(groups["reference_head"])
+    assert (run / "log.png").stat().st_size > 10_000  # the loss plot
     phases = [row["phase"] for row in read_log(run / "log.csv")]
     assert phases == ["prior"] * 3 + ["reference"] * 3
     # pre-training fitted the prior head: its validation error fell

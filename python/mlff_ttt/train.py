@@ -113,6 +113,35 @@ def _initialise_heads(model, frames: List[Frame], need_prior: bool) -> None:
             model.prior_head.scale.fill_(force_rms(frames, prior=True))
 
 
+def plot_log(log_path: Path, png_path: Path) -> None:
+    """Training and validation loss, and validation force MAE, per epoch (all phases)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(log_path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    x = range(1, len(rows) + 1)
+    fig, (ax_loss, ax_force) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("train_loss", "val_loss"):
+        ax_loss.semilogy(x, [float(r[key]) for r in rows], label=key)
+    ax_force.semilogy(x, [float(r["val_force_mae"]) for r in rows])
+    for k in range(1, len(rows)):  # mark phase changes (pretrain-finetune)
+        if rows[k]["phase"] != rows[k - 1]["phase"]:
+            for ax in (ax_loss, ax_force):
+                ax.axvline(k + 0.5, color="gray", ls="--", lw=1)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.legend()
+    ax_force.set_xlabel("epoch")
+    ax_force.set_ylabel("validation force MAE (eV/A)")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
 def train(config: Config, resume: bool = False) -> Path:
     """Trains and returns the path of the best checkpoint (best validation loss of the last
     phase). Writes last.pt every epoch (for --resume), pretrained.pt after a pre-training
@@ -224,6 +253,7 @@ def train(config: Config, resume: bool = False) -> Path:
             boundary["optimizer_state"] = boundary["scheduler_state"] = None
             save_atomic(boundary, last_path)
 
+    plot_log(log_path, out_dir / "log.png")
     summary = {"best_val_loss": state["best_val"], "epochs": state["epoch"],
                "phases": [name for name, _ in plan], "best": str(best_path)}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
