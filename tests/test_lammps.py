@@ -103,25 +103,33 @@ def test_units_real_same_physics(model_file, structure, tmp_path):
 
 
 
+
+def stretched_crystal(tmp_path, more_commands: str):
+    """A LAMMPS instance holding 64-atom diamond Si stretched by 2% (about -5 GPa with the
+    shipped model), with the shipped model as the pair style and more_commands run."""
+    lmp = import_lammps().lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    data = write_data(silicon(rattle=0.0), tmp_path / "si.data")
+    lmp.commands_string(f"""
+        plugin load {plugin_path()}
+        units metal
+        atom_style atomic
+        atom_modify map array
+        read_data {data}
+        change_box all x scale 1.02 y scale 1.02 z scale 1.02 remap
+        pair_style mlff_ttt
+        pair_coeff * * {EXAMPLE_MODEL} Si
+        {more_commands}
+    """)
+    return lmp
+
+
 def test_box_relax_reaches_zero_stress(tmp_path):
     """fix box/relax minimizes with the pair style's global virial; at the relaxed box the
     Python model's stress must vanish, which checks the virial's sign and size in use."""
-    lammps = import_lammps()
-    data = write_data(silicon(rattle=0.0), tmp_path / "si.data")
-    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    lmp = stretched_crystal(tmp_path, """
+        fix relax all box/relax iso 0.0 vmax 0.001
+        minimize 0 1e-10 2000 20000""")
     try:
-        lmp.commands_string(f"""
-            plugin load {plugin_path()}
-            units metal
-            atom_style atomic
-            atom_modify map array
-            read_data {data}
-            change_box all x scale 1.02 y scale 1.02 z scale 1.02 remap
-            pair_style mlff_ttt
-            pair_coeff * * {EXAMPLE_MODEL} Si
-            fix relax all box/relax iso 0.0 vmax 0.001
-            minimize 0 1e-10 2000 20000
-        """)
         order = np.argsort(lmp.numpy.extract_atom("id")[:64])
         positions = np.array(lmp.numpy.extract_atom("x")[:64])[order]
         boxlo, boxhi, *_ = lmp.extract_box()
@@ -139,23 +147,12 @@ def test_box_relax_reaches_zero_stress(tmp_path):
 
 
 def test_npt_contracts_a_stretched_crystal(tmp_path):
-    """A crystal stretched 2% is under about -5 GPa of tension with the shipped model;
-    NPT at 0 bar must shrink it (a wrong virial sign would expand it) and stay finite."""
-    lammps = import_lammps()
-    data = write_data(silicon(rattle=0.0), tmp_path / "si.data")
-    lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    """NPT at 0 bar must shrink the stretched crystal (a wrong virial sign would expand it)
+    and stay finite."""
+    lmp = stretched_crystal(tmp_path, """
+        velocity all create 300 1234 mom yes rot yes
+        run 0""")
     try:
-        lmp.commands_string(f"""
-            plugin load {plugin_path()}
-            units metal
-            atom_style atomic
-            read_data {data}
-            change_box all x scale 1.02 y scale 1.02 z scale 1.02 remap
-            pair_style mlff_ttt
-            pair_coeff * * {EXAMPLE_MODEL} Si
-            velocity all create 300 1234 mom yes rot yes
-            run 0
-        """)
         volume0, pressure0 = lmp.get_thermo("vol"), lmp.get_thermo("press")
         lmp.commands_string("""
             fix npt all npt temp 300 300 0.1 iso 0.0 0.0 0.5

@@ -183,6 +183,21 @@ def train(config: Config, resume: bool = False) -> Path:
             csv.writer(fh).writerow(["phase", "epoch", "lr", "train_loss", "val_loss",
                                      "val_energy_mae", "val_force_mae"])
 
+    def checkpoint(optimizer, scheduler) -> dict:
+        return {
+            "checkpoint_version": CHECKPOINT_VERSION,
+            "architecture": m.architecture,
+            "hparams": model.hparams,
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(),
+            "train_state": dict(state),
+            "rng_state": rng.getstate(),
+            "torch_rng_state": torch.get_rng_state(),
+            "config": config.to_dict(),
+            "parameter_groups": model.parameter_groups(),
+        }
+
     for phase in range(state["phase"], len(plan)):
         loss, epochs = plan[phase]
         optimizer = torch.optim.Adam(trainable_parameters(model, config, phase), lr=t.lr)
@@ -193,21 +208,6 @@ def train(config: Config, resume: bool = False) -> Path:
             scheduler.load_state_dict(ckpt["scheduler_state"])
         ckpt = None
         final_phase = phase == len(plan) - 1
-
-        def checkpoint():
-            return {
-                "checkpoint_version": CHECKPOINT_VERSION,
-                "architecture": m.architecture,
-                "hparams": model.hparams,
-                "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": scheduler.state_dict(),
-                "train_state": dict(state),
-                "rng_state": rng.getstate(),
-                "torch_rng_state": torch.get_rng_state(),
-                "config": config.to_dict(),
-                "parameter_groups": model.parameter_groups(),
-            }
 
         progress = tqdm(range(state["epoch"], epochs), unit="epoch", initial=state["epoch"],
                         total=epochs, desc=f"training ({loss})")
@@ -239,7 +239,7 @@ def train(config: Config, resume: bool = False) -> Path:
                 csv.writer(fh).writerow([loss, epoch + 1, lr, train_loss / seen, val["loss"],
                                          val["energy_mae"], val["force_mae"]])
             progress.set_postfix(val_force_mae=f"{val['force_mae']:.4f}", lr=f"{lr:.1e}")
-            current = checkpoint()
+            current = checkpoint(optimizer, scheduler)
             if improved and final_phase:
                 save_atomic(current, best_path)
             save_atomic(current, last_path)
@@ -247,9 +247,9 @@ def train(config: Config, resume: bool = False) -> Path:
                 print(f"early stopping after epoch {epoch + 1} of phase {phase + 1}")
                 break
         if not final_phase:
-            save_atomic(checkpoint(), out_dir / "pretrained.pt")
+            save_atomic(checkpoint(optimizer, scheduler), out_dir / "pretrained.pt")
             state.update(phase=phase + 1, epoch=0, best_val=math.inf, epochs_since_best=0)
-            boundary = checkpoint()  # the next phase starts with a fresh optimizer
+            boundary = checkpoint(optimizer, scheduler)  # the next phase starts with a fresh optimizer
             boundary["optimizer_state"] = boundary["scheduler_state"] = None
             save_atomic(boundary, last_path)
 

@@ -9,12 +9,13 @@ the public methods, are those of :class:`~mlff_ttt.models.schnet.SchNet`.
 """
 
 import math
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import torch
 from torch import nn
 from torch_geometric.utils import scatter
 
+from .base import TwoHeadModel
 from .layers import CosineEnvelope
 
 # Keeps sqrt differentiable (to second order, for force training) where a vector feature is
@@ -116,21 +117,13 @@ class EnergyHead(nn.Module):
         return self.scale * self.out(s).squeeze(-1) + self.shift[species]
 
 
-class PaiNN(nn.Module):
+class PaiNN(TwoHeadModel):
     architecture = "painn"
 
     def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
                  num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
-        super().__init__()
-        if shared_layers < 1 or head_layers < 0:
-            raise ValueError("need shared_layers >= 1 and head_layers >= 0")
-        self.elements = list(elements)
-        self.cutoff = float(cutoff)
-        self.num_layers = shared_layers + head_layers
+        super().__init__(elements, cutoff, hidden, num_basis, shared_layers, head_layers)
         self.hidden = hidden
-        self.hparams: Dict[str, object] = dict(
-            elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
-            shared_layers=shared_layers, head_layers=head_layers)
         # shared representation
         self.embedding = nn.Embedding(len(elements), hidden)
         self.basis = SineBasis(cutoff, num_basis)
@@ -174,12 +167,3 @@ class PaiNN(nn.Module):
         s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
         return (self.reference_head(s, v, species, edge_index, basis, envelope, unit),
                 self.prior_head(s, v, species, edge_index, basis, envelope, unit))
-
-    def parameter_groups(self) -> Dict[str, List[str]]:
-        """Parameter names of the representation (TTT updates these) and of each head."""
-        names = [n for n, _ in self.named_parameters()]
-        return {
-            "representation": [n for n in names if n.startswith(("embedding.", "shared."))],
-            "prior_head": [n for n in names if n.startswith("prior_head.")],
-            "reference_head": [n for n in names if n.startswith("reference_head.")],
-        }

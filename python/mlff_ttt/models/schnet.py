@@ -8,12 +8,13 @@ training updates the representation through the prior head only.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import List
 
 import torch
 from torch import nn
 from torch_geometric.utils import scatter
 
+from .base import TwoHeadModel
 from .layers import CosineEnvelope, GaussianBasis, ShiftedSoftplus
 
 
@@ -56,20 +57,12 @@ class EnergyHead(nn.Module):
         return self.scale * self.out(h).squeeze(-1) + self.shift[species]
 
 
-class SchNet(nn.Module):
+class SchNet(TwoHeadModel):
     architecture = "schnet"
 
     def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
                  num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
-        super().__init__()
-        if shared_layers < 1 or head_layers < 0:
-            raise ValueError("need shared_layers >= 1 and head_layers >= 0")
-        self.elements = list(elements)
-        self.cutoff = float(cutoff)
-        self.num_layers = shared_layers + head_layers
-        self.hparams: Dict[str, object] = dict(
-            elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
-            shared_layers=shared_layers, head_layers=head_layers)
+        super().__init__(elements, cutoff, hidden, num_basis, shared_layers, head_layers)
         # shared representation
         self.embedding = nn.Embedding(len(elements), hidden)
         self.basis = GaussianBasis(cutoff, num_basis)
@@ -109,12 +102,3 @@ class SchNet(nn.Module):
         h, basis, envelope = self.representation(species, edge_index, edge_vec)
         return (self.reference_head(h, species, edge_index, basis, envelope),
                 self.prior_head(h, species, edge_index, basis, envelope))
-
-    def parameter_groups(self) -> Dict[str, List[str]]:
-        """Parameter names of the representation (TTT updates these) and of each head."""
-        names = [n for n, _ in self.named_parameters()]
-        return {
-            "representation": [n for n in names if n.startswith(("embedding.", "shared."))],
-            "prior_head": [n for n in names if n.startswith("prior_head.")],
-            "reference_head": [n for n in names if n.startswith("reference_head.")],
-        }
