@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench bench-accuracy models clean
 
 setup: build
 
@@ -44,6 +44,21 @@ test: setup
 
 bench: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
+
+# In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
+bench-accuracy: setup
+	source $(VENV)/bin/activate && OMP_NUM_THREADS=1 python tests/benchmarks/bench_accuracy.py
+
+# Re-train the shipped models in examples/models from the shipped configs.
+models: setup
+	source $(VENV)/bin/activate && export OMP_NUM_THREADS=1 && \
+	mlff-ttt train examples/configs/si_schnet.yaml && \
+	mlff-ttt export runs/si_schnet/best.pt -o examples/models/si_schnet.pt && \
+	mlff-ttt data molecules --out runs/data_x5 --scale 5 --splits mol_train mol_val && \
+	mlff-ttt train examples/configs/mol_schnet.yaml && \
+	mlff-ttt export runs/mol_schnet/best.pt -o examples/models/mol_schnet.pt && \
+	mlff-ttt train examples/configs/md17_schnet.yaml && \
+	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib
