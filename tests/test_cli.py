@@ -129,3 +129,30 @@ def test_pretrain_finetune_freezes_the_representation(tiny_run):
     # pre-training fitted the prior head: its validation error fell
     prior_rows = read_log(run / "log.csv")[:3]
     assert float(prior_rows[-1]["val_loss"]) < float(prior_rows[0]["val_loss"])
+
+
+def test_painn_trains_on_a_tiny_set(tiny_run):
+    config = tiny_run / "config.yaml"
+    config.write_text(CONFIG.format(epochs=6).replace("architecture: schnet", "architecture: painn"))
+    assert main(["train", str(config)]) == 0
+    log = read_log(tiny_run / "run" / "log.csv")
+    assert float(log[-1]["train_loss"]) < 0.7 * float(log[0]["train_loss"])
+    ckpt = torch.load(tiny_run / "run" / "best.pt", weights_only=False)
+    assert ckpt["architecture"] == "painn"
+
+
+def test_nan_loss_stops_training_and_keeps_checkpoints(tiny_run, capsys):
+    config = tiny_run / "config.yaml"
+    config.write_text(CONFIG.format(epochs=2))
+    assert main(["train", str(config)]) == 0
+    last = (tiny_run / "run" / "last.pt").read_bytes()
+    best = (tiny_run / "run" / "best.pt").read_bytes()
+    frames = ase.io.read(tiny_run / "train.xyz", index=":")
+    for atoms in frames:
+        atoms.arrays["REF_forces"][0, 0] = float("nan")
+    ase.io.write(tiny_run / "train.xyz", frames, format="extxyz")
+    config.write_text(CONFIG.format(epochs=4))
+    assert main(["train", str(config), "--resume"]) == 1
+    assert "non-finite training loss at epoch 3" in capsys.readouterr().err
+    assert (tiny_run / "run" / "last.pt").read_bytes() == last
+    assert (tiny_run / "run" / "best.pt").read_bytes() == best
