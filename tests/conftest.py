@@ -82,6 +82,16 @@ def read_dump_forces(path: Path) -> np.ndarray:
     return data[np.argsort(data[:, 0]), 1:4]
 
 
+def central_difference_force(energy, atoms, atom: int, axis: int, h: float) -> float:
+    """-dE/dx of one coordinate by central differences; ``energy(Atoms) -> float``."""
+    values = []
+    for sign in (1, -1):
+        moved = atoms.copy()
+        moved.positions[atom, axis] += sign * h
+        values.append(energy(moved))
+    return -(values[0] - values[1]) / (2 * h)
+
+
 def printed_value(output: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", output, flags=re.M)
     assert match, f"'{name}' not printed; output:\n{output[-3000:]}"

@@ -4,7 +4,7 @@ import numpy as np
 
 from mlff_ttt.ase import MLFFCalculator
 
-from conftest import silicon
+from conftest import central_difference_force, silicon
 
 
 def test_forces_match_finite_differences(model_file):
@@ -15,13 +15,8 @@ def test_forces_match_finite_differences(model_file):
     rng = np.random.default_rng(0)
     for atom in rng.choice(len(atoms), size=4, replace=False):
         for axis in range(3):
-            energies = []
-            for sign in (1, -1):
-                displaced = atoms.copy()
-                displaced.calc = atoms.calc
-                displaced.positions[atom, axis] += sign * h
-                energies.append(displaced.get_potential_energy())
-            numeric = -(energies[0] - energies[1]) / (2 * h)
+            numeric = central_difference_force(atoms.calc.get_potential_energy, atoms, atom,
+                                               axis, h)
             assert abs(numeric - forces[atom, axis]) < 1e-7, (atom, axis, numeric, forces[atom, axis])
 
 

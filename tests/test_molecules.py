@@ -11,6 +11,8 @@ from ase import Atoms
 
 from mlff_ttt.datasets import molecules
 
+from conftest import central_difference_force
+
 SEED, SCALE = 1, 0.05
 TINY = ["mol_train", "md17_val"]  # 10 and 2 frames at SCALE
 
@@ -70,12 +72,8 @@ def test_reference_forces_match_finite_differences(tiny):
     rng = np.random.default_rng(0)
     for atom in rng.choice(len(atoms), size=3, replace=False):
         for axis in range(3):
-            energies = []
-            for sign in (1, -1):
-                pos = atoms.positions.copy()
-                pos[atom, axis] += sign * h
-                energies.append(molecules._reference(atoms.numbers, pos)[0])
-            numeric = -(energies[0] - energies[1]) / (2 * h)
+            numeric = central_difference_force(
+                lambda a: molecules._reference(a.numbers, a.positions)[0], atoms, atom, axis, h)
             assert abs(numeric - forces[atom, axis]) < 1e-4, (atom, axis, numeric, forces[atom, axis])
 
 

@@ -15,6 +15,8 @@ from mlff_ttt.priors import (GFNFF, ZBL, LennardJones, Morse, PairFittedPrior, R
                              SGDMLPrior, StillingerWeber, Tersoff, available, get_prior)
 from mlff_ttt.priors.base import bulk_silicon
 
+from conftest import central_difference_force
+
 DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 
@@ -32,16 +34,11 @@ def dimer(symbol_a: str, symbol_b: str, r: float) -> Atoms:
 
 
 def finite_difference_forces(prior, atoms: Atoms, h: float = 1e-5) -> np.ndarray:
-    forces = np.zeros((len(atoms), 3))
-    for i in range(len(atoms)):
-        for k in range(3):
-            energies = []
-            for sign in (1, -1):
-                moved = atoms.copy()
-                moved.positions[i, k] += sign * h
-                energies.append(prior.compute([moved])[0][0])
-            forces[i, k] = -(energies[0] - energies[1]) / (2 * h)
-    return forces
+    def energy(moved):
+        return prior.compute([moved])[0][0]
+
+    return np.array([[central_difference_force(energy, atoms, i, k, h) for k in range(3)]
+                     for i in range(len(atoms))])
 
 
 def zbl_closed_form(z1, z2, r):
@@ -125,14 +122,6 @@ def test_pair_fitted_prior(tmp_path):
         prior.compute([dimer("Si", "C", 2.0)])
 
 
-def test_tersoff_equals_dataset_prior_labels():
-    frames = read("si_test.xyz")
-    energies, forces = Tersoff().compute(frames)
-    np.testing.assert_allclose(energies, [a.info["PRIOR_energy"] for a in frames], rtol=0, atol=1e-6)
-    for f, atoms in zip(forces, frames):
-        np.testing.assert_allclose(f, atoms.arrays["PRIOR_forces"], rtol=0, atol=1e-6)
-
-
 def test_stillinger_weber_correlates_with_reference():
     frames = read("si_test.xyz")[:10]
     energies, forces = StillingerWeber().compute(frames)
@@ -142,9 +131,12 @@ def test_stillinger_weber_correlates_with_reference():
         StillingerWeber().compute([dimer("Si", "C", 2.0)])
 
 
-def test_gfnff_equals_dataset_prior_labels():
-    frames = read("mol_test.xyz")
-    energies, forces = GFNFF().compute(frames)
+@pytest.mark.parametrize("prior_class, split", [(Tersoff, "si_test.xyz"),
+                                               (GFNFF, "mol_test.xyz")])
+def test_prior_equals_dataset_prior_labels(prior_class, split):
+    """The datasets' PRIOR labels are Tersoff/mod (silicon) and GFN-FF (molecules)."""
+    frames = read(split)
+    energies, forces = prior_class().compute(frames)
     np.testing.assert_allclose(energies, [a.info["PRIOR_energy"] for a in frames], rtol=0, atol=1e-6)
     for f, atoms in zip(forces, frames):
         np.testing.assert_allclose(f, atoms.arrays["PRIOR_forces"], rtol=0, atol=1e-6)
