@@ -11,7 +11,7 @@ import torch
 from ase import Atoms
 from ase.io import read
 
-from .graph import element_indices, radius_graph
+from .graph import radius_graph
 
 REF_ENERGY, REF_FORCES = "REF_energy", "REF_forces"
 PRIOR_ENERGY, PRIOR_FORCES = "PRIOR_energy", "PRIOR_forces"
@@ -53,8 +53,7 @@ def load_frames(path: str | Path, elements: Sequence[str], cutoff: float,
     """Reads a dataset and builds each frame's radius graph once."""
     frames = []
     for index, atoms in enumerate(read_frames(path)):
-        element_indices(atoms, list(elements), frame=index)  # clear error on unknown elements
-        graph = radius_graph(atoms, cutoff, list(elements))
+        graph = radius_graph(atoms, cutoff, list(elements), frame=index)
         energy, forces = _labels(atoms, REF_ENERGY, REF_FORCES, index, path, required=True)
         p_energy, p_forces = _labels(atoms, PRIOR_ENERGY, PRIOR_FORCES, index, path, need_prior)
         frames.append(Frame(

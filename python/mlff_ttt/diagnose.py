@@ -20,9 +20,9 @@ from typing import List, Sequence
 
 import numpy as np
 from ase import Atoms
-from vesin import NeighborList
 
 from .data import PRIOR_FORCES, REF_FORCES, read_frames
+from .graph import radius_graph
 
 DEFAULT_CUTOFF = 5.0
 # Grid and Gaussian broadening of the spectral density. The normalized Laplacian's
@@ -49,18 +49,6 @@ def mean_force_norm(atoms: Atoms, index: int, name: str = "test") -> tuple[float
             forces = np.asarray(atoms.arrays[key], dtype=np.float64)
             return float(np.linalg.norm(forces, axis=1).mean()), key
     raise ValueError(f"{name}: frame {index} has neither {REF_FORCES} nor {PRIOR_FORCES}")
-
-
-def _neighbors(atoms: Atoms, cutoff: float):
-    """Directed pairs (i, j) within the cutoff and the integer cell shift S of j's image."""
-    pbc = atoms.get_pbc()
-    if pbc.any() and not pbc.all():
-        raise ValueError("mixed periodic boundary conditions are not supported")
-    periodic = bool(pbc.all())
-    box = atoms.cell.array if periodic else np.zeros((3, 3))
-    i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
-        points=atoms.positions, box=box, periodic=periodic, quantities="ijS")
-    return periodic, i, j, np.asarray(shifts, dtype=np.float64).reshape(-1, 3)
 
 
 def kpoint_grid(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> tuple[int, int, int]:
@@ -90,7 +78,9 @@ def laplacian_spectrum(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> np.ndarr
     and D the degrees of A(0). For cells wider than two cutoffs, k = 0 alone is exactly the
     cell's own 0/1 atom graph. Returns n_atoms * n1 * n2 * n3 eigenvalues.
     """
-    periodic, i, j, shifts = _neighbors(atoms, cutoff)
+    graph = radius_graph(atoms, cutoff, sorted(set(atoms.get_chemical_symbols())))
+    periodic = bool(atoms.get_pbc().all())
+    i, j, shifts = graph.edge_index[0], graph.edge_index[1], graph.shifts
     n = len(atoms)
     grid = kpoint_grid(atoms, cutoff) if periodic else (1, 1, 1)
     degree = 1.0 + np.bincount(i, minlength=n)  # self-loop plus all neighbor images

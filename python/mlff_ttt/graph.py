@@ -32,7 +32,9 @@ def element_indices(atoms: Atoms, elements: list[str], frame: int | None = None)
     return np.array([lookup[s] for s in symbols], dtype=np.int64)
 
 
-def radius_graph(atoms: Atoms, cutoff: float, elements: list[str]) -> StructureGraph:
+def radius_graph(atoms: Atoms, cutoff: float, elements: list[str],
+                 frame: int | None = None) -> StructureGraph:
+    """Full radius graph; ``frame`` only labels the error for unknown elements."""
     pbc = atoms.get_pbc()
     if pbc.any() and not pbc.all():
         raise ValueError("mixed periodic boundary conditions are not supported")
@@ -42,7 +44,7 @@ def radius_graph(atoms: Atoms, cutoff: float, elements: list[str]) -> StructureG
     i, j, shifts, vectors = calculator.compute(
         points=atoms.positions, box=box, periodic=periodic, quantities="ijSD")
     return StructureGraph(
-        species=element_indices(atoms, elements),
+        species=element_indices(atoms, elements, frame),
         edge_index=np.stack([i, j]).astype(np.int64),
         edge_vec=np.asarray(vectors, dtype=np.float64),
         shifts=np.asarray(shifts, dtype=np.float64),
