@@ -117,6 +117,9 @@ def test_pretrain_finetune_freezes_the_representation(tiny_run):
     final = torch.load(run / "last.pt", weights_only=False)
     groups = final["parameter_groups"]
     before, after = pretrained["model_state"], final["model_state"]
+    # fine-tuning starts from the pre-trained prior head's weights
+    for name in groups["reference_head"]:
+        assert torch.equal(before[name], before[name.replace("reference_head", "prior_head")])
     # the representation (and the prior head) are exactly the pre-trained ones ...
     for name in groups["representation"] + groups["prior_head"]:
         assert torch.equal(before[name], after[name]), name

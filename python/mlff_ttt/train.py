@@ -103,6 +103,17 @@ def trainable_parameters(model, config: Config, phase: int) -> List[torch.nn.Par
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def warm_start_reference_head(model) -> None:
+    """After pre-training: the reference head starts from the pre-trained prior head's weights
+    (the whole network was pre-trained, as in the paper), so fine-tuning adapts a head that
+    already reads the frozen representation instead of learning one from random weights. The
+    per-element shift and the scale stay those fitted to the reference labels."""
+    with torch.no_grad():
+        prior = dict(model.prior_head.named_parameters())
+        for name, param in model.reference_head.named_parameters():
+            param.copy_(prior[name])
+
+
 def _initialise_heads(model, frames: List[Frame], need_prior: bool) -> None:
     n_el = len(model.elements)
     with torch.no_grad():
@@ -247,6 +258,7 @@ def train(config: Config, resume: bool = False) -> Path:
                 print(f"early stopping after epoch {epoch + 1} of phase {phase + 1}")
                 break
         if not final_phase:
+            warm_start_reference_head(model)
             save_atomic(checkpoint(optimizer, scheduler), out_dir / "pretrained.pt")
             state.update(phase=phase + 1, epoch=0, best_val=math.inf, epochs_since_best=0)
             boundary = checkpoint(optimizer, scheduler)  # the next phase starts with a fresh optimizer
