@@ -58,7 +58,9 @@ models: setup
 	mlff-ttt train examples/configs/mol_schnet.yaml && \
 	mlff-ttt export runs/mol_schnet/best.pt -o examples/models/mol_schnet.pt && \
 	mlff-ttt train examples/configs/md17_schnet.yaml && \
-	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt
+	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt && \
+	mlff-ttt train examples/configs/si_painn.yaml && \
+	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib

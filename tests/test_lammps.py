@@ -72,6 +72,18 @@ def test_lammps_matches_python(model_file, structure, tmp_path):
     np.testing.assert_allclose(got, expected, atol=rel * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("name", ["si_schnet.pt", "si_painn.pt"])
+def test_shipped_models_in_lammps(name, structure, tmp_path):
+    """Both architectures (PaiNN carries vector features through the ghost shell too)."""
+    path = EXAMPLE_MODEL.parent / name
+    lmp = lammps_results(path, structure, tmp_path)
+    atoms = structure.copy()
+    atoms.calc = MLFFCalculator(str(path))
+    assert lmp["energy"] == pytest.approx(atoms.get_potential_energy(), rel=1e-10)
+    forces = atoms.get_forces()
+    np.testing.assert_allclose(lmp["forces"], forces, atol=1e-9 * np.abs(forces).max())
+
+
 def test_lammps_per_atom_virial(model_file, structure, tmp_path):
     lmp = lammps_results(model_file, structure, tmp_path)
     runner = _core.ModelRunner(str(model_file))

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import printed_value, read_dump_forces, run_lmp, silicon, write_data
+from conftest import EXAMPLE_MODEL, printed_value, read_dump_forces, run_lmp, silicon, write_data
 
 DECK = """
 units metal
@@ -45,6 +45,14 @@ def run_ranks(model_file, workdir, nprocs):
     }
 
 
+def assert_same(parallel, serial):
+    for key in ("energy0", "energy20"):
+        assert parallel[key] == pytest.approx(serial[key], rel=1e-8)
+    for key in ("forces0", "forces20"):
+        scale = np.abs(serial[key]).max()
+        np.testing.assert_allclose(parallel[key], serial[key], atol=1e-8 * scale, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def serial(model_file, tmp_path_factory):
     return run_ranks(model_file, tmp_path_factory.mktemp("np1") / "run", 1)
@@ -53,8 +61,12 @@ def serial(model_file, tmp_path_factory):
 @pytest.mark.parametrize("nprocs", [2, 4])
 def test_ranks_agree(model_file, serial, tmp_path, nprocs):
     parallel = run_ranks(model_file, tmp_path / "run", nprocs)
-    for key in ("energy0", "energy20"):
-        assert parallel[key] == pytest.approx(serial[key], rel=1e-8)
-    for key in ("forces0", "forces20"):
-        scale = np.abs(serial[key]).max()
-        np.testing.assert_allclose(parallel[key], serial[key], atol=1e-8 * scale, rtol=0)
+    assert_same(parallel, serial)
+
+
+def test_ranks_agree_for_painn(tmp_path):
+    """The equivariant model's vector features cross subdomains through the same ghost shell."""
+    model = EXAMPLE_MODEL.parent / "si_painn.pt"
+    serial = run_ranks(model, tmp_path / "np1", 1)
+    parallel = run_ranks(model, tmp_path / "np2", 2)
+    assert_same(parallel, serial)
