@@ -57,6 +57,8 @@ models: setup
 	mlff-ttt data molecules --out runs/data_x5 --scale 5 --splits mol_train mol_val && \
 	mlff-ttt train examples/configs/mol_schnet.yaml && \
 	mlff-ttt export runs/mol_schnet/best.pt -o examples/models/mol_schnet.pt && \
+	mlff-ttt train examples/configs/mol_painn.yaml && \
+	mlff-ttt export runs/mol_painn/best.pt -o examples/models/mol_painn.pt && \
 	mlff-ttt train examples/configs/md17_schnet.yaml && \
 	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt && \
 	mlff-ttt train examples/configs/si_painn.yaml && \
