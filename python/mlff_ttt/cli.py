@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -135,6 +136,9 @@ def main(argv=None) -> int:
         status = args.func(args)
     except (FileNotFoundError, ValueError, FloatingPointError) as exc:
         print(f"mlff-ttt {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return int(status or 0)
 
