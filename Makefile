@@ -52,16 +52,16 @@ bench-accuracy: setup
 # Re-train the shipped models in examples/models from the shipped configs.
 models: setup
 	source $(VENV)/bin/activate && export OMP_NUM_THREADS=1 && \
-	mlff-ttt train examples/configs/si_schnet.yaml && \
+	mlff-ttt train --overwrite examples/configs/si_schnet.yaml && \
 	mlff-ttt export runs/si_schnet/best.pt -o examples/models/si_schnet.pt && \
 	mlff-ttt data molecules --out runs/data_x5 --scale 5 --splits mol_train mol_val && \
-	mlff-ttt train examples/configs/mol_schnet.yaml && \
+	mlff-ttt train --overwrite examples/configs/mol_schnet.yaml && \
 	mlff-ttt export runs/mol_schnet/best.pt -o examples/models/mol_schnet.pt && \
-	mlff-ttt train examples/configs/mol_painn.yaml && \
+	mlff-ttt train --overwrite examples/configs/mol_painn.yaml && \
 	mlff-ttt export runs/mol_painn/best.pt -o examples/models/mol_painn.pt && \
-	mlff-ttt train examples/configs/md17_schnet.yaml && \
+	mlff-ttt train --overwrite examples/configs/md17_schnet.yaml && \
 	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt && \
-	mlff-ttt train examples/configs/si_painn.yaml && \
+	mlff-ttt train --overwrite examples/configs/si_painn.yaml && \
 	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt
 
 clean:

@@ -64,6 +64,13 @@ def test_train_resume_export_info(tiny_run, capsys):
     log = read_log(tiny_run / "run" / "log.csv")
     assert before == 10 and [int(row["epoch"]) for row in log] == list(range(1, 13))
 
+    # a fresh run into the same folder would replace those checkpoints: refused
+    kept = {name: (tiny_run / "run" / name).read_bytes() for name in ("best.pt", "last.pt", "log.csv")}
+    capsys.readouterr()
+    assert main(["train", str(config)]) == 1
+    assert "holds the checkpoints of an earlier run" in capsys.readouterr().err
+    assert all((tiny_run / "run" / name).read_bytes() == data for name, data in kept.items())
+
     model = tiny_run / "model.pt"
     assert main(["export", str(tiny_run / "run" / "best.pt"), "-o", str(model)]) == 0
     capsys.readouterr()

@@ -12,7 +12,7 @@ def _train(args) -> None:
     from .config import load_config
     from .train import train
 
-    best = train(load_config(args.config), resume=args.resume)
+    best = train(load_config(args.config), resume=args.resume, overwrite=args.overwrite)
     print(f"best checkpoint: {best}")
 
 
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("config")
     p.add_argument("--resume", action="store_true", help="continue from the output's last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if the output folder holds an earlier run's checkpoints")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("export", help="export a checkpoint to a TorchScript model file")
@@ -134,7 +136,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as exc:
         print(f"mlff-ttt {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other tools

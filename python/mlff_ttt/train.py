@@ -153,10 +153,11 @@ def plot_log(log_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def train(config: Config, resume: bool = False) -> Path:
+def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path:
     """Trains and returns the path of the best checkpoint (best validation loss of the last
     phase). Writes last.pt every epoch (for --resume), pretrained.pt after a pre-training
-    phase, log.csv and summary.json."""
+    phase, log.csv and summary.json. A fresh run (neither ``resume`` nor ``overwrite``) refuses
+    an output folder that holds an earlier run's checkpoints rather than replace them."""
     t = config.training
     torch.manual_seed(t.seed)
     rng = random.Random(t.seed)
@@ -166,6 +167,10 @@ def train(config: Config, resume: bool = False) -> Path:
     out_dir = Path(config.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if not (resume or overwrite) and (last_path.is_file() or best_path.is_file()):
+        raise FileExistsError(
+            f"{out_dir} holds the checkpoints of an earlier run; continue it with --resume, "
+            f"start again with --overwrite, or set another output folder")
 
     need_prior = t.mode in ("joint", "pretrain-finetune")
     m = config.model
