@@ -70,6 +70,8 @@ def test_train_resume_export_info(tiny_run, capsys):
     assert main(["train", str(config)]) == 1
     assert "holds the checkpoints of an earlier run" in capsys.readouterr().err
     assert all((tiny_run / "run" / name).read_bytes() == data for name, data in kept.items())
+    assert main(["train", str(config), "--overwrite"]) == 0  # starts again: 12 fresh epochs
+    assert len(read_log(tiny_run / "run" / "log.csv")) == 12
 
     model = tiny_run / "model.pt"
     assert main(["export", str(tiny_run / "run" / "best.pt"), "-o", str(model)]) == 0

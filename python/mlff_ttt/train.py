@@ -171,6 +171,9 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
         raise FileExistsError(
             f"{out_dir} holds the checkpoints of an earlier run; continue it with --resume, "
             f"start again with --overwrite, or set another output folder")
+    if overwrite and not resume:  # no stale checkpoint of the earlier run may outlive this one
+        for name in ("best.pt", "last.pt", "pretrained.pt"):
+            (out_dir / name).unlink(missing_ok=True)
 
     need_prior = t.mode in ("joint", "pretrain-finetune")
     m = config.model
