@@ -44,3 +44,22 @@ class CosineEnvelope(nn.Module):
         inside = (r < self.cutoff).to(r.dtype)
         return 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * inside
 
+
+class EnergyReadout(nn.Module):
+    """Base of the energy heads: message-passing ``blocks`` (the architecture's own; the subclass
+    runs them in ``forward``), then per-atom energy = scale * MLP(features) + shift[element].
+    The buffers ``scale`` (force RMS) and ``shift`` (per-element energies) are fitted to the
+    labels before training. ``blocks`` is registered first, so parameter order (which optimizer
+    checkpoints rely on) is blocks, then the MLP."""
+
+    def __init__(self, blocks: nn.ModuleList, hidden: int, num_elements: int,
+                 activation: nn.Module) -> None:
+        super().__init__()
+        self.blocks = blocks
+        self.out = nn.Sequential(nn.Linear(hidden, hidden // 2), activation,
+                                 nn.Linear(hidden // 2, 1))
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("shift", torch.zeros(num_elements))
+
+    def readout(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.out(features).squeeze(-1) + self.shift[species]

@@ -16,7 +16,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
-from .layers import CosineEnvelope
+from .layers import CosineEnvelope, EnergyReadout
 
 # Keeps sqrt differentiable (to second order, for force training) where a vector feature is
 # zero: at initialisation, for isolated atoms, and in symmetric environments.
@@ -98,23 +98,19 @@ class Block(nn.Module):
         return self.update(s, v)
 
 
-class EnergyHead(nn.Module):
-    """Further blocks, then per-atom energy = scale * MLP(s) + shift[element]."""
+class EnergyHead(EnergyReadout):
+    """Further blocks, then the per-atom energy readout of the scalar features."""
 
     def __init__(self, hidden: int, num_basis: int, num_layers: int, num_elements: int) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList([Block(hidden, num_basis) for _ in range(num_layers)])
-        self.out = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.SiLU(),
-                                 nn.Linear(hidden // 2, 1))
-        self.register_buffer("scale", torch.ones(()))
-        self.register_buffer("shift", torch.zeros(num_elements))
+        super().__init__(nn.ModuleList([Block(hidden, num_basis) for _ in range(num_layers)]),
+                         hidden, num_elements, nn.SiLU())
 
     def forward(self, s: torch.Tensor, v: torch.Tensor, species: torch.Tensor,
                 edge_index: torch.Tensor, basis: torch.Tensor, envelope: torch.Tensor,
                 unit: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             s, v = block(s, v, edge_index, basis, envelope, unit)
-        return self.scale * self.out(s).squeeze(-1) + self.shift[species]
+        return self.readout(s, species)
 
 
 class PaiNN(TwoHeadModel):

@@ -15,7 +15,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
-from .layers import CosineEnvelope, GaussianBasis, ShiftedSoftplus
+from .layers import CosineEnvelope, EnergyReadout, GaussianBasis, ShiftedSoftplus
 
 
 class Interaction(nn.Module):
@@ -39,22 +39,18 @@ class Interaction(nn.Module):
         return h + self.update(aggregated)
 
 
-class EnergyHead(nn.Module):
-    """Further interaction blocks, then per-atom energy = scale * MLP(h) + shift[element]."""
+class EnergyHead(EnergyReadout):
+    """Further interaction blocks, then the per-atom energy readout."""
 
     def __init__(self, hidden: int, num_basis: int, num_layers: int, num_elements: int) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList([Interaction(hidden, num_basis) for _ in range(num_layers)])
-        self.out = nn.Sequential(nn.Linear(hidden, hidden // 2), ShiftedSoftplus(),
-                                 nn.Linear(hidden // 2, 1))
-        self.register_buffer("scale", torch.ones(()))
-        self.register_buffer("shift", torch.zeros(num_elements))
+        super().__init__(nn.ModuleList([Interaction(hidden, num_basis) for _ in range(num_layers)]),
+                         hidden, num_elements, ShiftedSoftplus())
 
     def forward(self, h: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor,
                 basis: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             h = block(h, edge_index, basis, envelope)
-        return self.scale * self.out(h).squeeze(-1) + self.shift[species]
+        return self.readout(h, species)
 
 
 class SchNet(TwoHeadModel):
