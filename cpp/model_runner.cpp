@@ -1,5 +1,7 @@
 #include "model_runner.h"
 
+#include "spectral_moments.h"
+
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/torch.h>
 
@@ -32,10 +34,30 @@ ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
   info.metadata_json = required_attr(m, "metadata_json", path).toStringRef();
 
   const std::string where = "model file '" + path + "': ";
-  if (info.format_version != kModelFormatVersion)
+  if (info.format_version < kOldestModelFormatVersion ||
+      info.format_version > kModelFormatVersion)
     throw std::runtime_error(where + "format version " + std::to_string(info.format_version) +
-                             ", this build reads version " +
+                             ", this build reads versions " +
+                             std::to_string(kOldestModelFormatVersion) + " to " +
                              std::to_string(kModelFormatVersion));
+  if (info.format_version >= 2) {
+    auto doubles = [&](const std::string& name) {
+      std::vector<double> out;
+      for (const auto& v : required_attr(m, name, path).toListRef()) out.push_back(v.toDouble());
+      return out;
+    };
+    info.rr_radii = doubles("rr_radii");
+    for (const auto& row : required_attr(m, "rr_moments", path).toListRef())
+      for (const auto& v : row.toListRef()) info.rr_moments.push_back(v.toDouble());
+    info.rr_distance_mean = doubles("rr_distance_mean");
+    info.rr_distance_std = doubles("rr_distance_std");
+    info.force_norm_mean = required_attr(m, "force_norm_mean", path).toDouble();
+    info.force_norm_std = required_attr(m, "force_norm_std", path).toDouble();
+    const size_t n = info.rr_radii.size();
+    if (info.rr_moments.size() != n * kNumMoments || info.rr_distance_mean.size() != n ||
+        info.rr_distance_std.size() != n)
+      throw std::runtime_error(where + "inconsistent reference statistics");
+  }
   if (!(info.cutoff > 0.0)) throw std::runtime_error(where + "cutoff must be positive");
   if (info.num_layers < 1) throw std::runtime_error(where + "num_layers must be >= 1");
   if (info.elements.empty()) throw std::runtime_error(where + "element list is empty");
@@ -69,7 +91,12 @@ int ModelRunner::element_index(const std::string& symbol) const {
   return -1;
 }
 
-Results ModelRunner::compute(const Graph& graph, const Request& request) {
+Results ModelRunner::compute(const Graph& graph, const Request& request, double radius) {
+  const bool refined = radius > 0.0 && radius < info_.cutoff;
+  if (refined && info_.format_version < 2)
+    throw std::runtime_error("model '" + path_ + "' has format version " +
+                             std::to_string(info_.format_version) +
+                             ", which cannot be evaluated at a refined radius; re-export it");
   const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -90,7 +117,9 @@ Results ModelRunner::compute(const Graph& graph, const Request& request) {
   // than plain autograd through the interpreter for these message-passing graphs, whose size
   // changes every MD step; run the model unoptimized.
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
-  auto node_energy = module_.forward({species, edge_index, edge_vec}).toTensor();
+  std::vector<torch::jit::IValue> inputs{species, edge_index, edge_vec};
+  if (refined) inputs.emplace_back(radius);
+  auto node_energy = module_.forward(inputs).toTensor();
   auto energy = node_energy.narrow(0, 0, graph.n_local).sum();
   auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
 

@@ -12,8 +12,10 @@
 
 namespace mlff {
 
-// The model file format this runner reads; export writes the same number.
-constexpr int kModelFormatVersion = 1;
+// The model file format export writes; the runner also reads the older versions back to
+// kOldestModelFormatVersion (version 1 files have no reference statistics, so no RR).
+constexpr int kModelFormatVersion = 2;
+constexpr int kOldestModelFormatVersion = 1;
 
 struct ModelInfo {
   int format_version = 0;
@@ -24,6 +26,15 @@ struct ModelInfo {
   std::string units;            // LAMMPS unit style of the model's energies/lengths
   std::string dtype;            // "float32" or "float64"
   std::string metadata_json;    // the full record, for display
+
+  // Training-set reference statistics for radius refinement and the shift monitor (format
+  // version 2; empty when the file has none). Per radius of rr_radii (ascending, the last
+  // one the trained cutoff): mean per-atom spectral moments (kNumMoments each, flat) and the
+  // mean and std of the training structures' moment distances; the per-structure mean force
+  // norm's mean and std.
+  std::vector<double> rr_radii, rr_moments, rr_distance_mean, rr_distance_std;
+  double force_norm_mean = 0.0, force_norm_std = 0.0;
+  bool has_statistics() const { return !rr_radii.empty(); }
 
   // Distance over which an atom's energy depends on other atoms.
   double receptive_field() const { return cutoff * num_layers; }
@@ -56,7 +67,9 @@ class ModelRunner {
   // Index of an element symbol in the model, or -1.
   int element_index(const std::string& symbol) const;
 
-  Results compute(const Graph& graph, const Request& request);
+  // radius > 0: evaluate at that radius (radius refinement; the model's switch cuts edges
+  // smoothly below it); 0 or the cutoff: the plain model. The graph may hold longer edges.
+  Results compute(const Graph& graph, const Request& request, double radius = 0.0);
 
  private:
   std::string path_;

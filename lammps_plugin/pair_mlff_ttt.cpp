@@ -13,7 +13,10 @@
 #include "graph.h"
 #include "model_runner.h"
 #include "python_hook.h"
+#include "radius_refiner.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <exception>
 
@@ -29,8 +32,14 @@ static double boltz_of(const std::string &units)
   return units == "real" ? BOLTZ_REAL : BOLTZ_METAL;
 }
 
-PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) : Pair(lmp), graph(new mlff::Graph), hook_every(0)
+PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
+    Pair(lmp), graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
+    rr_grid_given(false), monitor_every(10), monitor_given(false), rr_once_pending(false),
+    radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0)
 {
+  nextra = NUM_EXTRA;
+  pvector = new double[nextra];
+  for (int k = 0; k < nextra; k++) pvector[k] = extra[k] = 0.0;
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -42,6 +51,7 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) : Pair(lmp), graph(new mlff::Graph), hook_
 
 PairMLFFTTT::~PairMLFFTTT()
 {
+  delete[] pvector;
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -60,27 +70,76 @@ void PairMLFFTTT::allocate()
     for (int j = 0; j < n; j++) setflag[i][j] = 0;
 }
 
-/* pair_style mlff_ttt [hook every N module:function] */
+/* pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
+                      [hook every N module:function] */
 
 void PairMLFFTTT::settings(int narg, char **arg)
 {
   hook.reset();
   hook_target.clear();
   hook_every = 0;
+  rr_mode = RR_OFF;
+  rr_every = 0;
+  rr_grid.clear();
+  rr_grid_given = false;
+  monitor_every = 10;
+  monitor_given = false;
 
   int iarg = 0;
   while (iarg < narg) {
-    if (strcmp(arg[iarg], "hook") == 0) {
+    const std::string word = arg[iarg];
+    if (word == "hook") {
       if (iarg + 4 > narg || strcmp(arg[iarg + 1], "every") != 0)
         error->all(FLERR, "Illegal pair_style mlff_ttt hook: expected 'hook every N module:function'");
       hook_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
       if (hook_every < 1) error->all(FLERR, "pair_style mlff_ttt hook every N needs N >= 1");
       hook_target = arg[iarg + 3];
       iarg += 4;
+    } else if (word == "rr") {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt rr: expected off, once or every N");
+      const std::string mode = arg[iarg + 1];
+      if (mode == "off") {
+        rr_mode = RR_OFF;
+        iarg += 2;
+      } else if (mode == "once") {
+        rr_mode = RR_ONCE;
+        iarg += 2;
+      } else if (mode == "every") {
+        if (iarg + 3 > narg) error->all(FLERR, "pair_style mlff_ttt rr every N: N is missing");
+        rr_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
+        if (rr_every < 1) error->all(FLERR, "pair_style mlff_ttt rr every N needs N >= 1");
+        rr_mode = RR_EVERY;
+        iarg += 3;
+      } else {
+        error->all(FLERR, "pair_style mlff_ttt rr: expected off, once or every N, not {}", mode);
+      }
+    } else if (word == "rr_grid") {
+      rr_grid_given = true;
+      iarg++;
+      while (iarg < narg && utils::is_double(arg[iarg]))
+        rr_grid.push_back(utils::numeric(FLERR, arg[iarg++], false, lmp));
+      if (rr_grid.empty())
+        error->all(FLERR, "pair_style mlff_ttt rr_grid needs at least one radius");
+      for (double r : rr_grid)
+        if (!(r > 0.0)) error->all(FLERR, "pair_style mlff_ttt rr_grid radius {} is not positive", r);
+    } else if (word == "monitor") {
+      monitor_given = true;
+      if (iarg + 2 <= narg && strcmp(arg[iarg + 1], "off") == 0) {
+        monitor_every = 0;
+        iarg += 2;
+      } else if (iarg + 3 <= narg && strcmp(arg[iarg + 1], "every") == 0) {
+        monitor_every = utils::inumeric(FLERR, arg[iarg + 2], false, lmp);
+        if (monitor_every < 1) error->all(FLERR, "pair_style mlff_ttt monitor every N needs N >= 1");
+        iarg += 3;
+      } else {
+        error->all(FLERR, "Illegal pair_style mlff_ttt monitor: expected 'monitor every N' or 'monitor off'");
+      }
     } else {
       error->all(FLERR, "Unknown pair_style mlff_ttt keyword: {}", arg[iarg]);
     }
   }
+  if (rr_grid_given && rr_mode == RR_OFF)
+    error->all(FLERR, "pair_style mlff_ttt rr_grid needs rr once or rr every N");
 
   if (!hook_target.empty()) {
     try {
@@ -144,9 +203,39 @@ void PairMLFFTTT::init_style()
 
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
+  // RR and the monitor need the model's statistics, checked here so that both the model and
+  // the keywords are known (pair_coeff may come before or after pair_style's re-issue).
+  const auto &info = model->info();
+  const bool monitor_on = monitor_every > 0 && (monitor_given || info.has_statistics());
+  if (!monitor_on) monitor_every = 0;
+  refiner.reset();
+  if (rr_mode != RR_OFF || monitor_on) {
+    try {
+      refiner = std::make_unique<mlff::RadiusRefiner>(info, rr_grid, !rr_grid_given);
+    } catch (std::exception &e) {
+      error->all(FLERR, "pair_style mlff_ttt {}: {}", rr_mode != RR_OFF ? "rr" : "monitor",
+                 e.what());
+    }
+  }
+  radius = info.cutoff;
+  rr_once_pending = rr_mode == RR_ONCE;
+  comm_forward = refiner ? static_cast<int>(refiner->grid().size()) : 0;
+  comm_reverse = 3;
+  if (comm->me == 0 && refiner) {
+    std::string grid;
+    for (double r : refiner->grid()) grid += fmt::format(" {:.4g}", r);
+    utils::logmesg(lmp, "mlff_ttt: rr {}, grid{} A; monitor {}\n",
+                   rr_mode == RR_OFF ? "off" : rr_mode == RR_ONCE ? "once" :
+                   fmt::format("every {}", rr_every), grid,
+                   monitor_every ? fmt::format("every {} steps", monitor_every) : "off");
+  }
+
   // An owned atom's energy depends on atoms up to (layers x cutoff) away, and the ghost
   // atoms out there need their own neighbors: the ghost shell must span the receptive field.
-  const double ghost_cut = model->info().receptive_field() + neighbor->skin;
+  // The spectral moments walk two hops, so they need at least two cutoffs.
+  double reach = info.receptive_field();
+  if (refiner) reach = std::max(reach, 2.0 * info.cutoff);
+  const double ghost_cut = reach + neighbor->skin;
   if (comm->cutghostuser < ghost_cut) {
     comm->cutghostuser = ghost_cut;
     if (comm->me == 0)
@@ -169,7 +258,7 @@ double PairMLFFTTT::energy_conversion() const
   return boltz_of(update->unit_style) / boltz_of(model->info().units);
 }
 
-void PairMLFFTTT::build_graph()
+void PairMLFFTTT::build_graph(double cutoff, bool prune)
 {
   const int ntotal = atom->nlocal + atom->nghost;
   graph->n_nodes = ntotal;
@@ -179,21 +268,103 @@ void PairMLFFTTT::build_graph()
   for (int i = 0; i < ntotal; i++) graph->species[i] = type_to_species[type[i]];
   graph->clear_edges();
   mlff::append_edges(atom->x[0], list->ilist, list->inum + list->gnum, list->numneigh,
-                     list->firstneigh, NEIGHMASK, model->info().cutoff, *graph);
-  mlff::prune_to_receptive_field(*graph, model->info().num_layers);
+                     list->firstneigh, NEIGHMASK, cutoff, *graph);
+  if (prune) mlff::prune_to_receptive_field(*graph, model->info().num_layers);
+}
+
+/* The spectral moments of the current structure: owned atoms' degrees, copied to their
+   ghosts, this rank's moment sums, summed over ranks. Every rank gets the same result. */
+
+void PairMLFFTTT::spectral_update(bool all_radii)
+{
+  build_graph(model->info().cutoff, false);
+  mlff::SpectralResult result;
+  try {
+    refiner->prepare(*graph, all_radii);
+    comm_width = refiner->num_radii();
+    comm_buffer.swap(refiner->degrees());
+    comm->forward_comm(this, comm_width);
+    comm_buffer.swap(refiner->degrees());
+    const std::vector<double> local = refiner->local_sums();
+    std::vector<double> global(local.size());
+    MPI_Allreduce(local.data(), global.data(), static_cast<int>(local.size()), MPI_DOUBLE,
+                  MPI_SUM, world);
+    result = refiner->finish(global, static_cast<double>(atom->natoms));
+  } catch (std::exception &e) {
+    error->all(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+  }
+  extra[SPECTRAL_DISTANCE] = result.cutoff_distance;
+  extra[CONNECTIVITY_SHIFT] = result.connectivity_shift ? 1.0 : 0.0;
+  if (all_radii) {
+    if (comm->me == 0 && result.radius != radius)
+      utils::logmesg(lmp, "mlff_ttt rr: step {} radius {:.4g} A (spectral distance {:.4g} at "
+                     "the cutoff, {:.4g} at the chosen radius)\n", update->ntimestep,
+                     result.radius, result.cutoff_distance,
+                     *std::min_element(result.distances.begin(), result.distances.end()));
+    radius = result.radius;
+  }
+  if (result.connectivity_shift && !warned_connectivity) {
+    warned_connectivity = true;
+    if (comm->me == 0)
+      error->warning(FLERR, "mlff_ttt monitor: connectivity shift at step {}: spectral distance "
+                     "{:.4g} exceeds the training mean + 1 std ({:.4g})", update->ntimestep,
+                     result.cutoff_distance, refiner->threshold());
+  }
+}
+
+/* The monitor's force measure: the model's forces on owned atoms (ghost contributions
+   brought home first), their mean norm as a z-score against the training structures. */
+
+void PairMLFFTTT::monitor_forces(const std::vector<double> &forces)
+{
+  const auto &info = model->info();
+  comm_buffer = forces;
+  comm_width = 3;
+  comm->reverse_comm(this, comm_width);
+  double local = 0.0;
+  for (int i = 0; i < atom->nlocal; i++)
+    local += std::sqrt(comm_buffer[3 * i] * comm_buffer[3 * i] +
+                       comm_buffer[3 * i + 1] * comm_buffer[3 * i + 1] +
+                       comm_buffer[3 * i + 2] * comm_buffer[3 * i + 2]);
+  double total = 0.0;
+  MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, world);
+  // the training statistics are in the model's units (eV/A), like `forces`
+  const double mean_norm = total / static_cast<double>(atom->natoms);
+  const double z = (mean_norm - info.force_norm_mean) / std::max(info.force_norm_std, 1e-12);
+  extra[FORCE_NORM_Z] = z;
+  extra[FORCE_SHIFT] = std::abs(z) > 1.0 ? 1.0 : 0.0;
+  if (std::abs(z) > 1.0 && !warned_force) {
+    warned_force = true;
+    if (comm->me == 0)
+      error->warning(FLERR, "mlff_ttt monitor: force shift at step {}: mean force norm {:.4g} "
+                     "eV/A, z-score {:.3g} against the training set", update->ntimestep,
+                     mean_norm, z);
+  }
 }
 
 void PairMLFFTTT::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
-  build_graph();
+  const bigint step = update->ntimestep;
+  const bool rr_due = (rr_mode == RR_EVERY && step % rr_every == 0) || rr_once_pending;
+  const bool monitor_due = monitor_every > 0 && step % monitor_every == 0;
+  rr_once_pending = false;
+  if (rr_due || monitor_due) spectral_update(rr_due);
+  extra[RR_RADIUS] = radius;
 
+  // the graph at the radius in use (the model's own switch makes the cut smooth)
+  build_graph(radius, true);
   mlff::Results result;
   try {
-    result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0});
+    result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
+                            radius);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
+  if (monitor_due) monitor_forces(result.forces);
+  // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
+  // reports them
+  for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
 
   const double scale = energy_conversion();
   const int ntotal = graph->n_nodes;
@@ -217,4 +388,38 @@ void PairMLFFTTT::compute(int eflag, int vflag)
       error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
     }
   }
+}
+
+/* Communication of comm_buffer (comm_width doubles per atom): forward copies owned atoms'
+   values to their ghosts (RR degrees), reverse sums ghosts' values into their owners
+   (the monitor's forces). */
+
+int PairMLFFTTT::pack_forward_comm(int n, int *list, double *buf, int, int *)
+{
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < comm_width; k++) buf[m++] = comm_buffer[comm_width * list[i] + k];
+  return m;
+}
+
+void PairMLFFTTT::unpack_forward_comm(int n, int first, double *buf)
+{
+  int m = 0;
+  for (int i = first; i < first + n; i++)
+    for (int k = 0; k < comm_width; k++) comm_buffer[comm_width * i + k] = buf[m++];
+}
+
+int PairMLFFTTT::pack_reverse_comm(int n, int first, double *buf)
+{
+  int m = 0;
+  for (int i = first; i < first + n; i++)
+    for (int k = 0; k < comm_width; k++) buf[m++] = comm_buffer[comm_width * i + k];
+  return m;
+}
+
+void PairMLFFTTT::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < comm_width; k++) comm_buffer[comm_width * list[i] + k] += buf[m++];
 }

@@ -12,6 +12,7 @@
 namespace mlff {
 class ModelRunner;
 class PythonHook;
+class RadiusRefiner;
 struct Graph;
 }    // namespace mlff
 
@@ -28,10 +29,35 @@ class PairMLFFTTT : public Pair {
   void init_style() override;
   double init_one(int, int) override;
 
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
+
+  // Entries of the `compute pair mlff_ttt` vector, in this order.
+  enum { RR_RADIUS, SPECTRAL_DISTANCE, FORCE_NORM_Z, CONNECTIVITY_SHIFT, FORCE_SHIFT, NUM_EXTRA };
+
  protected:
   void allocate();
-  void build_graph();
+  void build_graph(double cutoff, bool prune);
   double energy_conversion() const;
+  void spectral_update(bool all_radii);
+  void monitor_forces(const std::vector<double> &forces);
+
+  enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };
+  RRMode rr_mode;
+  bigint rr_every;
+  std::vector<double> rr_grid;         // as given by rr_grid (empty: the model's radii)
+  bool rr_grid_given;
+  int monitor_every;                   // 0: off
+  bool monitor_given;                  // `monitor every N` written in the deck
+  bool rr_once_pending;
+  double radius;                       // in use: the trained cutoff unless RR chose another
+  bool warned_connectivity, warned_force;
+  double extra[NUM_EXTRA];             // the vector's values, the same on every rank
+  std::unique_ptr<mlff::RadiusRefiner> refiner;
+  std::vector<double> comm_buffer;     // what forward/reverse communication moves
+  int comm_width;                      // doubles per atom in comm_buffer
 
   std::unique_ptr<mlff::ModelRunner> model;
   std::unique_ptr<mlff::Graph> graph;

@@ -13,8 +13,8 @@ import pytest
 from ase.spacegroup import crystal
 
 from mlff_ttt.data import read_frames
-from mlff_ttt.diagnose import (add_arguments, diagnose, laplacian_spectrum, run,
-                               spectral_density, spectral_distance)
+from mlff_ttt.diagnose import DEFAULT_CUTOFF, add_arguments, diagnose, run
+from mlff_ttt.spectral import laplacian_spectrum, spectral_density, spectral_distance
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 N_ID = 40  # structures in si_test.xyz
@@ -88,10 +88,10 @@ def test_hand_made_shifts_are_flagged(record):
 def test_spectral_density_is_size_robust():
     def density(repeat):
         return spectral_density(laplacian_spectrum(
-            ase.build.bulk("Si", "diamond", a=5.431, cubic=True).repeat(repeat)))
+            ase.build.bulk("Si", "diamond", a=5.431, cubic=True).repeat(repeat), DEFAULT_CUTOFF))
 
     d64, d216 = density(2), density(3)
-    beta_tin = spectral_density(laplacian_spectrum(_beta_tin_atoms()))
+    beta_tin = spectral_density(laplacian_spectrum(_beta_tin_atoms(), DEFAULT_CUTOFF))
     assert spectral_distance(d64, d216) < 1e-8
     assert spectral_distance(d64, beta_tin) > 0.03
 
@@ -102,11 +102,11 @@ def test_laplacian_spectrum_of_a_molecule_and_isolated_atoms():
     assert laplacian_spectrum(ase.build.molecule("CH4"), cutoff=1.2) == pytest.approx(
         [0, 0.5, 0.5, 0.5, 1.3], abs=1e-12)
     # within 5 A every pair is bonded: A is all ones, L = I - J/5, eigenvalues 0, 1, 1, 1, 1
-    assert laplacian_spectrum(ase.build.molecule("CH4")) == pytest.approx(
+    assert laplacian_spectrum(ase.build.molecule("CH4"), DEFAULT_CUTOFF) == pytest.approx(
         [0, 1, 1, 1, 1], abs=1e-12)
     # atoms further apart than the cutoff: isolated, each its own zero eigenvalue
     far = ase.Atoms("Si2", positions=[[0, 0, 0], [0, 0, 10]])
-    assert laplacian_spectrum(far) == pytest.approx([0, 0], abs=1e-12)
+    assert laplacian_spectrum(far, DEFAULT_CUTOFF) == pytest.approx([0, 0], abs=1e-12)
 
 
 def test_record_keys_and_types(record):

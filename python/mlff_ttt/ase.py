@@ -6,9 +6,10 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
-from .export import DTYPES, read_metadata
+from .export import DTYPES, read_metadata, reference_statistics_of
 from .forces import evaluate
 from .graph import radius_graph
+from .rr import check_grid, select_radius
 
 
 class MLFFCalculator(Calculator):
@@ -16,11 +17,18 @@ class MLFFCalculator(Calculator):
 
     Units are ASE's: eV and Angstrom. ``stress`` is the Voigt 6-vector in eV/A^3, the
     negative virial over the volume; periodic cells only.
+
+    Radius refinement: ``rr=True`` chooses the radius for every new structure with the
+    paper's algorithm (``rr_method="dense"``, or ``"kernel"`` for the linear-scaling kernel)
+    over ``rr_grid`` (default: every radius the model file has statistics for); the choice is
+    in ``calc.rr_choice``. ``radius=r`` evaluates at a fixed radius instead (continuous
+    energies and forces, for MD). Both need a model file with reference statistics.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model_path: str, **kwargs) -> None:
+    def __init__(self, model_path: str, rr: bool = False, rr_method: str = "dense",
+                 rr_grid=None, radius=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.metadata = read_metadata(model_path)
         if self.metadata["units"] != "metal":
@@ -29,12 +37,28 @@ class MLFFCalculator(Calculator):
         self.dtype = DTYPES[self.metadata["dtype"]]
         self.elements = list(self.metadata["elements"])
         self.cutoff = float(self.metadata["cutoff"])
+        self.rr, self.rr_method, self.rr_grid = bool(rr), rr_method, rr_grid
+        self.rr_choice = None
+        self.radius = None if radius is None else check_grid([radius], self.cutoff)[0]
+        if rr or radius is not None:
+            self.rr_statistics = reference_statistics_of(self.metadata)
+        if rr and radius is not None:
+            raise ValueError("give either rr=True or a fixed radius, not both")
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        graph = radius_graph(self.atoms, self.cutoff, self.elements)
+        radius = self.radius
+        if self.rr:
+            self.rr_choice = select_radius(self.atoms, self.rr_statistics, self.rr_method,
+                                           self.rr_grid)
+            radius = self.rr_choice.radius
+        graph = radius_graph(self.atoms, self.cutoff if radius is None else radius,
+                             self.elements)
         n = len(self.atoms)
-        out = evaluate(self.model, torch.from_numpy(graph.species),
+        model = self.model
+        if radius is not None:  # the model's own switch cuts the graph smoothly at radius
+            model = lambda s, e, v: self.model(s, e, v, radius)  # noqa: E731
+        out = evaluate(model, torch.from_numpy(graph.species),
                        torch.from_numpy(graph.edge_index),
                        torch.from_numpy(graph.edge_vec).to(self.dtype), n)
         energy = float(out["energy"][0].detach())

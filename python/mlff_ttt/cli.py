@@ -19,9 +19,17 @@ def _train(args) -> None:
 def _export(args) -> None:
     from .export import export_checkpoint
 
-    metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype)
+    metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype,
+                                 train=args.train, rr_grid=args.rr_grid)
+    stats = metadata["reference_statistics"]
     print(f"wrote {args.output} ({metadata['architecture']}, {metadata['dtype']}, "
           f"elements {' '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A)")
+    if stats:
+        print(f"reference statistics from {stats['n_structures']} structures of "
+              f"{stats['source']}, radii {' '.join(f'{r:.4g}' for r in stats['radii'])} A")
+    else:
+        print("no training set found: the file has no reference statistics (RR and the "
+              "monitor need them; give --train)", file=sys.stderr)
 
 
 def _info(args) -> None:
@@ -39,7 +47,8 @@ def _plugin_path(args) -> None:
 def _eval(args) -> None:
     from .evaluate import evaluate_model
 
-    result = evaluate_model(args.model, args.data, plot=args.plot)
+    result = evaluate_model(args.model, args.data, plot=args.plot, rr=args.rr,
+                            rr_method=args.rr_method)
     for key, value in result.items():
         if isinstance(value, float):
             print(f"{key:28s} {value:.6g}")
@@ -93,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--train", help="training set for the RR/monitor reference statistics "
+                                   "(default: the checkpoint's training set)")
+    p.add_argument("--rr-grid", type=float, nargs="+", metavar="R",
+                   help="candidate RR radii in A (default: 9 from 0.6 x cutoff to the cutoff)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("info", help="print a model file's metadata as JSON")
@@ -107,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data")
     p.add_argument("--json", help="also write the numbers (and per-structure errors) here")
     p.add_argument("--plot", help="write an energy/force parity plot to this PNG")
+    p.add_argument("--rr", action="store_true", help="radius refinement per structure")
+    p.add_argument("--rr-method", default="dense", choices=["dense", "kernel"],
+                   help="RR spectra from dense eigenvalues (the paper's way) or the kernel")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("diagnose", help="the three distribution-shift measures of a test set "

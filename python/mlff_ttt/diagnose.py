@@ -22,22 +22,11 @@ import numpy as np
 from ase import Atoms
 
 from .data import PRIOR_FORCES, REF_FORCES, read_frames
-from .graph import radius_graph
+from .spectral import laplacian_spectrum, spectral_density, spectral_distance
 
 DEFAULT_CUTOFF = 5.0
-# Grid and Gaussian broadening of the spectral density. The normalized Laplacian's
-# eigenvalues lie in [0, 2]. A broadening of 0.1 smooths over the residual k-point sampling
-# of differently sized cells (a 512-atom diamond cell lands 0.004 from a 64-atom one, where
-# beta-tin, simple-cubic and fcc silicon land 0.06-0.23 away; with 0.05 the 512-atom cell
-# would be 0.03 away) while still separating bonding topologies.
-SPECTRUM_GRID = np.linspace(0.0, 2.0, 201)
-SPECTRUM_WIDTH = 0.1
-# Periodic cells are expanded (via k-points) to supercells at least this many cutoffs wide.
-SUPERCELL_CUTOFFS = 6.0
 SHIFTS = ("element", "force_norm", "connectivity")
 
-
-# ----------------------------------------------------------------------------- measures
 
 def mean_force_norm(atoms: Atoms, index: int, name: str = "test") -> tuple[float, str]:
     """Mean per-atom force norm of a frame and which label it came from.
@@ -49,79 +38,6 @@ def mean_force_norm(atoms: Atoms, index: int, name: str = "test") -> tuple[float
             forces = np.asarray(atoms.arrays[key], dtype=np.float64)
             return float(np.linalg.norm(forces, axis=1).mean()), key
     raise ValueError(f"{name}: frame {index} has neither {REF_FORCES} nor {PRIOR_FORCES}")
-
-
-def kpoint_grid(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> tuple[int, int, int]:
-    """Supercell repetitions (n1, n2, n3) whose cell is at least SUPERCELL_CUTOFFS cutoffs
-    wide in each direction (1, 1, 1 for molecules); see :func:`laplacian_spectrum`."""
-    if not atoms.get_pbc().all():
-        return (1, 1, 1)
-    # width of the cell perpendicular to each pair of lattice vectors
-    widths = abs(atoms.cell.volume) / np.linalg.norm(
-        np.cross(np.roll(atoms.cell.array, -1, 0), np.roll(atoms.cell.array, -2, 0)), axis=1)
-    return tuple(int(n) for n in np.ceil(SUPERCELL_CUTOFFS * cutoff / widths - 1e-9))
-
-
-def laplacian_spectrum(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> np.ndarray:
-    """Sorted eigenvalues (all in [0, 2]) of L = I - D^-1/2 A D^-1/2 of the radius graph.
-
-    A is the symmetric 0/1 adjacency over atoms (pairs within ``cutoff``) plus self-loops, as
-    in the paper, so that isolated atoms have non-zero degree; a finite structure uses it as
-    is. A periodic cell is a sample of an infinite crystal, and the spectrum of the cell's own
-    graph depends on the cell size: it only samples the crystal's Laplacian "band structure"
-    at the k-points commensurate with the cell, so a 64- and a 216-atom diamond cell give
-    visibly different spectra. We therefore use the 0/1 graph of a supercell at least
-    SUPERCELL_CUTOFFS cutoffs wide (the same 6x6x6 conventional diamond supercell for 2x2x2
-    and 3x3x3 cells), computed cheaply with Bloch's theorem: its spectrum is the union over
-    the k-points k = (m1/n1, m2/n2, m3/n3) of the spectra of the Bloch Laplacians, with
-    A(k)_ij = delta_ij + sum over images S of j within the cutoff of i of exp(2 pi i k.S),
-    and D the degrees of A(0). For cells wider than two cutoffs, k = 0 alone is exactly the
-    cell's own 0/1 atom graph. Returns n_atoms * n1 * n2 * n3 eigenvalues.
-    """
-    graph = radius_graph(atoms, cutoff, sorted(set(atoms.get_chemical_symbols())))
-    periodic = bool(atoms.get_pbc().all())
-    i, j, shifts = graph.edge_index[0], graph.edge_index[1], graph.shifts
-    n = len(atoms)
-    grid = kpoint_grid(atoms, cutoff) if periodic else (1, 1, 1)
-    degree = 1.0 + np.bincount(i, minlength=n)  # self-loop plus all neighbor images
-    scale = 1.0 / np.sqrt(degree)
-    # k and -k give complex-conjugate A(k) with the same spectrum: diagonalize one of each
-    # pair and count it twice
-    m = np.stack(np.meshgrid(*[np.arange(g) for g in grid], indexing="ij"), -1).reshape(-1, 3)
-    key = np.ravel_multi_index(m.T, grid)
-    partner = np.ravel_multi_index(((-m) % grid).T, grid)
-    keep = key <= partner
-    multiplicity = np.where(key[keep] == partner[keep], 1, 2)
-    kpoints = m[keep] / np.asarray(grid)
-    phases = np.exp(2j * np.pi * (kpoints @ shifts.T))          # (n_k, n_pairs)
-    a = np.zeros((len(kpoints), n * n), dtype=np.complex128)
-    np.add.at(a.T, i * n + j, phases.T)                          # sums over images of a pair
-    a = a.reshape(-1, n, n) + np.eye(n)
-    lap = np.eye(n) - scale[:, None] * a * scale[None, :]
-    # one batched LAPACK call over all k-points (numpy's eigvalsh stacks; scipy's eigh doesn't)
-    return np.sort(np.repeat(np.linalg.eigvalsh(lap), multiplicity, axis=0).ravel())
-
-
-def spectral_density(eigenvalues: np.ndarray) -> np.ndarray:
-    """Fixed-length, size-independent representation of a spectrum.
-
-    We use a Gaussian-broadened eigenvalue density on a fixed grid over [0, 2], normalized to
-    unit integral, instead of the paper's zero-padded sorted spectra: zero padding compares the
-    k-th eigenvalue of structures of different sizes, so a 64- and a 216-atom cell of the same
-    crystal would look different purely from the padding, whereas the density of eigenvalues
-    per atom is an intensive property (like a density of states), and with the supercell
-    spectra of :func:`laplacian_spectrum` it is the same for any cell of the same crystal. A
-    smooth kernel avoids the bin-edge jumps a hard histogram shows for the highly degenerate
-    spectra of crystals.
-    """
-    x = (SPECTRUM_GRID[:, None] - np.asarray(eigenvalues)[None, :]) / SPECTRUM_WIDTH
-    density = np.exp(-0.5 * x * x).sum(axis=1)
-    return density / np.trapezoid(density, SPECTRUM_GRID)
-
-
-def spectral_distance(density: np.ndarray, reference: np.ndarray) -> float:
-    """L2 distance of two densities on SPECTRUM_GRID (a grid-independent function norm)."""
-    return float(np.sqrt(np.trapezoid((density - reference) ** 2, SPECTRUM_GRID)))
 
 
 # ----------------------------------------------------------------------------- diagnosis

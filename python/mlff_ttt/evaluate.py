@@ -12,10 +12,12 @@ from .data import REF_ENERGY, REF_FORCES, read_frames
 
 
 def evaluate_model(model_path: str | Path, data_path: str | Path,
-                   plot: Optional[str | Path] = None) -> Dict[str, object]:
+                   plot: Optional[str | Path] = None, rr: bool = False,
+                   rr_method: str = "dense") -> Dict[str, object]:
     """Energy errors per atom (eV/atom) and force errors per component (eV/A): overall, per
-    element and per structure; optionally a parity plot of energies and forces."""
-    calc = MLFFCalculator(str(model_path))
+    element and per structure; optionally a parity plot of energies and forces. With ``rr``
+    every structure is evaluated at its radius-refined radius (in the per-structure record)."""
+    calc = MLFFCalculator(str(model_path), rr=rr, rr_method=rr_method)
     per_structure, symbols = [], []
     true_e, pred_e, true_f, pred_f = [], [], [], []
     for index, atoms in enumerate(read_frames(data_path)):
@@ -34,6 +36,10 @@ def evaluate_model(model_path: str | Path, data_path: str | Path,
             "energy_error": pred_e[-1] - true_e[-1],
             "force_mae": float(np.abs(pred_f[-1] - reference_forces).mean()),
         })
+        if rr:
+            per_structure[-1].update(rr_radius=calc.rr_choice.radius,
+                                     rr_flagged=calc.rr_choice.flagged,
+                                     rr_distances=calc.rr_choice.distances)
     true_e, pred_e = np.array(true_e), np.array(pred_e)
     true_f, pred_f = np.concatenate(true_f), np.concatenate(pred_f)
     energy_errors, force_errors = pred_e - true_e, pred_f - true_f
@@ -49,6 +55,10 @@ def evaluate_model(model_path: str | Path, data_path: str | Path,
                                   for el in sorted(set(symbols))},
         "structures": per_structure,
     }
+    if rr:
+        cutoff = calc.cutoff
+        result["rr_fraction_changed"] = float(np.mean([s["rr_radius"] != cutoff
+                                                       for s in per_structure]))
     if plot:
         _parity_plot(true_e, pred_e, true_f, pred_f, result, plot)
     return result

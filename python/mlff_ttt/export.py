@@ -1,22 +1,24 @@
 """Export a training checkpoint to a TorchScript model file with its metadata.
 
 The file loads from C++ without Python. Typed attributes carry what the C++ core checks
-(format version, cutoff, layers, elements, units, dtype); ``metadata_json`` carries the full
-record shown by ``mlff-ttt info``.
+(format version, cutoff, layers, elements, units, dtype) and, from format version 2, the
+training-set reference statistics of radius refinement and the shift monitor (``rr_*``,
+``force_norm_*``; empty when the export had no training set); ``metadata_json`` carries the
+full record shown by ``mlff-ttt info``. An exported file can be exported again (to add or
+refresh the statistics) like a checkpoint.
 """
-
-
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from .models import build_model
+from .rr import ReferenceStatistics, check_grid, default_grid, reference_statistics
 
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -29,6 +31,12 @@ class ExportedModel(nn.Module):
     units: str
     dtype: str
     metadata_json: str
+    rr_radii: List[float]
+    rr_moments: List[List[float]]
+    rr_distance_mean: List[float]
+    rr_distance_std: List[float]
+    force_norm_mean: float
+    force_norm_std: float
 
     def __init__(self, model: nn.Module, metadata: Dict[str, Any]) -> None:
         super().__init__()
@@ -41,37 +49,81 @@ class ExportedModel(nn.Module):
         self.units = str(metadata["units"])
         self.dtype = str(metadata["dtype"])
         self.metadata_json = json.dumps(metadata, sort_keys=True)
+        stats = metadata.get("reference_statistics") or {}
+        self.rr_radii = [float(r) for r in stats.get("radii", [])]
+        self.rr_moments = [[float(m) for m in row] for row in stats.get("moments", [])]
+        self.rr_distance_mean = [float(d) for d in stats.get("distance_mean", [])]
+        self.rr_distance_std = [float(d) for d in stats.get("distance_std", [])]
+        self.force_norm_mean = float(stats.get("force_norm_mean", 0.0))
+        self.force_norm_std = float(stats.get("force_norm_std", 0.0))
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
-                edge_vec: torch.Tensor) -> torch.Tensor:
-        """Per-atom energies (eV) from the reference head."""
-        return self.model(species, edge_index, edge_vec)
+                edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
+        """Per-atom energies (eV) from the reference head; ``radius`` (RR) cuts the graph
+        smoothly below the trained cutoff."""
+        return self.model(species, edge_index, edge_vec, radius)
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor) -> torch.Tensor:
+                       edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
         """Per-atom energies (eV) from the prior head."""
-        return self.model.prior_energies(species, edge_index, edge_vec)
+        return self.model.prior_energies(species, edge_index, edge_vec, radius)
 
 
-def model_from_checkpoint(path: Union[str, Path]) -> nn.Module:
+def model_from_checkpoint(path: Union[str, Path]):
+    """The float64 model and a checkpoint-like record (architecture, hparams, parameter groups,
+    config) from a training checkpoint or from a model file written by this module."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if _is_model_file(path):
+        module = torch.jit.load(str(path), map_location="cpu")
+        metadata = json.loads(module.metadata_json)
+        state = {name[len("model."):]: value for name, value in module.state_dict().items()}
+        model = build_model(metadata["architecture"], **metadata["hparams"]).to(torch.float64)
+        model.load_state_dict({k: v.to(torch.float64) for k, v in state.items()})
+        ckpt = {"architecture": metadata["architecture"], "hparams": metadata["hparams"],
+                "parameter_groups": model.parameter_groups(), "exported_metadata": metadata}
+        return model.eval(), ckpt
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(ckpt, dict) or "model_state" not in ckpt:
-        raise ValueError(f"{path} is not an mlff-ttt training checkpoint")
+        raise ValueError(f"{path} is not an mlff-ttt training checkpoint or model file")
     model = build_model(ckpt["architecture"], **ckpt["hparams"]).to(torch.float64)
     model.load_state_dict(ckpt["model_state"])
     return model.eval(), ckpt
 
 
-def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path], dtype: str = "float64") -> Dict[str, Any]:
+def _is_model_file(path: Path) -> bool:
+    """TorchScript archives hold a code/ folder; training checkpoints do not."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
+
+
+def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
+                      dtype: str = "float64", train: Optional[Union[str, Path]] = None,
+                      rr_grid: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+    """Writes the model file. The reference statistics come from ``train`` (default: the
+    training set named in the checkpoint's config, or the one an exported file was made
+    from); without any training set the file has none, and RR and the monitor refuse it."""
+    from .data import read_frames
+
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
     model, ckpt = model_from_checkpoint(checkpoint)
-    model = model.to(DTYPES[dtype])
+    earlier = ckpt.get("exported_metadata", {})
     config = ckpt.get("config", {})
+    mode = config.get("training", {}).get("mode", earlier.get("training_mode"))
+    training_data = config.get("data", {}).get("train", earlier.get("training_data"))
+    radii = check_grid(default_grid(model.cutoff) if rr_grid is None else rr_grid, model.cutoff)
+    statistics = None
+    if train is not None or (training_data and Path(training_data).is_file()):
+        source = str(train if train is not None else training_data)
+        statistics = reference_statistics(read_frames(source), radii, source).to_dict()
+    model = model.to(DTYPES[dtype])
     metadata = {
         "format_version": MODEL_FORMAT_VERSION,
         "architecture": ckpt["architecture"],
@@ -82,19 +134,34 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path], dt
         "units": "metal",
         "dtype": dtype,
         "hparams": ckpt["hparams"],
-        "training_mode": config.get("training", {}).get("mode"),
-        "training_data": config.get("data", {}).get("train"),
+        "training_mode": mode,
+        "training_data": training_data,
         "ttt_parameters": ckpt["parameter_groups"]["representation"],
         "prior": "PRIOR_energy/PRIOR_forces labels of the training data"
-        if config.get("training", {}).get("mode") == "joint" else None,
+        if mode == "joint" else None,
+        "reference_statistics": statistics,
         "mlff_ttt_version": __import__("mlff_ttt").__version__,
         "torch_version": torch.__version__,
     }
     scripted = torch.jit.script(ExportedModel(model, metadata))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(output))
+    # written under a temporary name and renamed, so an existing file (perhaps the input)
+    # is never left half-written
+    partial = output.with_name(output.name + ".partial")
+    scripted.save(str(partial))
+    partial.replace(output)
     return metadata
+
+
+def reference_statistics_of(metadata: Dict[str, Any]) -> ReferenceStatistics:
+    """The model file's RR/monitor statistics; ValueError when it has none."""
+    record = metadata.get("reference_statistics")
+    if not record:
+        raise ValueError("the model file has no reference statistics for RR and the monitor "
+                         "(format version 1, or exported without a training set): re-export "
+                         "it with `mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz`")
+    return ReferenceStatistics.from_dict(record)
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:

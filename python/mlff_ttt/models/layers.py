@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
+
+# Width (Angstrom) of the smooth switch that cuts edges at a refined radius (see CosineEnvelope).
+RR_SWITCH_WIDTH = 0.5
 
 
 class ShiftedSoftplus(nn.Module):
@@ -34,15 +38,27 @@ class GaussianBasis(nn.Module):
 
 class CosineEnvelope(nn.Module):
     """0.5 (cos(pi r / rc) + 1) inside the cutoff: value and slope vanish at rc, so energies
-    and forces stay continuous as atoms cross the cutoff (needed for energy conservation)."""
+    and forces stay continuous as atoms cross the cutoff (needed for energy conservation).
+
+    Radius refinement evaluates the model on a graph cut at a radius below rc. Edges then
+    also get a switch that falls from 1 to 0 over the last RR_SWITCH_WIDTH Angstrom below the
+    radius (cosine-shaped, so value and slope are continuous): the energy stays smooth as
+    atoms cross the radius, and edges shorter than radius - RR_SWITCH_WIDTH keep the trained
+    weights. At radius >= rc the switch is not applied: the plain model, bit for bit."""
 
     def __init__(self, cutoff: float) -> None:
         super().__init__()
         self.cutoff = cutoff
+        self.switch_width = RR_SWITCH_WIDTH
 
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
+    def forward(self, r: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
         inside = (r < self.cutoff).to(r.dtype)
-        return 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * inside
+        envelope = 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * inside
+        if radius is not None and radius < self.cutoff:
+            width = min(self.switch_width, radius)
+            x = ((r - (radius - width)) / width).clamp(0.0, 1.0)
+            envelope = envelope * 0.5 * (torch.cos(math.pi * x) + 1.0)
+        return envelope
 
 
 class EnergyReadout(nn.Module):

@@ -9,7 +9,7 @@ the public methods, are those of :class:`~mlff_ttt.models.schnet.SchNet`.
 """
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -129,14 +129,14 @@ class PaiNN(TwoHeadModel):
         self.prior_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
         self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
 
-    def representation(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor
-                       ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+    def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
+                       edge_vec: torch.Tensor, radius: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                   torch.Tensor]:
         """Features (s, v) after the shared blocks, and the edge terms the heads reuse."""
         r = torch.linalg.norm(edge_vec, dim=-1)  # edges never have r = 0
         unit = edge_vec / r.unsqueeze(-1)
         basis = self.basis(r)
-        envelope = self.envelope(r)
+        envelope = self.envelope(r, radius)
         s = self.embedding(species)
         v = s.new_zeros((s.shape[0], 3, self.hidden))
         for block in self.shared:
@@ -144,22 +144,22 @@ class PaiNN(TwoHeadModel):
         return s, v, basis, envelope, unit
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
-                edge_vec: torch.Tensor) -> torch.Tensor:
-        """Per-atom reference energies."""
-        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
+                edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
+        """Per-atom reference energies; ``radius`` cuts the graph below the cutoff (RR)."""
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius)
         return self.reference_head(s, v, species, edge_index, basis, envelope, unit)
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor) -> torch.Tensor:
+                       edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
         """Per-atom prior energies (what test-time training fits)."""
-        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius)
         return self.prior_head(s, v, species, edge_index, basis, envelope, unit)
 
     @torch.jit.export
     def both_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
-                      edge_vec: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+                      edge_vec: torch.Tensor, radius: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Reference and prior per-atom energies sharing one representation pass."""
-        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec)
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius)
         return (self.reference_head(s, v, species, edge_index, basis, envelope, unit),
                 self.prior_head(s, v, species, edge_index, basis, envelope, unit))

@@ -8,7 +8,7 @@ training updates the representation through the prior head only.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -69,32 +69,32 @@ class SchNet(TwoHeadModel):
         self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
 
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor):
+                       edge_vec: torch.Tensor, radius: Optional[float] = None):
         r = torch.linalg.norm(edge_vec, dim=-1)
         basis = self.basis(r)
-        envelope = self.envelope(r)
+        envelope = self.envelope(r, radius)
         h = self.embedding(species)
         for block in self.shared:
             h = block(h, edge_index, basis, envelope)
         return h, basis, envelope
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
-                edge_vec: torch.Tensor) -> torch.Tensor:
-        """Per-atom reference energies."""
-        h, basis, envelope = self.representation(species, edge_index, edge_vec)
+                edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
+        """Per-atom reference energies; ``radius`` cuts the graph below the cutoff (RR)."""
+        h, basis, envelope = self.representation(species, edge_index, edge_vec, radius)
         return self.reference_head(h, species, edge_index, basis, envelope)
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor) -> torch.Tensor:
+                       edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
         """Per-atom prior energies (what test-time training fits)."""
-        h, basis, envelope = self.representation(species, edge_index, edge_vec)
+        h, basis, envelope = self.representation(species, edge_index, edge_vec, radius)
         return self.prior_head(h, species, edge_index, basis, envelope)
 
     @torch.jit.export
     def both_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
-                      edge_vec: torch.Tensor):
+                      edge_vec: torch.Tensor, radius: Optional[float] = None):
         """Reference and prior per-atom energies sharing one representation pass."""
-        h, basis, envelope = self.representation(species, edge_index, edge_vec)
+        h, basis, envelope = self.representation(species, edge_index, edge_vec, radius)
         return (self.reference_head(h, species, edge_index, basis, envelope),
                 self.prior_head(h, species, edge_index, basis, envelope))
