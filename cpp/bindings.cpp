@@ -1,10 +1,14 @@
-// Python module mlff_ttt._core: drives the C++ model runner without LAMMPS, so tests can
-// compare it with the Python model and LAMMPS on identical graphs.
+// Python module mlff_ttt._core: drives the C++ model runner and the spectral-moment kernel
+// without LAMMPS, so tests can compare them with Python references on identical graphs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "model_runner.h"
+#include "spectral_moments.h"
 
 namespace py = pybind11;
 using mlff::Graph;
@@ -39,12 +43,12 @@ Graph make_graph(const Int64Array& species, const Int64Array& edge_index,
 }
 
 py::dict compute(ModelRunner& runner, const Int64Array& species, const Int64Array& edge_index,
-                 const DoubleArray& edge_vec, int64_t n_local) {
+                 const DoubleArray& edge_vec, int64_t n_local, double radius) {
   Graph g = make_graph(species, edge_index, edge_vec, n_local);
   mlff::Results r;
   {
     py::gil_scoped_release release;
-    r = runner.compute(g, {true, true, true});
+    r = runner.compute(g, {true, true, true}, radius);
   }
   py::dict out;
   out["energy"] = r.energy;
@@ -55,10 +59,72 @@ py::dict compute(ModelRunner& runner, const Int64Array& species, const Int64Arra
   return out;
 }
 
+// Sorted neighbour rows from an edge list (2, E) and its distances (E,).
+mlff::SortedNeighbors sorted_neighbors(int64_t n_nodes, const Int64Array& edge_index,
+                                       const DoubleArray& distances) {
+  if (edge_index.ndim() != 2 || edge_index.shape(0) != 2)
+    throw std::invalid_argument("edge_index must have shape (2, n_edges)");
+  const int64_t n_edges = edge_index.shape(1);
+  if (distances.ndim() != 1 || distances.shape(0) != n_edges)
+    throw std::invalid_argument("distances must have shape (n_edges,)");
+  const int64_t* centers = edge_index.data();
+  py::gil_scoped_release release;
+  return mlff::sort_neighbors(n_nodes, centers, centers + n_edges, distances.data(), n_edges);
+}
+
+std::vector<double> radius_list(const DoubleArray& radii) {
+  if (radii.ndim() != 1) throw std::invalid_argument("radii must be a 1-d array");
+  return std::vector<double>(radii.data(), radii.data() + radii.shape(0));
+}
+
+py::array_t<double> node_degrees(int64_t n_nodes, const Int64Array& edge_index,
+                                 const DoubleArray& distances, const DoubleArray& radii) {
+  const std::vector<double> r = radius_list(radii);
+  const mlff::SortedNeighbors nb = sorted_neighbors(n_nodes, edge_index, distances);
+  std::vector<double> degrees;
+  {
+    py::gil_scoped_release release;
+    degrees = mlff::node_degrees(nb, r, 0, n_nodes);
+  }
+  return py::array_t<double>({n_nodes, static_cast<int64_t>(r.size())}, degrees.data());
+}
+
+py::array_t<double> moment_sums(int64_t n_local, const Int64Array& edge_index,
+                                const DoubleArray& distances, const DoubleArray& radii,
+                                const std::optional<DoubleArray>& degrees) {
+  const std::vector<double> r = radius_list(radii);
+  const int64_t n_radii = r.size();
+  int64_t n_nodes = n_local;
+  if (degrees) {
+    if (degrees->ndim() != 2 || degrees->shape(1) != n_radii)
+      throw std::invalid_argument("degrees must have shape (n_nodes, n_radii)");
+    n_nodes = degrees->shape(0);
+  } else if (edge_index.size() > 0) {
+    n_nodes = std::max(n_nodes, 1 + *std::max_element(edge_index.data(),
+                                                      edge_index.data() + edge_index.size()));
+  }
+  const mlff::SortedNeighbors nb = sorted_neighbors(n_nodes, edge_index, distances);
+  std::vector<double> sums;
+  {
+    std::vector<double> d;
+    if (degrees) d.assign(degrees->data(), degrees->data() + degrees->size());
+    py::gil_scoped_release release;
+    if (!degrees) d = mlff::node_degrees(nb, r, 0, n_nodes);
+    sums = mlff::moment_sums(nb, d, r, n_local);
+  }
+  return py::array_t<double>({n_radii, int64_t(mlff::kNumMoments)}, sums.data());
+}
+
+const double* moments_of(const DoubleArray& moments, const char* name) {
+  if (moments.ndim() != 1 || moments.shape(0) != mlff::kNumMoments)
+    throw std::invalid_argument(std::string(name) + " must have shape (4,)");
+  return moments.data();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "C++ core of mlff-ttt: TorchScript model runner";
+  m.doc() = "C++ core of mlff-ttt: TorchScript model runner, spectral moments of radius graphs";
   m.attr("MODEL_FORMAT_VERSION") = mlff::kModelFormatVersion;
   py::class_<ModelRunner>(m, "ModelRunner")
       .def(py::init<const std::string&, const std::string&>(), py::arg("path"),
@@ -70,8 +136,32 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("units", [](const ModelRunner& r) { return r.info().units; })
       .def_property_readonly("dtype", [](const ModelRunner& r) { return r.info().dtype; })
       .def("compute", &compute, py::arg("species"), py::arg("edge_index"), py::arg("edge_vec"),
-           py::arg("n_local") = -1,
+           py::arg("n_local") = -1, py::arg("radius") = 0.0,
            "Energy, per-node energies (owned), forces (all nodes), virial (xx yy zz xy xz yz) "
            "and per-node virials for a graph; edge_vec[k] = x[edge_index[1,k]] - "
            "x[edge_index[0,k]].");
+
+  m.attr("NUM_MOMENTS") = mlff::kNumMoments;
+  m.def("node_degrees", &node_degrees, py::arg("n_nodes"), py::arg("edge_index"),
+        py::arg("distances"), py::arg("radii"),
+        "(n_nodes, R) degrees with self-loop: 1 + number of edges of each center shorter than "
+        "each radius (ascending).");
+  m.def("moment_sums", &moment_sums, py::arg("n_local"), py::arg("edge_index"),
+        py::arg("distances"), py::arg("radii"), py::arg("degrees") = py::none(),
+        "(R, 4) sums over owned atoms [0, n_local) of (M^k)_ii, k = 1..4, with "
+        "M = D^-1/2 A D^-1/2 of the radius graph with self-loops at each radius. edge_index "
+        "must list both directions of every pair. degrees (n_nodes, R): exact degrees of all "
+        "nodes (needed when ghosts' edge lists are incomplete); computed from the edges if "
+        "None.");
+  m.def("moment_distance",
+        [](const DoubleArray& moments, const DoubleArray& mean, const DoubleArray& std) {
+          return mlff::moment_distance(moments_of(moments, "moments"), moments_of(mean, "mean"),
+                                       moments_of(std, "std"));
+        },
+        py::arg("moments"), py::arg("mean"), py::arg("std"),
+        "Root mean square z-score of per-atom mean moments m1..m4 against a training mean and "
+        "standard deviation.");
+  m.def("choose_radius", &mlff::choose_radius, py::arg("distances"), py::arg("threshold"),
+        "Index of the radius to use: the last (trained cutoff) if its distance is within "
+        "threshold, else the closest (last wins exact ties, else the smallest index).");
 }

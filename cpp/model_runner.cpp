@@ -49,12 +49,15 @@ ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
     info.rr_radii = doubles("rr_radii");
     for (const auto& row : required_attr(m, "rr_moments", path).toListRef())
       for (const auto& v : row.toListRef()) info.rr_moments.push_back(v.toDouble());
+    for (const auto& row : required_attr(m, "rr_moment_std", path).toListRef())
+      for (const auto& v : row.toListRef()) info.rr_moment_std.push_back(v.toDouble());
     info.rr_distance_mean = doubles("rr_distance_mean");
     info.rr_distance_std = doubles("rr_distance_std");
     info.force_norm_mean = required_attr(m, "force_norm_mean", path).toDouble();
     info.force_norm_std = required_attr(m, "force_norm_std", path).toDouble();
     const size_t n = info.rr_radii.size();
-    if (info.rr_moments.size() != n * kNumMoments || info.rr_distance_mean.size() != n ||
+    if (info.rr_moments.size() != n * kNumMoments || info.rr_moment_std.size() != n * kNumMoments ||
+        info.rr_distance_mean.size() != n ||
         info.rr_distance_std.size() != n)
       throw std::runtime_error(where + "inconsistent reference statistics");
   }

@@ -29,10 +29,11 @@ struct ModelInfo {
 
   // Training-set reference statistics for radius refinement and the shift monitor (format
   // version 2; empty when the file has none). Per radius of rr_radii (ascending, the last
-  // one the trained cutoff): mean per-atom spectral moments (kNumMoments each, flat) and the
+  // one the trained cutoff): mean and std of the per-atom mean spectral moments over the
+  // training structures (kNumMoments each, flat) and the
   // mean and std of the training structures' moment distances; the per-structure mean force
   // norm's mean and std.
-  std::vector<double> rr_radii, rr_moments, rr_distance_mean, rr_distance_std;
+  std::vector<double> rr_radii, rr_moments, rr_moment_std, rr_distance_mean, rr_distance_std;
   double force_norm_mean = 0.0, force_norm_std = 0.0;
   bool has_statistics() const { return !rr_radii.empty(); }
 

@@ -82,8 +82,9 @@ SpectralResult RadiusRefiner::finish(const std::vector<double>& global_sums,
   for (int k = 0; k < n; ++k) {
     double mean[kNumMoments];
     for (int m = 0; m < kNumMoments; ++m) mean[m] = global_sums[k * kNumMoments + m] / n_atoms;
+    const size_t row = kNumMoments * rows_[offset + k];
     out.distances.push_back(
-        moment_distance(mean, info_.rr_moments.data() + kNumMoments * rows_[offset + k]));
+        moment_distance(mean, info_.rr_moments.data() + row, info_.rr_moment_std.data() + row));
   }
   out.cutoff_distance = out.distances.back();
   out.connectivity_shift = out.cutoff_distance > threshold_;

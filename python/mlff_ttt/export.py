@@ -33,6 +33,7 @@ class ExportedModel(nn.Module):
     metadata_json: str
     rr_radii: List[float]
     rr_moments: List[List[float]]
+    rr_moment_std: List[List[float]]
     rr_distance_mean: List[float]
     rr_distance_std: List[float]
     force_norm_mean: float
@@ -52,6 +53,7 @@ class ExportedModel(nn.Module):
         stats = metadata.get("reference_statistics") or {}
         self.rr_radii = [float(r) for r in stats.get("radii", [])]
         self.rr_moments = [[float(m) for m in row] for row in stats.get("moments", [])]
+        self.rr_moment_std = [[float(m) for m in row] for row in stats.get("moment_std", [])]
         self.rr_distance_mean = [float(d) for d in stats.get("distance_mean", [])]
         self.rr_distance_std = [float(d) for d in stats.get("distance_std", [])]
         self.force_norm_mean = float(stats.get("force_norm_mean", 0.0))

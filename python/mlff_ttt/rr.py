@@ -3,8 +3,9 @@
 For a test structure and each candidate radius r of a grid, build the radius graph (with
 self-loops), take its normalized-Laplacian spectrum and its distance to the training
 average at the same r; predict with the best radius. We compare spectra by their first
-NUM_MOMENTS moments (:func:`mlff_ttt.spectral.moment_distance`), which the linear-scaling
-kernel computes exactly on boxes of any size, so the dense reference here and the kernel in
+NUM_MOMENTS moments (:func:`mlff_ttt.spectral.moment_distance`: the RMS of their z-scores
+against the training structures), which the linear-scaling kernel computes exactly on
+boxes of any size, so the dense reference here and the kernel in
 LAMMPS choose the same way. The trained cutoff stays in use unless the structure is out of
 distribution there by the monitor's one-standard-deviation rule (its distance exceeds the
 training mean + 1 std), which keeps RR from touching in-distribution structures.
@@ -55,6 +56,7 @@ class ReferenceStatistics:
     """What RR and the monitor compare a structure against, per radius of ``radii``."""
     radii: List[float]                  # ascending; the last is the trained cutoff
     moments: List[List[float]]          # training mean of the per-atom mean moments
+    moment_std: List[List[float]]       # and their standard deviation
     distance_mean: List[float]          # training structures' moment distances to that mean
     distance_std: List[float]
     densities: List[List[float]]        # training mean spectral density on SPECTRUM_GRID
@@ -85,14 +87,15 @@ def reference_statistics(frames: Sequence[Atoms], radii: Sequence[float],
         raise ValueError(f"{source}: needs at least 2 structures for the reference statistics")
     radii = [float(r) for r in radii]
     moments = np.array([kernel_moments(atoms, radii) for atoms in frames])  # (S, R, K)
-    mean_moments = moments.mean(axis=0)
-    distances = np.array([[moment_distance(m[k], mean_moments[k]) for k in range(len(radii))]
-                          for m in moments])
+    mean_moments, std_moments = moments.mean(axis=0), moments.std(axis=0)
+    distances = np.array([[moment_distance(m[k], mean_moments[k], std_moments[k])
+                           for k in range(len(radii))] for m in moments])
     densities = np.array([[spectral_density(laplacian_spectrum(atoms, r)) for r in radii]
                           for atoms in frames]).mean(axis=0)
     norms = np.array([mean_force_norm(atoms, k, source)[0] for k, atoms in enumerate(frames)])
     return ReferenceStatistics(
-        radii=radii, moments=mean_moments.tolist(), distance_mean=distances.mean(0).tolist(),
+        radii=radii, moments=mean_moments.tolist(), moment_std=std_moments.tolist(),
+        distance_mean=distances.mean(0).tolist(),
         distance_std=distances.std(0).tolist(), densities=densities.tolist(),
         force_norm_mean=float(norms.mean()), force_norm_std=float(norms.std()),
         n_structures=len(frames), source=source)
@@ -132,7 +135,8 @@ def select_radius(atoms: Atoms, stats: ReferenceStatistics, method: str = "dense
                              for ev, k in zip(spectra, rows)]
     else:
         moments = kernel_moments(atoms, grid)
-    distances = [moment_distance(m, np.asarray(stats.moments[k])) for m, k in zip(moments, rows)]
+    distances = [moment_distance(m, stats.moments[k], stats.moment_std[k])
+                 for m, k in zip(moments, rows)]
     best = _core.choose_radius(distances, stats.threshold)
     return RadiusChoice(radius=grid[best], index=rows[best], distances=distances,
                         flagged=distances[-1] > stats.threshold,

@@ -147,9 +147,8 @@ def kernel_moments(atoms: Atoms, radii: Sequence[float]) -> np.ndarray:
     return sums / n_local
 
 
-def moment_distance(moments: np.ndarray, reference: np.ndarray) -> float:
-    """L2 distance of the degree-NUM_MOMENTS Legendre approximations of two spectral
-    densities, from their per-atom mean moments (the kernel's and RR's distance)."""
-    return float(_core.moment_distance(np.asarray(moments, np.float64),
-                                       np.asarray(reference, np.float64)))
-
+def moment_distance(moments: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """Root mean square z-score of per-atom mean moments against a training mean and std
+    (the kernel's, RR's and the monitor's distance)."""
+    as_array = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    return float(_core.moment_distance(as_array(moments), as_array(mean), as_array(std)))

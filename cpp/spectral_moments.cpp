@@ -1,0 +1,217 @@
+#include "spectral_moments.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace mlff {
+
+namespace {
+
+void check_radii(const std::vector<double>& radii) {
+  if (radii.empty()) throw std::invalid_argument("radii must not be empty");
+  for (size_t k = 0; k < radii.size(); ++k) {
+    if (!(radii[k] > 0.0) || !std::isfinite(radii[k]))
+      throw std::invalid_argument("radii must be positive and finite");
+    if (k > 0 && !(radii[k] > radii[k - 1]))
+      throw std::invalid_argument("radii must be strictly ascending");
+  }
+}
+
+// Entries of a node's row closer than each radius: a merge of the row with the radii.
+void count_within(const SortedNeighbors& nb, const std::vector<double>& radii, int64_t node,
+                  int64_t* counts) {
+  const int64_t begin = nb.offsets[node], end = nb.offsets[node + 1];
+  int64_t p = begin;
+  for (size_t k = 0; k < radii.size(); ++k) {
+    while (p < end && nb.distance[p] < radii[k]) ++p;
+    counts[k] = p - begin;
+  }
+}
+
+void check_nodes(const SortedNeighbors& nb) {
+  if (nb.offsets.empty() || nb.offsets.front() != 0 ||
+      nb.offsets.back() != static_cast<int64_t>(nb.index.size()) ||
+      nb.index.size() != nb.distance.size())
+    throw std::invalid_argument("malformed SortedNeighbors");
+}
+
+}  // namespace
+
+SortedNeighbors sort_neighbors(int64_t n_nodes, const int64_t* centers, const int64_t* neighbors,
+                               const double* distances, int64_t n_edges) {
+  if (n_nodes < 0 || n_edges < 0) throw std::invalid_argument("negative node or edge count");
+  auto kept = [&](int64_t e) { return centers[e] != neighbors[e] && distances[e] > 0.0; };
+  SortedNeighbors nb;
+  nb.offsets.assign(n_nodes + 1, 0);
+  for (int64_t e = 0; e < n_edges; ++e) {
+    const int64_t c = centers[e], n = neighbors[e];
+    if (c < 0 || c >= n_nodes || n < 0 || n >= n_nodes)
+      throw std::invalid_argument("edge " + std::to_string(e) + " (" + std::to_string(c) +
+                                  " -> " + std::to_string(n) + ") lies outside nodes [0, " +
+                                  std::to_string(n_nodes) + ")");
+    if (!std::isfinite(distances[e]) || distances[e] < 0.0)
+      throw std::invalid_argument("edge distances must be finite and non-negative");
+    if (kept(e)) ++nb.offsets[c + 1];
+  }
+  for (int64_t n = 0; n < n_nodes; ++n) nb.offsets[n + 1] += nb.offsets[n];
+
+  // Counting sort by center (stable), then each row by (distance, index): the result does
+  // not depend on the order of the edges.
+  nb.index.resize(nb.offsets.back());
+  nb.distance.resize(nb.offsets.back());
+  std::vector<int64_t> next(nb.offsets.begin(), nb.offsets.end() - 1);
+  for (int64_t e = 0; e < n_edges; ++e) {
+    if (!kept(e)) continue;
+    const int64_t p = next[centers[e]]++;
+    nb.index[p] = neighbors[e];
+    nb.distance[p] = distances[e];
+  }
+  at::parallel_for(0, n_nodes, 1024, [&](int64_t begin, int64_t end) {
+    std::vector<std::pair<double, int64_t>> row;
+    for (int64_t n = begin; n < end; ++n) {
+      row.clear();
+      for (int64_t p = nb.offsets[n]; p < nb.offsets[n + 1]; ++p)
+        row.emplace_back(nb.distance[p], nb.index[p]);
+      std::sort(row.begin(), row.end());
+      for (size_t q = 0; q < row.size(); ++q) {
+        nb.distance[nb.offsets[n] + q] = row[q].first;
+        nb.index[nb.offsets[n] + q] = row[q].second;
+      }
+    }
+  });
+  return nb;
+}
+
+std::vector<double> node_degrees(const SortedNeighbors& nb, const std::vector<double>& radii,
+                                 int64_t begin, int64_t end) {
+  check_nodes(nb);
+  check_radii(radii);
+  if (begin < 0 || end < begin || end > nb.num_nodes())
+    throw std::invalid_argument("node range outside [0, n_nodes)");
+  const int64_t n_radii = radii.size();
+  std::vector<double> degrees((end - begin) * n_radii);
+  at::parallel_for(begin, end, 1024, [&](int64_t b, int64_t e) {
+    std::vector<int64_t> counts(n_radii);
+    for (int64_t n = b; n < e; ++n) {
+      count_within(nb, radii, n, counts.data());
+      for (int64_t k = 0; k < n_radii; ++k) degrees[(n - begin) * n_radii + k] = 1.0 + counts[k];
+    }
+  });
+  return degrees;
+}
+
+std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<double>& degrees,
+                                const std::vector<double>& radii, int64_t n_local) {
+  check_nodes(nb);
+  check_radii(radii);
+  const int64_t n_nodes = nb.num_nodes(), n_radii = radii.size();
+  if (static_cast<int64_t>(degrees.size()) != n_nodes * n_radii)
+    throw std::invalid_argument("degrees must have n_nodes x n_radii = " +
+                                std::to_string(n_nodes) + " x " + std::to_string(n_radii) +
+                                " entries, got " + std::to_string(degrees.size()));
+  if (n_local < 0 || n_local > n_nodes)
+    throw std::invalid_argument("n_local must lie in [0, n_nodes]");
+
+  // Per node and radius (index n * n_radii + r): inverse degree, and where the row's prefix
+  // of neighbours closer than radii[r] ends.
+  std::vector<double> inv_degree(degrees.size());
+  for (size_t q = 0; q < degrees.size(); ++q) {
+    if (!(degrees[q] >= 1.0) || !std::isfinite(degrees[q]))
+      throw std::invalid_argument("degrees must be finite and >= 1 (the self-loop counts)");
+    inv_degree[q] = 1.0 / degrees[q];
+  }
+  std::vector<int64_t> row_end(n_nodes * n_radii);
+  at::parallel_for(0, n_nodes, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      int64_t* ends = row_end.data() + n * n_radii;
+      count_within(nb, radii, n, ends);
+      for (int64_t r = 0; r < n_radii; ++r) ends[r] += nb.offsets[n];
+    }
+  });
+
+  // Fixed chunks of atoms, each summed in order into its own slot, then the slots in order:
+  // the floating-point result is the same for any number of threads.
+  constexpr int64_t kChunk = 256;
+  const int64_t n_chunks = (n_local + kChunk - 1) / kChunk;
+  const int64_t slot_size = n_radii * kNumMoments;
+  std::vector<double> chunk_sums(n_chunks * slot_size, 0.0);
+  at::parallel_for(0, n_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+    std::vector<double> w(n_nodes, 0.0);  // walk weights of the current atom; zero elsewhere
+    std::vector<int64_t> touched;         // the nodes where w is non-zero, to reset them
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      double* sums = chunk_sums.data() + chunk * slot_size;
+      const int64_t atom_end = std::min(n_local, (chunk + 1) * kChunk);
+      for (int64_t i = chunk * kChunk; i < atom_end; ++i) {
+        for (int64_t r = 0; r < n_radii; ++r) {
+          auto inv_d = [&](int64_t n) { return inv_degree[n * n_radii + r]; };
+          const int64_t* row_i = nb.index.data() + nb.offsets[i];
+          const int64_t n_i = row_end[i * n_radii + r] - nb.offsets[i];
+          // w_j = sum over k in N(i) u {i} of [j in N(k) u {k}] / d_k
+          auto scatter = [&](int64_t k) {
+            const double v = inv_d(k);
+            if (w[k] == 0.0) touched.push_back(k);
+            w[k] += v;
+            for (int64_t p = nb.offsets[k]; p < row_end[k * n_radii + r]; ++p) {
+              const int64_t j = nb.index[p];
+              if (w[j] == 0.0) touched.push_back(j);
+              w[j] += v;
+            }
+          };
+          scatter(i);
+          for (int64_t q = 0; q < n_i; ++q) scatter(row_i[q]);
+          double s2 = inv_d(i), s3 = w[i] * inv_d(i), s4 = 0.0;
+          for (int64_t q = 0; q < n_i; ++q) {
+            s2 += inv_d(row_i[q]);
+            s3 += w[row_i[q]] * inv_d(row_i[q]);
+          }
+          for (const int64_t j : touched) {
+            s4 += w[j] * w[j] * inv_d(j);
+            w[j] = 0.0;
+          }
+          touched.clear();
+          const double inv_di = inv_d(i);
+          double* s = sums + r * kNumMoments;
+          s[0] += inv_di;
+          s[1] += inv_di * s2;
+          s[2] += inv_di * s3;
+          s[3] += inv_di * s4;
+        }
+      }
+    }
+  });
+
+  std::vector<double> total(slot_size, 0.0);
+  for (int64_t chunk = 0; chunk < n_chunks; ++chunk)
+    for (int64_t q = 0; q < slot_size; ++q) total[q] += chunk_sums[chunk * slot_size + q];
+  return total;
+}
+
+double moment_distance(const double* moments, const double* mean, const double* std) {
+  double sum = 0.0;
+  for (int k = 0; k < kNumMoments; ++k) {
+    // A moment that never varied in training (a rigid crystal's graph at a radius between
+    // two neighbour shells) still gets a finite scale: any change of it is then far out.
+    const double scale = std::max(std::abs(std[k]), kMomentStdFloor * std::abs(mean[k]) + 1e-300);
+    const double z = (moments[k] - mean[k]) / scale;
+    sum += z * z;
+  }
+  return std::sqrt(sum / kNumMoments);
+}
+
+int choose_radius(const std::vector<double>& distances, double threshold) {
+  if (distances.empty()) throw std::invalid_argument("distances must not be empty");
+  for (const double d : distances)
+    if (std::isnan(d)) throw std::invalid_argument("distances must not be NaN");
+  const int last = static_cast<int>(distances.size()) - 1;
+  if (distances[last] <= threshold) return last;
+  const int best = static_cast<int>(std::min_element(distances.begin(), distances.end()) -
+                                    distances.begin());
+  return distances[best] == distances[last] ? last : best;
+}
+
+}  // namespace mlff

@@ -1,0 +1,60 @@
+// Spectral moments of radius graphs, for choosing a cutoff radius at test time.
+//
+// For a radius r the graph has adjacency A with self-loops (A_ii = 1, A_ij = 1 when
+// 0 < |x_i - x_j| < r), degrees d_i = 1 + #neighbours closer than r and M = D^-1/2 A D^-1/2
+// (the normalized Laplacian's eigenvalues are 1 - eig(M)). The spectral moments
+// (1/N) tr(M^k), k = 1..4, are means over atoms of (M^k)_ii, and each atom's term needs only
+// its 2-hop neighbourhood, so they cost O(N) instead of a dense eigendecomposition. Neighbour
+// rows sorted by distance hold the neighbours within any r as a prefix: one pass over the
+// atoms serves every candidate radius.
+//
+// Nodes are owned atoms [0, n_local) followed by ghost/image atoms, as in the model graph.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace mlff {
+
+constexpr int kNumMoments = 4;
+
+// Neighbour rows in CSR layout, each sorted by distance (ties by neighbour index).
+struct SortedNeighbors {
+  std::vector<int64_t> offsets;   // n_nodes + 1; row of node n: [offsets[n], offsets[n+1])
+  std::vector<int64_t> index;     // neighbour node
+  std::vector<double> distance;   // its distance, ascending within a row
+
+  int64_t num_nodes() const { return static_cast<int64_t>(offsets.size()) - 1; }
+};
+
+// Groups directed edges (centers[e] -> neighbors[e], length distances[e]) by center and sorts
+// each row. Self-edges and zero-length edges are dropped: the self-loop is implicit. The list
+// must be full (both directions of every pair) for the moments to be those of A.
+SortedNeighbors sort_neighbors(int64_t n_nodes, const int64_t* centers, const int64_t* neighbors,
+                               const double* distances, int64_t n_edges);
+
+// Degrees of nodes [begin, end) at every radius, (end - begin) x R row-major:
+// 1 + number of row entries closer than radii[k]. Radii must be ascending and positive.
+std::vector<double> node_degrees(const SortedNeighbors& neighbors,
+                                 const std::vector<double>& radii, int64_t begin, int64_t end);
+
+// Sums over owned atoms of (M^k)_ii, R x kNumMoments row-major. `degrees` is n_nodes x R and
+// must be exact for every node within 2 hops of an owned atom (a ghost's own row may be
+// incomplete; LAMMPS forward-communicates them); rows must be complete for nodes within one
+// hop. The result does not depend on the number of threads.
+std::vector<double> moment_sums(const SortedNeighbors& neighbors,
+                                const std::vector<double>& degrees,
+                                const std::vector<double>& radii, int64_t n_local);
+
+// How far a structure's per-atom mean moments m1..m4 lie from the training structures':
+// the root mean square of the four z-scores (m_k - mean_k) / std_k against the training
+// distribution (std floored at kMomentStdFloor x |mean|).
+constexpr double kMomentStdFloor = 1e-3;
+double moment_distance(const double* moments, const double* mean, const double* std);
+
+// The radius to use, from distances to the reference per radius (radii ascending, the last
+// one the trained cutoff): the last when it is within `threshold` (in distribution), else the
+// closest one, the last winning exact ties and otherwise the smallest index.
+int choose_radius(const std::vector<double>& distances, double threshold);
+
+}  // namespace mlff
