@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: setup build demo test bench bench-accuracy models clean
+.PHONY: setup build demo test bench bench-accuracy bench-rr models clean
 
 setup: build
 
@@ -44,6 +44,12 @@ test: setup
 
 bench: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
+
+# Radius refinement: kernel time vs atoms (dense reference beside it), then baseline vs RR
+# errors of the shipped models on every split (about 15 minutes on 2 cores).
+bench-rr: setup
+	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_rr_accuracy.py
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup
