@@ -45,11 +45,12 @@ test: setup
 bench: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
 
-# Radius refinement: kernel time vs atoms (dense reference beside it), then baseline vs RR
-# errors of the shipped models on every split (about 15 minutes on 2 cores).
+# Radius refinement: kernel time vs atoms (dense reference beside it), baseline vs RR errors of
+# the shipped models on every split, MD step overhead and NVE drift (about 30 minutes).
 bench-rr: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
-	OMP_NUM_THREADS=1 python tests/benchmarks/bench_rr_accuracy.py
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_rr_accuracy.py && \
+	python tests/benchmarks/bench_rr_md.py
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "model_runner.h"
+#include "radius_refiner.h"
 #include "spectral_moments.h"
 
 namespace py = pybind11;
@@ -142,6 +143,7 @@ PYBIND11_MODULE(_core, m) {
            "x[edge_index[0,k]].");
 
   m.attr("NUM_MOMENTS") = mlff::kNumMoments;
+  m.attr("RR_GATE_STD") = mlff::kRRGateStd;
   m.def("node_degrees", &node_degrees, py::arg("n_nodes"), py::arg("edge_index"),
         py::arg("distances"), py::arg("radii"),
         "(n_nodes, R) degrees with self-loop: 1 + number of edges of each center shorter than "

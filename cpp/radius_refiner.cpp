@@ -52,6 +52,7 @@ RadiusRefiner::RadiusRefiner(const ModelInfo& info, const std::vector<double>& g
   }
   const int last = rows_.back();
   threshold_ = info.rr_distance_mean[last] + info.rr_distance_std[last];
+  rr_threshold_ = info.rr_distance_mean[last] + kRRGateStd * info.rr_distance_std[last];
 }
 
 void RadiusRefiner::prepare(const Graph& graph, bool all_radii) {
@@ -88,7 +89,7 @@ SpectralResult RadiusRefiner::finish(const std::vector<double>& global_sums,
   }
   out.cutoff_distance = out.distances.back();
   out.connectivity_shift = out.cutoff_distance > threshold_;
-  out.radius = radii_[choose_radius(out.distances, threshold_)];
+  out.radius = radii_[choose_radius(out.distances, rr_threshold_)];
   return out;
 }
 

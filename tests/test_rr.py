@@ -243,3 +243,33 @@ def test_eval_rr_cli(tmp_path, rr_model):
     record = json.loads(out.read_text())
     assert all("rr_radius" in s for s in record["structures"])
     assert 0.0 <= record["rr_fraction_changed"] <= 1.0
+
+
+def test_cli_bad_rr_input_is_one_line(tmp_path, rr_model, model_file, capsys):
+    from mlff_ttt.cli import main
+
+    cases = [
+        (["export", str(rr_model), "-o", str(tmp_path / "x.pt"), "--rr-grid", "3.0", "9.0"],
+         r"RR radii must lie in \(0, 4\]"),
+        (["export", str(rr_model), "-o", str(tmp_path / "x.pt"), "--rr-grid", "-1"],
+         r"RR radii must lie in \(0, 4\]"),
+        (["eval", str(model_file), str(DATA / "si_test.xyz"), "--rr"],
+         "has no reference statistics"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "x.pt").exists()
+    with pytest.raises(SystemExit):  # argparse: --rr-grid needs at least one radius
+        main(["export", str(rr_model), "-o", str(tmp_path / "x.pt"), "--rr-grid"])
+
+
+def test_reexport_keeps_the_model_and_refreshes_statistics(tmp_path, rr_model):
+    again = tmp_path / "again.pt"
+    export_checkpoint(rr_model, again, rr_grid=[3.5])
+    stats = reference_statistics_of(read_metadata(again))
+    assert stats.radii == [3.5, CUTOFF]  # the training set recorded in the file was reused
+    atoms = silicon()
+    assert (MLFFCalculator(str(again)).get_forces(atoms) ==
+            MLFFCalculator(str(rr_model)).get_forces(atoms)).all()

@@ -109,8 +109,9 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: str = "float64", train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None) -> Dict[str, Any]:
     """Writes the model file. The reference statistics come from ``train`` (default: the
-    training set named in the checkpoint's config, or the one an exported file was made
-    from); without any training set the file has none, and RR and the monitor refuse it."""
+    training set named in the checkpoint's config or in an exported file's metadata, else the
+    set an exported file's statistics came from); without any training set the file has none,
+    and RR and the monitor refuse it."""
     from .data import read_frames
 
     if dtype not in DTYPES:
@@ -121,9 +122,12 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     mode = config.get("training", {}).get("mode", earlier.get("training_mode"))
     training_data = config.get("data", {}).get("train", earlier.get("training_data"))
     radii = check_grid(default_grid(model.cutoff) if rr_grid is None else rr_grid, model.cutoff)
+    # the statistics' set: --train, else the training set, else the one an earlier export used
+    earlier_source = (earlier.get("reference_statistics") or {}).get("source")
+    source = next((str(p) for p in (train, training_data, earlier_source)
+                   if p is not None and (p == train or Path(p).is_file())), None)
     statistics = None
-    if train is not None or (training_data and Path(training_data).is_file()):
-        source = str(train if train is not None else training_data)
+    if source is not None:
         statistics = reference_statistics(read_frames(source), radii, source).to_dict()
     model = model.to(DTYPES[dtype])
     metadata = {

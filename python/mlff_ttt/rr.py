@@ -6,9 +6,10 @@ average at the same r; predict with the best radius. We compare spectra by their
 NUM_MOMENTS moments (:func:`mlff_ttt.spectral.moment_distance`: the RMS of their z-scores
 against the training structures), which the linear-scaling kernel computes exactly on
 boxes of any size, so the dense reference here and the kernel in
-LAMMPS choose the same way. The trained cutoff stays in use unless the structure is out of
-distribution there by the monitor's one-standard-deviation rule (its distance exceeds the
-training mean + 1 std), which keeps RR from touching in-distribution structures.
+LAMMPS choose the same way. The trained cutoff stays in use unless the structure's distance
+there exceeds the training mean + RR_GATE_STD standard deviations (the monitor flags at one;
+see cpp/radius_refiner.h for why RR waits for two), which keeps RR from touching
+in-distribution structures.
 
 The reference statistics of a training set (:func:`reference_statistics`) are computed at
 export and stored in the model file; they also hold what the live shift monitor compares
@@ -33,6 +34,7 @@ from .spectral import (NUM_MOMENTS, SPECTRUM_GRID, dense_moments, kernel_moments
 GRID_START = 0.6
 GRID_POINTS = 9
 METHODS = ("dense", "kernel")
+RR_GATE_STD = _core.RR_GATE_STD
 
 
 def default_grid(cutoff: float) -> List[float]:
@@ -67,8 +69,13 @@ class ReferenceStatistics:
 
     @property
     def threshold(self) -> float:
-        """The connectivity shift threshold at the trained cutoff (mean + 1 std)."""
+        """The monitor's connectivity shift threshold at the trained cutoff (mean + 1 std)."""
         return self.distance_mean[-1] + self.distance_std[-1]
+
+    @property
+    def rr_threshold(self) -> float:
+        """Beyond this distance at the cutoff, RR may choose another radius."""
+        return self.distance_mean[-1] + RR_GATE_STD * self.distance_std[-1]
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -106,7 +113,7 @@ class RadiusChoice:
     radius: float
     index: int                          # into the statistics' radii
     distances: List[float]              # moment distance per radius
-    flagged: bool                       # connectivity shift at the trained cutoff
+    flagged: bool                       # the monitor's connectivity shift at the cutoff
     density_distances: Optional[List[float]] = None  # dense method: the smoothed-density view
 
 
@@ -137,7 +144,7 @@ def select_radius(atoms: Atoms, stats: ReferenceStatistics, method: str = "dense
         moments = kernel_moments(atoms, grid)
     distances = [moment_distance(m, stats.moments[k], stats.moment_std[k])
                  for m, k in zip(moments, rows)]
-    best = _core.choose_radius(distances, stats.threshold)
+    best = _core.choose_radius(distances, stats.rr_threshold)
     return RadiusChoice(radius=grid[best], index=rows[best], distances=distances,
                         flagged=distances[-1] > stats.threshold,
                         density_distances=density_distances)
