@@ -92,7 +92,15 @@ py::array_t<double> node_degrees(int64_t n_nodes, const Int64Array& edge_index,
 
 py::array_t<double> moment_sums(int64_t n_local, const Int64Array& edge_index,
                                 const DoubleArray& distances, const DoubleArray& radii,
-                                const std::optional<DoubleArray>& degrees) {
+                                const std::optional<DoubleArray>& degrees,
+                                const std::string& device) {
+  if (device != "cpu" && device != "cuda")
+    throw std::invalid_argument("device must be 'cpu' or 'cuda', not '" + device + "'");
+#ifndef MLFF_TTT_CUDA
+  if (device == "cuda")
+    throw std::invalid_argument("this build has no CUDA spectral kernel (it needs nvcc and a "
+                                "CUDA build of torch at build time)");
+#endif
   const std::vector<double> r = radius_list(radii);
   const int64_t n_radii = r.size();
   int64_t n_nodes = n_local;
@@ -111,7 +119,12 @@ py::array_t<double> moment_sums(int64_t n_local, const Int64Array& edge_index,
     if (degrees) d.assign(degrees->data(), degrees->data() + degrees->size());
     py::gil_scoped_release release;
     if (!degrees) d = mlff::node_degrees(nb, r, 0, n_nodes);
-    sums = mlff::moment_sums(nb, d, r, n_local);
+#ifdef MLFF_TTT_CUDA
+    if (device == "cuda") {
+      sums = mlff::moment_sums_cuda(nb, d, r, n_local);
+    } else
+#endif
+      sums = mlff::moment_sums(nb, d, r, n_local);
   }
   return py::array_t<double>({n_radii, int64_t(mlff::kNumMoments)}, sums.data());
 }
@@ -144,12 +157,18 @@ PYBIND11_MODULE(_core, m) {
 
   m.attr("NUM_MOMENTS") = mlff::kNumMoments;
   m.attr("RR_GATE_STD") = mlff::kRRGateStd;
+#ifdef MLFF_TTT_CUDA
+  m.attr("HAS_CUDA_KERNEL") = true;
+#else
+  m.attr("HAS_CUDA_KERNEL") = false;
+#endif
   m.def("node_degrees", &node_degrees, py::arg("n_nodes"), py::arg("edge_index"),
         py::arg("distances"), py::arg("radii"),
         "(n_nodes, R) degrees with self-loop: 1 + number of edges of each center shorter than "
         "each radius (ascending).");
   m.def("moment_sums", &moment_sums, py::arg("n_local"), py::arg("edge_index"),
         py::arg("distances"), py::arg("radii"), py::arg("degrees") = py::none(),
+        py::arg("device") = "cpu",
         "(R, 4) sums over owned atoms [0, n_local) of (M^k)_ii, k = 1..4, with "
         "M = D^-1/2 A D^-1/2 of the radius graph with self-loops at each radius. edge_index "
         "must list both directions of every pair. degrees (n_nodes, R): exact degrees of all "

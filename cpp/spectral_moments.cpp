@@ -105,8 +105,8 @@ std::vector<double> node_degrees(const SortedNeighbors& nb, const std::vector<do
   return degrees;
 }
 
-std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<double>& degrees,
-                                const std::vector<double>& radii, int64_t n_local) {
+void check_moment_inputs(const SortedNeighbors& nb, const std::vector<double>& degrees,
+                         const std::vector<double>& radii, int64_t n_local) {
   check_nodes(nb);
   check_radii(radii);
   const int64_t n_nodes = nb.num_nodes(), n_radii = radii.size();
@@ -116,15 +116,20 @@ std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<dou
                                 " entries, got " + std::to_string(degrees.size()));
   if (n_local < 0 || n_local > n_nodes)
     throw std::invalid_argument("n_local must lie in [0, n_nodes]");
+}
 
-  // Per node and radius (index n * n_radii + r): inverse degree, and where the row's prefix
-  // of neighbours closer than radii[r] ends.
+std::vector<double> inverse_degrees(const std::vector<double>& degrees) {
   std::vector<double> inv_degree(degrees.size());
   for (size_t q = 0; q < degrees.size(); ++q) {
     if (!(degrees[q] >= 1.0) || !std::isfinite(degrees[q]))
       throw std::invalid_argument("degrees must be finite and >= 1 (the self-loop counts)");
     inv_degree[q] = 1.0 / degrees[q];
   }
+  return inv_degree;
+}
+
+std::vector<int64_t> radius_row_ends(const SortedNeighbors& nb, const std::vector<double>& radii) {
+  const int64_t n_nodes = nb.num_nodes(), n_radii = radii.size();
   std::vector<int64_t> row_end(n_nodes * n_radii);
   at::parallel_for(0, n_nodes, 1024, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
@@ -133,6 +138,16 @@ std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<dou
       for (int64_t r = 0; r < n_radii; ++r) ends[r] += nb.offsets[n];
     }
   });
+  return row_end;
+}
+
+std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<double>& degrees,
+                                const std::vector<double>& radii, int64_t n_local) {
+  check_moment_inputs(nb, degrees, radii, n_local);
+  const int64_t n_nodes = nb.num_nodes(), n_radii = radii.size();
+
+  const std::vector<double> inv_degree = inverse_degrees(degrees);
+  const std::vector<int64_t> row_end = radius_row_ends(nb, radii);
 
   // Fixed chunks of atoms, each summed in order into its own slot, then the slots in order:
   // the floating-point result is the same for any number of threads.

@@ -46,6 +46,22 @@ std::vector<double> moment_sums(const SortedNeighbors& neighbors,
                                 const std::vector<double>& degrees,
                                 const std::vector<double>& radii, int64_t n_local);
 
+// What both moment_sums implementations share: input checks (std::invalid_argument),
+// 1 / degree per node and radius, and where each node's row prefix closer than radii[r] ends
+// (index n * R + r, an offset into SortedNeighbors::index).
+void check_moment_inputs(const SortedNeighbors& neighbors, const std::vector<double>& degrees,
+                         const std::vector<double>& radii, int64_t n_local);
+std::vector<double> inverse_degrees(const std::vector<double>& degrees);
+std::vector<int64_t> radius_row_ends(const SortedNeighbors& neighbors,
+                                     const std::vector<double>& radii);
+
+// The same sums computed on a CUDA device (a warp per atom); only in builds with the CUDA
+// kernel (MLFF_TTT_CUDA). Throws std::runtime_error without a device, or when an atom's
+// 2-hop neighbourhood exceeds the kernel's per-warp table.
+std::vector<double> moment_sums_cuda(const SortedNeighbors& neighbors,
+                                     const std::vector<double>& degrees,
+                                     const std::vector<double>& radii, int64_t n_local);
+
 // How far a structure's per-atom mean moments m1..m4 lie from the training structures':
 // the root mean square of the four z-scores (m_k - mean_k) / std_k against the training
 // distribution (std floored at kMomentStdFloor x |mean|).

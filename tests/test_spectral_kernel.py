@@ -183,3 +183,30 @@ def test_bad_input():
         _core.moment_distance(np.ones(3), np.ones(4), np.ones(4))
     with pytest.raises(ValueError, match="empty"):
         _core.choose_radius([], 0.1)
+
+
+@pytest.mark.skipif(not (_core.HAS_CUDA_KERNEL and torch.cuda.is_available()),
+                    reason="needs a build with the CUDA kernel and a CUDA device")
+def test_cuda_kernel_equals_cpu_kernel():
+    for atoms in ase.io.read(DATA / "mol_ood_connectivity.xyz", index=":4"):
+        _, _, dist = all_pairs(atoms.positions)
+        i, j = np.nonzero((dist > 0) & (dist < MOL_RADII[-1]))
+        edges, d = np.stack([i, j]).astype(np.int64), dist[i, j]
+        cpu = _core.moment_sums(len(atoms), edges, d, MOL_RADII)
+        gpu = _core.moment_sums(len(atoms), edges, d, MOL_RADII, device="cuda")
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=0)
+    supercell = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat((6, 6, 6))
+    supercell.rattle(0.1, seed=3)
+    i, j, d = NeighborList(cutoff=SI_RADII[-1], full_list=True).compute(
+        points=supercell.positions, box=supercell.cell.array, periodic=True, quantities="ijd")
+    edges = np.stack([i, j]).astype(np.int64)
+    cpu = _core.moment_sums(len(supercell), edges, d, SI_RADII)
+    gpu = _core.moment_sums(len(supercell), edges, d, SI_RADII, device="cuda")
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=0)
+
+
+def test_cuda_request_without_the_kernel_is_a_clear_error():
+    if _core.HAS_CUDA_KERNEL:
+        pytest.skip("this build has the CUDA kernel")
+    with pytest.raises(ValueError, match="no CUDA spectral kernel"):
+        _core.moment_sums(1, np.zeros((2, 0), np.int64), np.zeros(0), [1.0], device="cuda")
