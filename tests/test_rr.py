@@ -12,6 +12,7 @@ import json
 import ase.io
 import numpy as np
 import pytest
+import torch
 
 from conftest import (ROOT, central_difference_force, make_model_file, read_dump_forces,
                       run_lmp, silicon, write_data)
@@ -273,3 +274,22 @@ def test_reexport_keeps_the_model_and_refreshes_statistics(tmp_path, rr_model):
     atoms = silicon()
     assert (MLFFCalculator(str(again)).get_forces(atoms) ==
             MLFFCalculator(str(rr_model)).get_forces(atoms)).all()
+
+
+def test_version_1_files_still_run_but_refuse_rr(tmp_path, rr_model):
+    module = torch.jit.load(str(rr_model))
+    module.format_version = 1  # what files of the previous format carry
+    old = tmp_path / "v1.pt"
+    module.save(str(old))
+    runner = _core.ModelRunner(str(old))
+    graph = radius_graph(silicon(), CUTOFF, ["Si"])
+    runner.compute(graph.species, graph.edge_index, graph.edge_vec)
+    with pytest.raises(RuntimeError, match="format version 1"):
+        runner.compute(graph.species, graph.edge_index, graph.edge_vec, radius=3.5)
+    result, _ = _lammps(tmp_path, silicon(), "", old)
+    assert result.returncode == 0, result.stdout[-1500:]
+    folder = tmp_path / "rr"
+    folder.mkdir()
+    result, _ = _lammps(folder, silicon(), "rr once", old)
+    assert result.returncode != 0 and "ERROR" in result.stdout
+    assert "no reference statistics (format version 1)" in result.stdout, result.stdout[-1500:]
