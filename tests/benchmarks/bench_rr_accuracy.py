@@ -20,17 +20,20 @@ FAMILIES = {
                                        "si_ood_amorphous", "si_ood_pressure", "si_ood_liquid"]),
     "mol": (["mol_schnet", "mol_painn"], ["mol_test", "mol_ood_force", "mol_ood_size",
                                           "mol_ood_connectivity"]),
+    "md17": (["md17_schnet"], ["md17_val", "md17_ood_molecules"]),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--family", choices=sorted(FAMILIES), help="only this model family")
     args = parser.parse_args()
     rows = []
     print(f"{'model':<12}{'split':<22}{'force base':>11}{'force RR':>10}{'change':>8}"
           f"{'E base':>9}{'E RR':>9}{'RR moved':>9}")
-    for models, splits in FAMILIES.values():
+    families = [args.family] if args.family else list(FAMILIES)
+    for models, splits in (FAMILIES[f] for f in families):
         for model in models:
             for split in splits:
                 path = DATA / f"{split}.xyz"
