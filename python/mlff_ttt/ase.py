@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
@@ -10,10 +12,12 @@ from .export import DTYPES, read_metadata, reference_statistics_of
 from .forces import evaluate
 from .graph import radius_graph
 from .rr import check_grid, select_radius
+from .ttt import TTTEngine, TTTSettings, default_prior, label_with_prior
 
 
 class MLFFCalculator(Calculator):
-    """Energy, forces, per-atom energies and stress from an exported model file.
+    """Energy, forces, per-atom energies and stress from an exported model file (a path, or
+    the loaded TorchScript module).
 
     Units are ASE's: eV and Angstrom. ``stress`` is the Voigt 6-vector in eV/A^3, the
     negative virial over the volume; periodic cells only.
@@ -23,17 +27,26 @@ class MLFFCalculator(Calculator):
     over ``rr_grid`` (default: every radius the model file has statistics for); the choice is
     in ``calc.rr_choice``. ``radius=r`` evaluates at a fixed radius instead (continuous
     energies and forces, for MD). Both need a model file with reference statistics.
+
+    Test-time training: ``ttt=TTTSettings(...)`` (or a dict of its fields) adapts the
+    representation to every new structure before predicting, starting each time from the
+    file's parameters, with labels from ``prior`` (a registry name; default: the model file's
+    prior, else the structure's own PRIOR_energy/PRIOR_forces). To adapt once on a set of
+    structures, use :func:`mlff_ttt.ttt.adapt_model` and pass the adapted module here.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model_path: str, rr: bool = False, rr_method: str = "dense",
-                 rr_grid=None, radius=None, **kwargs) -> None:
+    def __init__(self, model, rr: bool = False, rr_method: str = "dense",
+                 rr_grid=None, radius=None, ttt=None, prior=None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.metadata = read_metadata(model_path)
+        if isinstance(model, torch.jit.ScriptModule):  # e.g. a module adapted by TTT
+            self.model, self.metadata = model, json.loads(model.metadata_json)
+        else:
+            self.metadata = read_metadata(model)
+            self.model = torch.jit.load(str(model), map_location="cpu")
         if self.metadata["units"] != "metal":
-            raise ValueError(f"{model_path}: only models in metal units (eV, A) are supported")
-        self.model = torch.jit.load(str(model_path), map_location="cpu")
+            raise ValueError(f"{model}: only models in metal units (eV, A) are supported")
         self.dtype = DTYPES[self.metadata["dtype"]]
         self.elements = list(self.metadata["elements"])
         self.cutoff = float(self.metadata["cutoff"])
@@ -44,9 +57,20 @@ class MLFFCalculator(Calculator):
             self.rr_statistics = reference_statistics_of(self.metadata)
         if rr and radius is not None:
             raise ValueError("give either rr=True or a fixed radius, not both")
+        # per-structure TTT: every new structure is adapted to from the original parameters
+        self.ttt_engine, self.ttt_record = None, None
+        if ttt is not None:
+            settings = ttt if isinstance(ttt, TTTSettings) else TTTSettings(**dict(ttt))
+            self.ttt_engine = TTTEngine(self.model, settings)
+            self.ttt_prior = prior if prior is not None else default_prior(self.metadata)
+            self.ttt_original = self.ttt_engine.state()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        if self.ttt_engine is not None:
+            self.ttt_engine.restore(self.ttt_original)
+            self.ttt_record = self.ttt_engine.adapt(label_with_prior([self.atoms],
+                                                                     self.ttt_prior))
         radius = self.radius
         if self.rr:
             self.rr_choice = select_radius(self.atoms, self.rr_statistics, self.rr_method,

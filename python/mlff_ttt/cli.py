@@ -20,7 +20,7 @@ def _export(args) -> None:
     from .export import export_checkpoint
 
     metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype,
-                                 train=args.train, rr_grid=args.rr_grid)
+                                 train=args.train, rr_grid=args.rr_grid, prior=args.prior)
     stats = metadata["reference_statistics"]
     print(f"wrote {args.output} ({metadata['architecture']}, {metadata['dtype']}, "
           f"elements {' '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A)")
@@ -47,19 +47,61 @@ def _plugin_path(args) -> None:
 def _eval(args) -> None:
     from .evaluate import evaluate_model
 
+    settings = _ttt_settings(args) if args.ttt or args.ttt_per_structure else None
     result = evaluate_model(args.model, args.data, plot=args.plot, rr=args.rr,
-                            rr_method=args.rr_method)
+                            rr_method=args.rr_method, ttt=settings,
+                            ttt_per_structure=args.ttt_per_structure, prior=args.prior)
     for key, value in result.items():
         if isinstance(value, float):
             print(f"{key:28s} {value:.6g}")
         elif key == "per_element_force_mae":
             print(f"{'force_mae per element':28s} " +
                   ", ".join(f"{el} {mae:.4g}" for el, mae in value.items()))
+        elif key == "ttt":
+            print(f"{'ttt prior loss':28s} {value['prior_loss_before']:.6g} -> "
+                  f"{value['prior_loss_after']:.6g} ({value['steps']} steps, prior "
+                  f"{value['prior']})")
         elif key != "structures":
             print(f"{key:28s} {value}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
+
+
+def _ttt_settings(args):
+    from .ttt import TTTSettings
+
+    settings = TTTSettings.paper() if args.ttt_paper else TTTSettings()
+    for field in ("steps", "lr", "optimizer", "batch_size", "weight_decay"):
+        value = getattr(args, f"ttt_{field}")
+        if value is not None:
+            setattr(settings, field, value)
+    return settings.check()
+
+
+def _ttt(args) -> None:
+    from .data import read_frames
+    from .ttt import adapt_model, save_adapted
+
+    module, record = adapt_model(args.model, read_frames(args.data), _ttt_settings(args),
+                                 args.prior)
+    record["data"] = str(args.data)
+    save_adapted(module, record, args.output)
+    print(f"wrote {args.output}: prior loss {record['prior_loss_before']:.6g} -> "
+          f"{record['prior_loss_after']:.6g} after {record['steps']} steps on "
+          f"{record['n_structures']} structures (prior {record['prior']})")
+
+
+def _add_ttt_arguments(p) -> None:
+    p.add_argument("--prior", help="registry prior for the TTT labels, or 'labels' for the "
+                                   "data's PRIOR_* labels (default: the model file's prior)")
+    p.add_argument("--ttt-steps", type=int, help="optimizer steps (default 50)")
+    p.add_argument("--ttt-lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--ttt-optimizer", choices=["adam", "sgd"], help="default adam")
+    p.add_argument("--ttt-batch-size", type=int, help="structures per step (default 8)")
+    p.add_argument("--ttt-weight-decay", type=float, help="default 0")
+    p.add_argument("--ttt-paper", action="store_true",
+                   help="start from the paper's settings (SGD, lr 1e-5, 500 steps, ...)")
 
 
 def _diagnose(args) -> int:
@@ -106,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default: the checkpoint's training set)")
     p.add_argument("--rr-grid", type=float, nargs="+", metavar="R",
                    help="candidate RR radii in A (default: 9 from 0.6 x cutoff to the cutoff)")
+    p.add_argument("--prior", help="registry name of the prior the prior head was trained on "
+                                   "(TTT's default prior)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("info", help="print a model file's metadata as JSON")
@@ -123,7 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rr", action="store_true", help="radius refinement per structure")
     p.add_argument("--rr-method", default="dense", choices=["dense", "kernel"],
                    help="RR spectra from dense eigenvalues (the paper's way) or the kernel")
+    p.add_argument("--ttt", action="store_true",
+                   help="test-time training on all the split's structures, then predict")
+    p.add_argument("--ttt-per-structure", action="store_true",
+                   help="test-time training on each structure alone")
+    _add_ttt_arguments(p)
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("ttt", help="adapt a model file to new structures by test-time training "
+                                   "on a prior, and write the adapted model file")
+    p.add_argument("model")
+    p.add_argument("data", help="the new structures (extended XYZ; no reference labels needed)")
+    p.add_argument("-o", "--output", required=True)
+    _add_ttt_arguments(p)
+    p.set_defaults(func=_ttt)
 
     p = sub.add_parser("diagnose", help="the three distribution-shift measures of a test set "
                                          "against a training set")

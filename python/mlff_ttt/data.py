@@ -73,8 +73,8 @@ class Batch:
     edge_vec: torch.Tensor
     batch: torch.Tensor
     n_atoms: torch.Tensor
-    energy: torch.Tensor
-    forces: torch.Tensor
+    energy: Optional[torch.Tensor]
+    forces: Optional[torch.Tensor]
     prior_energy: Optional[torch.Tensor]
     prior_forces: Optional[torch.Tensor]
 
@@ -87,14 +87,15 @@ def collate(frames: Sequence[Frame], dtype: torch.dtype = torch.float64) -> Batc
     """Joins frames into one disconnected graph."""
     offsets = np.cumsum([0] + [f.n_atoms for f in frames[:-1]])
     has_prior = all(f.prior_forces is not None for f in frames)
+    has_reference = all(f.forces is not None for f in frames)  # test-time frames have none
     return Batch(
         species=torch.cat([f.species for f in frames]),
         edge_index=torch.cat([f.edge_index + int(o) for f, o in zip(frames, offsets)], dim=1),
         edge_vec=torch.cat([f.edge_vec for f in frames]).to(dtype),
         batch=torch.cat([torch.full((f.n_atoms,), k, dtype=torch.long) for k, f in enumerate(frames)]),
         n_atoms=torch.tensor([f.n_atoms for f in frames]),
-        energy=torch.tensor([f.energy for f in frames], dtype=dtype),
-        forces=torch.cat([f.forces for f in frames]).to(dtype),
+        energy=torch.tensor([f.energy for f in frames], dtype=dtype) if has_reference else None,
+        forces=torch.cat([f.forces for f in frames]).to(dtype) if has_reference else None,
         prior_energy=torch.tensor([f.prior_energy for f in frames], dtype=dtype) if has_prior else None,
         prior_forces=torch.cat([f.prior_forces for f in frames]).to(dtype) if has_prior else None,
     )

@@ -9,18 +9,29 @@ import numpy as np
 
 from .ase import MLFFCalculator
 from .data import REF_ENERGY, REF_FORCES, read_frames
+from .ttt import TTTSettings, adapt_model
 
 
 def evaluate_model(model_path: str | Path, data_path: str | Path,
                    plot: Optional[str | Path] = None, rr: bool = False,
-                   rr_method: str = "dense") -> Dict[str, object]:
+                   rr_method: str = "dense", ttt: Optional[TTTSettings] = None,
+                   ttt_per_structure: bool = False,
+                   prior: Optional[str] = None) -> Dict[str, object]:
     """Energy errors per atom (eV/atom) and force errors per component (eV/A): overall, per
     element and per structure; optionally a parity plot of energies and forces. With ``rr``
-    every structure is evaluated at its radius-refined radius (in the per-structure record)."""
-    calc = MLFFCalculator(str(model_path), rr=rr, rr_method=rr_method)
+    every structure is evaluated at its radius-refined radius (in the per-structure record).
+    With ``ttt`` the model is first adapted on all the split's structures (transductively, as
+    the paper does), or with ``ttt_per_structure`` on each structure alone; prior labels come
+    from ``prior`` (default: the model file's prior, else the data's PRIOR_* labels)."""
+    frames = read_frames(data_path)
+    model, ttt_record = str(model_path), None
+    if ttt is not None and not ttt_per_structure:
+        model, ttt_record = adapt_model(model_path, frames, ttt, prior)
+    calc = MLFFCalculator(model, rr=rr, rr_method=rr_method,
+                          ttt=ttt if ttt_per_structure else None, prior=prior)
     per_structure, symbols = [], []
     true_e, pred_e, true_f, pred_f = [], [], [], []
-    for index, atoms in enumerate(read_frames(data_path)):
+    for index, atoms in enumerate(frames):
         if REF_ENERGY not in atoms.info or REF_FORCES not in atoms.arrays:
             raise ValueError(f"{data_path}: frame {index} has no {REF_ENERGY}/{REF_FORCES} labels")
         reference_forces = atoms.arrays[REF_FORCES]
@@ -55,6 +66,8 @@ def evaluate_model(model_path: str | Path, data_path: str | Path,
                                   for el in sorted(set(symbols))},
         "structures": per_structure,
     }
+    if ttt_record is not None:
+        result["ttt"] = {k: v for k, v in ttt_record.items() if k != "history"}
     if rr:
         cutoff = calc.cutoff
         result["rr_fraction_changed"] = float(np.mean([s["rr_radius"] != cutoff

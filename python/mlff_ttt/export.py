@@ -107,15 +107,20 @@ def _is_model_file(path: Path) -> bool:
 
 def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: str = "float64", train: Optional[Union[str, Path]] = None,
-                      rr_grid: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+                      rr_grid: Optional[Sequence[float]] = None,
+                      prior: Optional[str] = None) -> Dict[str, Any]:
     """Writes the model file. The reference statistics come from ``train`` (default: the
     training set named in the checkpoint's config or in an exported file's metadata, else the
     set an exported file's statistics came from); without any training set the file has none,
     and RR and the monitor refuse it."""
     from .data import read_frames
 
+    from .priors import available
+
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+    if prior is not None and prior not in available():
+        raise ValueError(f"unknown prior {prior!r}; known priors: {', '.join(available())}")
     model, ckpt = model_from_checkpoint(checkpoint)
     earlier = ckpt.get("exported_metadata", {})
     config = ckpt.get("config", {})
@@ -145,6 +150,7 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         "ttt_parameters": ckpt["parameter_groups"]["representation"],
         "prior": "PRIOR_energy/PRIOR_forces labels of the training data"
         if mode == "joint" else None,
+        "prior_name": prior if prior is not None else earlier.get("prior_name"),
         "reference_statistics": statistics,
         "mlff_ttt_version": __import__("mlff_ttt").__version__,
         "torch_version": torch.__version__,

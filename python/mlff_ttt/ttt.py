@@ -1,0 +1,228 @@
+"""Test-time training (TTT, Fix 2 of Kreiman & Krishnapriyan 2025), offline.
+
+Given an exported model, new structures and a cheap prior's energies and forces for them (no
+reference labels), take K optimizer steps on the prior loss through the prior head, updating
+only the shared representation (the parameters the model file names in ``ttt_parameters``),
+then predict with the reference head. The engine works on the loaded TorchScript module
+itself, so the adapted module can be saved as a model file that LAMMPS runs like any other.
+
+The loss is the training loss's form on the prior head: energy_weight x MSE of the energy
+per atom + force_weight x MSE of the force components. The paper used SGD (lr 1e-5,
+momentum 0.9, weight decay 1e-3, 500 steps) with energy MAE + 1000 x force MAE on GemNet-dT;
+``TTTSettings.paper()`` gives those settings, the defaults are ours (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from ase import Atoms
+
+from .data import PRIOR_ENERGY, PRIOR_FORCES, Frame, collate
+from .forces import evaluate
+from .graph import radius_graph
+from .priors import get_prior
+
+OPTIMIZERS = ("sgd", "adam")
+# The prior "name" that means: use the PRIOR_energy/PRIOR_forces the structures carry.
+STORED_LABELS = "labels"
+
+
+@dataclass
+class TTTSettings:
+    steps: int = 50
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9          # SGD only
+    weight_decay: float = 0.0
+    energy_weight: float = 100.0
+    force_weight: float = 10.0
+    batch_size: int = 8
+    seed: int = 0
+
+    @classmethod
+    def paper(cls) -> "TTTSettings":
+        """The paper's settings (GemNet-dT; its loss used MAEs, ours uses MSEs)."""
+        return cls(steps=500, lr=1e-5, optimizer="sgd", momentum=0.9, weight_decay=1e-3,
+                   energy_weight=1.0, force_weight=1000.0)
+
+    def check(self) -> "TTTSettings":
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TTT optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("TTT needs steps >= 0 and batch_size >= 1")
+        if not (self.lr >= 0 and math.isfinite(self.lr)):
+            raise ValueError(f"TTT learning rate must be finite and >= 0, got {self.lr}")
+        return self
+
+
+def default_prior(metadata: Dict[str, object]) -> str:
+    """The registry prior the model was trained with, when its file records one; else the
+    structures' own prior labels."""
+    return str(metadata.get("prior_name") or STORED_LABELS)
+
+
+def label_with_prior(frames: Sequence[Atoms], prior: Optional[str] = None,
+                     **prior_params) -> List[Atoms]:
+    """Copies of the frames carrying prior labels: computed by the registry prior ``prior``,
+    or, with ``prior`` None or "labels", the frames' own PRIOR_energy/PRIOR_forces."""
+    frames = [atoms.copy() for atoms in frames]
+    if prior in (None, STORED_LABELS):
+        for index, atoms in enumerate(frames):
+            if PRIOR_ENERGY not in atoms.info or PRIOR_FORCES not in atoms.arrays:
+                raise ValueError(f"frame {index} has no {PRIOR_ENERGY}/{PRIOR_FORCES} labels; "
+                                 "name a prior (--prior NAME)")
+        return frames
+    energies, forces = get_prior(prior, **prior_params).compute(frames)
+    for atoms, energy, f in zip(frames, energies, forces):
+        atoms.info[PRIOR_ENERGY] = float(energy)
+        atoms.arrays[PRIOR_FORCES] = f
+    return frames
+
+
+class TTTEngine:
+    """K optimizer steps on the prior loss of a TorchScript model file's module."""
+
+    def __init__(self, module: torch.jit.ScriptModule, settings: TTTSettings) -> None:
+        self.module = module
+        self.settings = settings.check()
+        self.metadata = json.loads(module.metadata_json)
+        if not self.metadata.get("ttt_parameters"):
+            raise ValueError("the model file names no representation parameters for TTT")
+        names = {f"model.{name}" for name in self.metadata["ttt_parameters"]}
+        self.parameters = dict(module.named_parameters())
+        missing = names - set(self.parameters)
+        if missing:
+            raise ValueError(f"the model file lacks TTT parameters {sorted(missing)[:3]}")
+        self.trainable = [p for name, p in self.parameters.items() if name in names]
+        for name, p in self.parameters.items():
+            p.requires_grad_(name in names)
+        self.dtype = {"float32": torch.float32, "float64": torch.float64}[self.metadata["dtype"]]
+        self.cutoff = float(self.metadata["cutoff"])
+        self.elements = list(self.metadata["elements"])
+
+    def state(self) -> Dict[str, torch.Tensor]:
+        return {name: p.detach().clone() for name, p in self.parameters.items()}
+
+    def restore(self, state: Dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, p in self.parameters.items():
+                p.copy_(state[name])
+
+    def _frames(self, frames: Sequence[Atoms]) -> List[Frame]:
+        out = []
+        for index, atoms in enumerate(frames):
+            graph = radius_graph(atoms, self.cutoff, self.elements, frame=index)
+            out.append(Frame(species=torch.from_numpy(graph.species),
+                             edge_index=torch.from_numpy(graph.edge_index),
+                             edge_vec=torch.from_numpy(graph.edge_vec),
+                             prior_energy=float(atoms.info[PRIOR_ENERGY]),
+                             prior_forces=torch.tensor(atoms.arrays[PRIOR_FORCES],
+                                                       dtype=torch.float64)))
+        return out
+
+    def prior_loss(self, batch, create_graph: bool) -> torch.Tensor:
+        n = batch.species.shape[0]
+        out = evaluate(self.module.prior_energies, batch.species, batch.edge_index,
+                       batch.edge_vec, n, batch.batch, batch.num_structures, create_graph)
+        n_atoms = batch.n_atoms.to(out["energy"].dtype)
+        e_err = (out["energy"] - batch.prior_energy.to(out["energy"].dtype)) / n_atoms
+        f_err = out["forces"] - batch.prior_forces.to(out["forces"].dtype)
+        s = self.settings
+        return s.energy_weight * e_err.pow(2).mean() + s.force_weight * f_err.pow(2).mean()
+
+    def loss_on(self, frames: List[Frame]) -> float:
+        """The prior loss over all frames (batched as in adaptation), without gradients of
+        the parameters."""
+        total, count = 0.0, 0
+        for start in range(0, len(frames), self.settings.batch_size):
+            chunk = frames[start:start + self.settings.batch_size]
+            total += float(self.prior_loss(collate(chunk, self.dtype), False).detach()) * len(chunk)
+            count += len(chunk)
+        return total / count
+
+    def adapt(self, structures: Sequence[Atoms]) -> Dict[str, object]:
+        """Adapts the module in place on structures carrying prior labels; returns the
+        prior loss before and after and per step. A non-finite loss or gradient rolls the
+        parameters back to the last good state and stops, with a warning."""
+        s = self.settings
+        frames = self._frames(structures)
+        rng = random.Random(s.seed)
+        if s.optimizer == "sgd":
+            optimizer = torch.optim.SGD(self.trainable, lr=s.lr, momentum=s.momentum,
+                                        weight_decay=s.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(self.trainable, lr=s.lr, weight_decay=s.weight_decay)
+        before = self.loss_on(frames)
+        good, history, order = self.state(), [], []
+        for step in range(s.steps):
+            if len(order) < s.batch_size:
+                order += rng.sample(range(len(frames)), len(frames))
+            chunk, order = order[:s.batch_size], order[s.batch_size:]
+            optimizer.zero_grad()
+            loss = self.prior_loss(collate([frames[k] for k in chunk], self.dtype), True)
+            loss.backward()
+            finite = torch.isfinite(loss) and all(
+                p.grad is None or bool(torch.isfinite(p.grad).all()) for p in self.trainable)
+            if not finite:
+                warnings.warn(f"TTT step {step}: non-finite loss or gradient; parameters rolled "
+                              "back to the last good state")
+                self.restore(good)
+                break
+            good = self.state()
+            optimizer.step()
+            history.append(float(loss.detach()))
+        for p in self.parameters.values():
+            p.grad = None
+            p.requires_grad_(False)
+        after = self.loss_on(frames)
+        if not math.isfinite(after):
+            warnings.warn("TTT: non-finite prior loss after the last step; rolled back")
+            self.restore(good)
+            after = self.loss_on(frames)
+        return {"prior_loss_before": before, "prior_loss_after": after, "history": history,
+                "steps": len(history), "n_structures": len(frames)}
+
+
+def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:
+    from .export import read_metadata
+
+    read_metadata(model_path)  # the checks and messages of a model file
+    return torch.jit.load(str(model_path), map_location="cpu")
+
+
+def adapt_model(model_path: Union[str, Path], structures: Sequence[Atoms],
+                settings: TTTSettings, prior: Optional[str] = None):
+    """A freshly loaded module adapted on ``structures`` (labelled by ``prior``), and the
+    record of the adaptation."""
+    module = load_module(model_path)
+    engine = TTTEngine(module, settings)
+    prior = prior or default_prior(engine.metadata)
+    record = engine.adapt(label_with_prior(structures, prior))
+    record.update(settings=asdict(settings), prior=prior)
+    return module, record
+
+
+def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
+                 output: Union[str, Path]) -> None:
+    """Writes the adapted module as a model file (metadata gains a ``ttt`` record), under a
+    temporary name first so that an existing file is never left half-written."""
+    metadata = json.loads(module.metadata_json)
+    metadata["ttt"] = {k: v for k, v in record.items() if k != "history"}
+    module.metadata_json = json.dumps(metadata, sort_keys=True)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    module.save(str(partial))
+    partial.replace(output)
+
+
+__all__ = ["TTTSettings", "TTTEngine", "label_with_prior", "adapt_model", "save_adapted",
+           "load_module", "OPTIMIZERS"]
