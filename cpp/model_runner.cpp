@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace mlff {
 
@@ -170,6 +171,29 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
                            node_virial.data_ptr<double>() + 6 * n);
   }
   return out;
+}
+
+void ModelRunner::set_parameters(const std::vector<std::string>& names,
+                                 const std::vector<double>& values) {
+  std::unordered_map<std::string, torch::Tensor> parameters;
+  for (const auto& p : module_.named_parameters(true)) parameters.emplace(p.name, p.value);
+  size_t offset = 0;
+  torch::NoGradGuard no_grad;
+  for (const auto& name : names) {
+    auto it = parameters.find(name);
+    if (it == parameters.end())
+      throw std::invalid_argument("model '" + path_ + "' has no parameter '" + name + "'");
+    torch::Tensor& p = it->second;
+    const size_t n = static_cast<size_t>(p.numel());
+    if (offset + n > values.size())
+      throw std::invalid_argument("too few parameter values for '" + name + "'");
+    auto source = torch::from_blob(const_cast<double*>(values.data() + offset), p.sizes(),
+                                   torch::TensorOptions().dtype(torch::kFloat64));
+    p.copy_(source.to(p.device(), p.scalar_type()));
+    offset += n;
+  }
+  if (offset != values.size())
+    throw std::invalid_argument("more parameter values than the named parameters hold");
 }
 
 }  // namespace mlff

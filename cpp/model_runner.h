@@ -72,6 +72,11 @@ class ModelRunner {
   // smoothly below it); 0 or the cutoff: the plain model. The graph may hold longer edges.
   Results compute(const Graph& graph, const Request& request, double radius = 0.0);
 
+  // Overwrites the named parameters in place with `values` (concatenated in `names` order,
+  // converted to the model's dtype): how test-time training hands its update back without
+  // a reload. Throws std::invalid_argument for an unknown name or a size mismatch.
+  void set_parameters(const std::vector<std::string>& names, const std::vector<double>& values);
+
  private:
   std::string path_;
   torch::jit::Module module_;

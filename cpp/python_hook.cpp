@@ -17,13 +17,11 @@ std::string embedded_python_executable() {
   return (env && *env) ? env : MLFF_TTT_DEFAULT_PYTHON;
 }
 
-namespace {
-
 // Starts an interpreter if this process has none. Setting the executable makes Python find
 // the virtual environment's pyvenv.cfg and so its site-packages, exactly as if that
 // environment's python had been started. The interpreter is never finalized: extension
 // modules such as torch do not survive re-initialization.
-void ensure_interpreter() {
+void ensure_python_interpreter() {
   if (Py_IsInitialized()) return;
   // Extension modules (numpy, torch) expect libpython's symbols in the global scope. When
   // this library was opened with RTLD_LOCAL (the LAMMPS plugin loader does so), promote the
@@ -46,8 +44,6 @@ void ensure_interpreter() {
   PyEval_SaveThread();
 }
 
-}  // namespace
-
 struct PythonHook::State {
   py::object function;
   py::object invoke;
@@ -57,7 +53,7 @@ PythonHook::PythonHook(const std::string& target) : target_(target) {
   const auto colon = target.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == target.size())
     throw std::runtime_error("hook target '" + target + "' must look like module:function");
-  ensure_interpreter();
+  ensure_python_interpreter();
   py::gil_scoped_acquire gil;
   try {
     state_ = std::make_unique<State>();

@@ -36,6 +36,10 @@ class PythonHook {
   std::unique_ptr<State> state_;
 };
 
+// Starts an embedded interpreter bound to embedded_python_executable() unless this process
+// already runs Python; it is never finalized. Throws std::runtime_error.
+void ensure_python_interpreter();
+
 // The Python executable whose environment an embedded interpreter uses:
 // $MLFF_TTT_PYTHON if set, else the one the project was built with.
 std::string embedded_python_executable();

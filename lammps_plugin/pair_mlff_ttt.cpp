@@ -2,6 +2,7 @@
 
 #include "atom.h"
 #include "comm.h"
+#include "platform.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
@@ -14,6 +15,7 @@
 #include "model_runner.h"
 #include "python_hook.h"
 #include "radius_refiner.h"
+#include "ttt_bridge.h"
 
 #include <algorithm>
 #include <cmath>
@@ -35,7 +37,8 @@ static double boltz_of(const std::string &units)
 PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     Pair(lmp), graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
     rr_grid_given(false), monitor_every(10), monitor_given(false), rr_once_pending(false),
-    radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0)
+    radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
+    ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1)
 {
   nextra = NUM_EXTRA;
   pvector = new double[nextra];
@@ -52,6 +55,7 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
 PairMLFFTTT::~PairMLFFTTT()
 {
   delete[] pvector;
+  if (ttt_log) fclose(ttt_log);
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -84,6 +88,13 @@ void PairMLFFTTT::settings(int narg, char **arg)
   rr_grid_given = false;
   monitor_every = 10;
   monitor_given = false;
+  ttt_every = 0;
+  ttt_steps = 0;
+  ttt_lr = ttt_max_change = 0.0;
+  ttt_optimizer = "adam";
+  ttt_log_path.clear();
+  ttt_save_path.clear();
+  ttt.reset();
 
   int iarg = 0;
   while (iarg < narg) {
@@ -122,6 +133,39 @@ void PairMLFFTTT::settings(int narg, char **arg)
         error->all(FLERR, "pair_style mlff_ttt rr_grid needs at least one radius");
       for (double r : rr_grid)
         if (!(r > 0.0)) error->all(FLERR, "pair_style mlff_ttt rr_grid radius {} is not positive", r);
+    } else if (word == "ttt") {
+      // ttt every N steps K lr X [optimizer sgd|adam] [max_change D] [log FILE] [save FILE]
+      if (iarg + 7 > narg || strcmp(arg[iarg + 1], "every") != 0 ||
+          strcmp(arg[iarg + 3], "steps") != 0 || strcmp(arg[iarg + 5], "lr") != 0)
+        error->all(FLERR, "Illegal pair_style mlff_ttt ttt: expected 'ttt every N steps K lr X "
+                   "[optimizer sgd|adam] [max_change D] [log FILE] [save FILE]'");
+      ttt_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
+      ttt_steps = utils::inumeric(FLERR, arg[iarg + 4], false, lmp);
+      ttt_lr = utils::numeric(FLERR, arg[iarg + 6], false, lmp);
+      if (ttt_every < 1) error->all(FLERR, "pair_style mlff_ttt ttt every N needs N >= 1");
+      if (ttt_steps < 1) error->all(FLERR, "pair_style mlff_ttt ttt steps K needs K >= 1");
+      if (!(ttt_lr > 0.0)) error->all(FLERR, "pair_style mlff_ttt ttt lr X needs X > 0");
+      iarg += 7;
+      while (iarg + 1 < narg) {
+        const std::string option = arg[iarg];
+        if (option == "optimizer") {
+          ttt_optimizer = arg[iarg + 1];
+          if (ttt_optimizer != "sgd" && ttt_optimizer != "adam")
+            error->all(FLERR, "pair_style mlff_ttt ttt optimizer must be sgd or adam, not {}",
+                       ttt_optimizer);
+        } else if (option == "max_change") {
+          ttt_max_change = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+          if (!(ttt_max_change > 0.0))
+            error->all(FLERR, "pair_style mlff_ttt ttt max_change D needs D > 0");
+        } else if (option == "log") {
+          ttt_log_path = arg[iarg + 1];
+        } else if (option == "save") {
+          ttt_save_path = arg[iarg + 1];
+        } else {
+          break;
+        }
+        iarg += 2;
+      }
     } else if (word == "monitor") {
       monitor_given = true;
       if (iarg + 2 <= narg && strcmp(arg[iarg + 1], "off") == 0) {
@@ -158,7 +202,11 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   const int ntypes = atom->ntypes;
   if (narg < 3) error->all(FLERR, "pair_coeff * * model.pt El1 ... ElN expected");
   if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
-    error->all(FLERR, "pair_style mlff_ttt takes a single pair_coeff * * line");
+    error->all(FLERR, "pair_style mlff_ttt takes pair_coeff * * lines only");
+  if (strcmp(arg[2], "prior") == 0) {
+    prior_coeff(narg, arg);
+    return;
+  }
   if (narg != 3 + ntypes)
     error->all(FLERR,
                "pair_coeff * * {} needs one element symbol per atom type: {} types, {} symbols given",
@@ -171,6 +219,9 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   }
 
   const auto &info = model->info();
+  model_path = arg[2];
+  type_elements.assign(arg + 3, arg + 3 + ntypes);
+  ttt.reset();
   type_to_species.assign(ntypes + 1, -1);
   for (int t = 1; t <= ntypes; t++) {
     const std::string symbol = arg[2 + t];
@@ -219,7 +270,7 @@ void PairMLFFTTT::init_style()
   }
   radius = info.cutoff;
   rr_once_pending = rr_mode == RR_ONCE;
-  comm_forward = refiner ? static_cast<int>(refiner->grid().size()) : 0;
+  comm_forward = std::max(3, refiner ? static_cast<int>(refiner->grid().size()) : 0);
   comm_reverse = 3;
   if (comm->me == 0 && refiner) {
     std::string grid;
@@ -243,6 +294,7 @@ void PairMLFFTTT::init_style()
                      ghost_cut);
   }
   mlff::set_model_threads(comm->nthreads);
+  if (ttt_every > 0) init_prior();
 }
 
 double PairMLFFTTT::init_one(int i, int j)
@@ -270,6 +322,184 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune)
   mlff::append_edges(atom->x[0], list->ilist, list->inum + list->gnum, list->numneigh,
                      list->firstneigh, NEIGHMASK, cutoff, *graph);
   if (prune) mlff::prune_to_receptive_field(*graph, model->info().num_layers);
+}
+
+/* pair_coeff * * prior STYLE args... El1 ... ElN: a LAMMPS pair style evaluated as the TTT
+   prior, created inside this one as pair hybrid does; its args are the style's own pair_coeff
+   arguments after "* *" (the last ntypes of them name the elements). */
+
+void PairMLFFTTT::prior_coeff(int narg, char **arg)
+{
+  if (narg < 4) error->all(FLERR, "pair_coeff * * prior STYLE ... expected");
+  const std::string style = arg[3];
+  if (style == "python")
+    error->all(FLERR, "pair_coeff * * prior python ... (registry priors) is not available in "
+               "LAMMPS yet; use a LAMMPS pair style as the prior");
+  if (style == "mlff_ttt" || style == "hybrid" || style == "hybrid/overlay" ||
+      style == "hybrid/scaled")
+    error->all(FLERR, "pair_coeff * * prior {}: not a usable prior pair style", style);
+  const int ntypes = atom->ntypes;
+  if (narg - 4 < ntypes)
+    error->all(FLERR, "pair_coeff * * prior {} needs the style's arguments ending in one element "
+               "symbol per atom type ({} types)", style, ntypes);
+  int sflag = 0;
+  prior_pair.reset(force->new_pair(style, 1, sflag));
+  if (!prior_pair) error->all(FLERR, "pair_coeff * * prior: unknown pair style {}", style);
+  prior_pair->settings(0, nullptr);
+  std::vector<char *> prior_args{arg[0], arg[1]};
+  for (int k = 4; k < narg; k++) prior_args.push_back(arg[k]);
+  prior_pair->coeff(static_cast<int>(prior_args.size()), prior_args.data());
+  prior_elements.assign(arg + narg - ntypes, arg + narg);
+  ttt.reset();
+  if (comm->me == 0) utils::logmesg(lmp, "mlff_ttt: TTT prior pair style {}\n", style);
+}
+
+/* The prior and the TTT bridge, at the set-up of each run. */
+
+void PairMLFFTTT::init_prior()
+{
+  if (!prior_pair)
+    error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ...");
+  if (prior_elements != type_elements) {
+    std::string model_list, prior_list;
+    for (const auto &e : type_elements) model_list += " " + e;
+    for (const auto &e : prior_elements) prior_list += " " + e;
+    error->all(FLERR, "The TTT prior's elements ({} ) do not match the model's pair_coeff "
+               "elements ({} )", prior_list, model_list);
+  }
+  prior_pair->init();
+  if (prior_pair->cutforce > model->info().cutoff + 1e-12)
+    error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
+               "list would be incomplete", prior_pair->cutforce, model->info().cutoff);
+  if (!ttt) {
+    try {
+      ttt = std::make_unique<mlff::TTTBridge>(model_path,
+                                              mlff::TTTOptions{ttt_steps, ttt_lr, ttt_optimizer,
+                                                               ttt_max_change});
+    } catch (std::exception &e) {
+      error->all(FLERR, "pair_style mlff_ttt: {}", e.what());
+    }
+  }
+  if (comm->me == 0 && !ttt_log_path.empty() && !ttt_log) {
+    ttt_log = fopen(ttt_log_path.c_str(), "w");
+    if (!ttt_log) error->one(FLERR, "Cannot open TTT log file {}", ttt_log_path);
+    fputs("# step loss_before loss_after rolled_back energy_change energy_change_sum seconds\n",
+          ttt_log);
+  }
+}
+
+/* The model's energy (all ranks) of the current graph at the radius in use. */
+
+double PairMLFFTTT::model_energy()
+{
+  double energy = 0.0;
+  try {
+    energy = model->compute(*graph, {false, false, false}, radius).energy;
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &energy, 1, MPI_DOUBLE, MPI_SUM, world);
+  return energy;
+}
+
+namespace {
+// What the TTT bridge sees of LAMMPS: the pair style's communication.
+class PairCommunicator : public mlff::Communicator {
+ public:
+  explicit PairCommunicator(PairMLFFTTT *pair) : pair(pair) {}
+  void reverse_sum(double *values, int width) override { pair->reverse_sum(values, width); }
+  void forward(double *values, int width) override { pair->forward(values, width); }
+  void sum(double *values, int n) override { pair->sum(values, n); }
+  void broadcast(double *values, int n) override { pair->broadcast(values, n); }
+
+ private:
+  PairMLFFTTT *pair;
+};
+}    // namespace
+
+/* One TTT update after this step's forces: the prior's forces and energy on the same atoms
+   (into separate storage; nothing of them reaches the MD forces), K optimizer steps in
+   Python, the new parameters copied into the runner's module in place. */
+
+void PairMLFFTTT::ttt_update()
+{
+  const double start = platform::walltime();
+  const int ntotal = atom->nlocal + atom->nghost;
+  const double scale = energy_conversion();    // model units -> LAMMPS units
+  double **f = atom->f;
+  std::vector<double> saved(f[0], f[0] + 3 * ntotal);
+  std::fill(f[0], f[0] + 3 * ntotal, 0.0);
+  prior_pair->compute(1, 0);
+  std::vector<double> prior_forces(f[0], f[0] + 3 * ntotal);
+  std::copy(saved.begin(), saved.end(), f[0]);
+  reverse_sum(prior_forces.data(), 3);
+  for (auto &v : prior_forces) v /= scale;
+  double prior_energy = prior_pair->eng_vdwl + prior_pair->eng_coul;
+  MPI_Allreduce(MPI_IN_PLACE, &prior_energy, 1, MPI_DOUBLE, MPI_SUM, world);
+  prior_energy /= scale;
+
+  const double before = model_energy();
+  mlff::TTTUpdate result;
+  PairCommunicator bridge_comm(this);
+  try {
+    result = ttt->update(*graph, prior_forces.data(), prior_energy, atom->natoms, radius,
+                         bridge_comm);
+    model->set_parameters(ttt->parameter_names(), result.values);
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+  }
+  const double change = (model_energy() - before) * scale;
+
+  if (result.rolled_back && comm->me == 0)
+    error->warning(FLERR, "mlff_ttt: TTT update at step {} rolled back: {}", update->ntimestep,
+                   result.reason);
+  if (!result.rolled_back) extra[TTT_UPDATES] += 1.0;
+  extra[TTT_LOSS_BEFORE] = result.loss_before;
+  extra[TTT_LOSS_AFTER] = result.loss_after;
+  extra[TTT_ENERGY_CHANGE] = change;
+  extra[TTT_ENERGY_CHANGE_SUM] += change;
+  if (!ttt_save_path.empty() && comm->me == 0) {
+    try {
+      ttt->save(ttt_save_path, update->ntimestep);
+    } catch (std::exception &e) {
+      error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
+    }
+  }
+  extra[TTT_SECONDS] += platform::walltime() - start;
+  if (ttt_log) {
+    fmt::print(ttt_log, "{} {:.17g} {:.17g} {} {:.17g} {:.17g} {:.6g}\n", update->ntimestep,
+               result.loss_before, result.loss_after, result.rolled_back ? 1 : 0, change,
+               extra[TTT_ENERGY_CHANGE_SUM], extra[TTT_SECONDS]);
+    fflush(ttt_log);
+  }
+}
+
+void PairMLFFTTT::reverse_sum(double *values, int width)
+{
+  const int ntotal = atom->nlocal + atom->nghost;
+  comm_buffer.assign(values, values + width * ntotal);
+  comm_width = width;
+  comm->reverse_comm(this, width);
+  std::copy(comm_buffer.begin(), comm_buffer.end(), values);
+}
+
+void PairMLFFTTT::forward(double *values, int width)
+{
+  const int ntotal = atom->nlocal + atom->nghost;
+  comm_buffer.assign(values, values + width * ntotal);
+  comm_width = width;
+  comm->forward_comm(this, width);
+  std::copy(comm_buffer.begin(), comm_buffer.end(), values);
+}
+
+void PairMLFFTTT::sum(double *values, int n)
+{
+  MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, world);
+}
+
+void PairMLFFTTT::broadcast(double *values, int n)
+{
+  MPI_Bcast(values, n, MPI_DOUBLE, 0, world);
 }
 
 /* The spectral moments of the current structure: owned atoms' degrees, copied to their
@@ -362,6 +592,10 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
   if (monitor_due) monitor_forces(result.forces);
+  if (ttt && step % ttt_every == 0 && step != ttt_last_step) {
+    ttt_last_step = step;
+    ttt_update();
+  }
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
   // reports them
   for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;

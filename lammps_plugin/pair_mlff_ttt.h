@@ -5,6 +5,7 @@
 
 #include "pair.h"
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@ namespace mlff {
 class ModelRunner;
 class PythonHook;
 class RadiusRefiner;
+class TTTBridge;
 struct Graph;
 }    // namespace mlff
 
@@ -35,7 +37,18 @@ class PairMLFFTTT : public Pair {
   void unpack_reverse_comm(int, int *, double *) override;
 
   // Entries of the `compute pair mlff_ttt` vector, in this order.
-  enum { RR_RADIUS, SPECTRAL_DISTANCE, FORCE_NORM_Z, CONNECTIVITY_SHIFT, FORCE_SHIFT, NUM_EXTRA };
+  enum {
+    RR_RADIUS, SPECTRAL_DISTANCE, FORCE_NORM_Z, CONNECTIVITY_SHIFT, FORCE_SHIFT,
+    TTT_UPDATES, TTT_LOSS_BEFORE, TTT_LOSS_AFTER, TTT_ENERGY_CHANGE, TTT_ENERGY_CHANGE_SUM,
+    TTT_SECONDS, NUM_EXTRA
+  };
+
+  // The engine's ghost communication and MPI sums, for the TTT bridge: values hold `width`
+  // doubles per owned and ghost atom.
+  void reverse_sum(double *values, int width);
+  void forward(double *values, int width);
+  void sum(double *values, int n);
+  void broadcast(double *values, int n);
 
  protected:
   void allocate();
@@ -43,6 +56,10 @@ class PairMLFFTTT : public Pair {
   double energy_conversion() const;
   void spectral_update(bool all_radii);
   void monitor_forces(const std::vector<double> &forces);
+  void prior_coeff(int narg, char **arg);
+  void init_prior();
+  void ttt_update();
+  double model_energy();
 
   enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };
   RRMode rr_mode;
@@ -58,6 +75,18 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::RadiusRefiner> refiner;
   std::vector<double> comm_buffer;     // what forward/reverse communication moves
   int comm_width;                      // doubles per atom in comm_buffer
+
+  // test-time training: `ttt every N steps K lr X ...` and the prior of `pair_coeff * * prior`
+  bigint ttt_every;
+  int ttt_steps;
+  double ttt_lr, ttt_max_change;
+  std::string ttt_optimizer, ttt_log_path, ttt_save_path;
+  std::string model_path;
+  std::unique_ptr<Pair> prior_pair;    // a LAMMPS pair style evaluated as the prior
+  std::vector<std::string> type_elements, prior_elements;
+  std::unique_ptr<mlff::TTTBridge> ttt;
+  FILE *ttt_log;
+  bigint ttt_last_step;                // an update per step at most (a run's set-up repeats it)
 
   std::unique_ptr<mlff::ModelRunner> model;
   std::unique_ptr<mlff::Graph> graph;

@@ -1,0 +1,115 @@
+#include "ttt_bridge.h"
+
+#include <pybind11/embed.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+
+#include "python_hook.h"
+
+namespace py = pybind11;
+
+namespace mlff {
+
+namespace {
+
+using Array = py::array_t<double, py::array::c_style>;
+
+double* rows_of(Array& values, int* width) {
+  if (values.ndim() != 2) throw std::invalid_argument("expected an (n_nodes, width) array");
+  *width = static_cast<int>(values.shape(1));
+  return values.mutable_data();
+}
+
+// The Communicator as the Python object mlff_ttt.ttt_md expects (methods on numpy arrays).
+py::object python_communicator(Communicator& comm) {
+  auto types = py::module_::import("types");
+  return types.attr("SimpleNamespace")(
+      py::arg("reverse_sum") = py::cpp_function([&comm](Array values) {
+        int width = 0;
+        double* data = rows_of(values, &width);
+        comm.reverse_sum(data, width);
+      }),
+      py::arg("forward") = py::cpp_function([&comm](Array values) {
+        int width = 0;
+        double* data = rows_of(values, &width);
+        comm.forward(data, width);
+      }),
+      py::arg("sum") = py::cpp_function([&comm](Array values) {
+        comm.sum(values.mutable_data(), static_cast<int>(values.size()));
+      }),
+      py::arg("broadcast") = py::cpp_function([&comm](Array values) {
+        comm.broadcast(values.mutable_data(), static_cast<int>(values.size()));
+      }));
+}
+
+}  // namespace
+
+struct TTTBridge::State {
+  py::object module;   // mlff_ttt.ttt_md
+  py::object adapter;
+};
+
+TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options) {
+  ensure_python_interpreter();
+  py::gil_scoped_acquire gil;
+  try {
+    state_ = std::make_unique<State>();
+    state_->module = py::module_::import("mlff_ttt.ttt_md");
+    py::dict settings;
+    settings["steps"] = options.steps;
+    settings["lr"] = options.lr;
+    settings["optimizer"] = options.optimizer;
+    settings["max_change"] = options.max_change;
+    state_->adapter = state_->module.attr("create")(model_path, settings);
+    names_ = state_->adapter.attr("names").cast<std::vector<std::string>>();
+  } catch (py::error_already_set& e) {
+    state_.reset();
+    throw std::runtime_error(std::string("cannot start test-time training: ") + e.what());
+  }
+}
+
+TTTBridge::~TTTBridge() {
+  if (!state_ || !Py_IsInitialized()) return;
+  py::gil_scoped_acquire gil;
+  state_.reset();
+}
+
+TTTUpdate TTTBridge::update(const Graph& graph, const double* prior_forces, double prior_energy,
+                            int64_t n_atoms, double radius, Communicator& comm) {
+  py::gil_scoped_acquire gil;
+  const py::ssize_t n = graph.n_nodes, n_edges = graph.num_edges();
+  py::array_t<int64_t> species(n, graph.species.data());
+  py::array_t<int64_t> edge_index({py::ssize_t(2), n_edges});
+  std::copy(graph.centers.begin(), graph.centers.end(), edge_index.mutable_data());
+  std::copy(graph.neighbors.begin(), graph.neighbors.end(), edge_index.mutable_data() + n_edges);
+  py::array_t<double> edge_vec({n_edges, py::ssize_t(3)}, graph.edge_vec.data());
+  py::array_t<double> forces({py::ssize_t(graph.n_local), py::ssize_t(3)}, prior_forces);
+  TTTUpdate out;
+  try {
+    py::dict record = state_->module.attr("update")(
+        state_->adapter, species, edge_index, edge_vec, graph.n_local, forces, prior_energy,
+        n_atoms, radius, python_communicator(comm));
+    out.loss_before = record["loss_before"].cast<double>();
+    out.loss_after = record["loss_after"].cast<double>();
+    out.rolled_back = record["rolled_back"].cast<bool>();
+    out.reason = record["reason"].cast<std::string>();
+    out.seconds = record["seconds"].cast<double>();
+    out.values = record["values"].cast<std::vector<double>>();
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error(std::string("test-time training failed: ") + e.what());
+  }
+  return out;
+}
+
+void TTTBridge::save(const std::string& path, int64_t step) {
+  py::gil_scoped_acquire gil;
+  try {
+    state_->module.attr("save")(state_->adapter, path, step);
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error("cannot save the adapted model to '" + path + "': " + e.what());
+  }
+}
+
+}  // namespace mlff

@@ -1,0 +1,66 @@
+// The bridge from the MD engine to the Python TTT code (mlff_ttt.ttt_md) through pybind11:
+// it hands over the current graph, the prior's forces and energy, and a Communicator that
+// offers the engine's own ghost communication and MPI sums, and gets back the updated
+// representation parameters. No LAMMPS or MPI here: the pair style implements Communicator.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+
+namespace mlff {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  // values: n_nodes x width, owned nodes first. Adds ghosts' rows into their owners' rows.
+  virtual void reverse_sum(double* values, int width) = 0;
+  // Copies owners' rows into their ghosts' rows.
+  virtual void forward(double* values, int width) = 0;
+  virtual void sum(double* values, int n) = 0;        // over ranks, in place
+  virtual void broadcast(double* values, int n) = 0;  // rank 0's values to all
+};
+
+struct TTTOptions {
+  int steps = 1;
+  double lr = 1e-4;
+  std::string optimizer = "adam";   // or "sgd"
+  double max_change = 0.0;          // bound on |dtheta| / |theta| per update; 0: none
+};
+
+struct TTTUpdate {
+  double loss_before = 0.0, loss_after = 0.0, seconds = 0.0;
+  bool rolled_back = false;
+  std::string reason;               // why it was rolled back
+  std::vector<double> values;       // the parameters after the update, in parameter_names order
+};
+
+class TTTBridge {
+ public:
+  // Loads the model file again on the Python side. Throws std::runtime_error.
+  TTTBridge(const std::string& model_path, const TTTOptions& options);
+  ~TTTBridge();
+  TTTBridge(const TTTBridge&) = delete;
+  TTTBridge& operator=(const TTTBridge&) = delete;
+
+  // The parameters TTT updates (names in the TorchScript module).
+  const std::vector<std::string>& parameter_names() const { return names_; }
+
+  // prior_forces: n_local x 3 (the prior's total forces on owned atoms, model units);
+  // prior_energy and n_atoms: global. radius: the RR radius in use (the cutoff: none).
+  TTTUpdate update(const Graph& graph, const double* prior_forces, double prior_energy,
+                   int64_t n_atoms, double radius, Communicator& comm);
+
+  // Writes the adapted model file (temporary name, then renamed).
+  void save(const std::string& path, int64_t step);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace mlff
