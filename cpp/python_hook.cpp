@@ -17,6 +17,14 @@ std::string embedded_python_executable() {
   return (env && *env) ? env : MLFF_TTT_DEFAULT_PYTHON;
 }
 
+bool python_is_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
 // Starts an interpreter if this process has none. Setting the executable makes Python find
 // the virtual environment's pyvenv.cfg and so its site-packages, exactly as if that
 // environment's python had been started. The interpreter is never finalized: extension
@@ -68,7 +76,13 @@ PythonHook::PythonHook(const std::string& target) : target_(target) {
 }
 
 PythonHook::~PythonHook() {
-  if (!state_ || !Py_IsInitialized()) return;
+  if (!state_) return;
+  // LAMMPS objects a Python script never closed die while the interpreter shuts down (or
+  // after it): their Python references are left to it, never touched without a thread state.
+  if (!Py_IsInitialized() || python_is_finalizing()) {
+    (void)state_.release();
+    return;
+  }
   py::gil_scoped_acquire gil;
   state_.reset();
 }

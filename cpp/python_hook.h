@@ -40,6 +40,9 @@ class PythonHook {
 // already runs Python; it is never finalized. Throws std::runtime_error.
 void ensure_python_interpreter();
 
+// True while the interpreter shuts down (objects must not be touched then).
+bool python_is_finalizing();
+
 // The Python executable whose environment an embedded interpreter uses:
 // $MLFF_TTT_PYTHON if set, else the one the project was built with.
 std::string embedded_python_executable();

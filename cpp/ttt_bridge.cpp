@@ -71,7 +71,13 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options) {
 }
 
 TTTBridge::~TTTBridge() {
-  if (!state_ || !Py_IsInitialized()) return;
+  if (!state_) return;
+  // LAMMPS objects a Python script never closed die while the interpreter shuts down (or
+  // after it): their Python references are left to it, never touched without a thread state.
+  if (!Py_IsInitialized() || python_is_finalizing()) {
+    (void)state_.release();
+    return;
+  }
   py::gil_scoped_acquire gil;
   state_.reset();
 }

@@ -342,6 +342,8 @@ void PairMLFFTTT::prior_coeff(int narg, char **arg)
   if (narg - 4 < ntypes)
     error->all(FLERR, "pair_coeff * * prior {} needs the style's arguments ending in one element "
                "symbol per atom type ({} types)", style, ntypes);
+  prior_elements.assign(arg + narg - ntypes, arg + narg);
+  if (model) check_prior_elements();    // else when the model's line has come
   int sflag = 0;
   prior_pair.reset(force->new_pair(style, 1, sflag));
   if (!prior_pair) error->all(FLERR, "pair_coeff * * prior: unknown pair style {}", style);
@@ -349,9 +351,18 @@ void PairMLFFTTT::prior_coeff(int narg, char **arg)
   std::vector<char *> prior_args{arg[0], arg[1]};
   for (int k = 4; k < narg; k++) prior_args.push_back(arg[k]);
   prior_pair->coeff(static_cast<int>(prior_args.size()), prior_args.data());
-  prior_elements.assign(arg + narg - ntypes, arg + narg);
   ttt.reset();
   if (comm->me == 0) utils::logmesg(lmp, "mlff_ttt: TTT prior pair style {}\n", style);
+}
+
+void PairMLFFTTT::check_prior_elements()
+{
+  if (prior_elements == type_elements) return;
+  std::string model_list, prior_list;
+  for (const auto &e : type_elements) model_list += " " + e;
+  for (const auto &e : prior_elements) prior_list += " " + e;
+  error->all(FLERR, "The TTT prior's elements ({} ) do not match the model's pair_coeff "
+             "elements ({} )", prior_list, model_list);
 }
 
 /* The prior and the TTT bridge, at the set-up of each run. */
@@ -360,13 +371,7 @@ void PairMLFFTTT::init_prior()
 {
   if (!prior_pair)
     error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ...");
-  if (prior_elements != type_elements) {
-    std::string model_list, prior_list;
-    for (const auto &e : type_elements) model_list += " " + e;
-    for (const auto &e : prior_elements) prior_list += " " + e;
-    error->all(FLERR, "The TTT prior's elements ({} ) do not match the model's pair_coeff "
-               "elements ({} )", prior_list, model_list);
-  }
+  check_prior_elements();
   prior_pair->init();
   if (prior_pair->cutforce > model->info().cutoff + 1e-12)
     error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "

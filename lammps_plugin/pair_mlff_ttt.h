@@ -58,6 +58,7 @@ class PairMLFFTTT : public Pair {
   void monitor_forces(const std::vector<double> &forces);
   void prior_coeff(int narg, char **arg);
   void init_prior();
+  void check_prior_elements();
   void ttt_update();
   double model_energy();
 

