@@ -57,8 +57,14 @@ def test_ttt_lowers_the_prior_loss_and_out_of_distribution_error(liquid):
 def test_ttt_on_in_distribution_structures_barely_changes_predictions():
     frames = read_frames(DATA / "si_test.xyz")[:8]
     reference = np.concatenate([a.arrays["REF_forces"] for a in frames])
-    module, _ = adapt_model(MODEL, frames, TTTSettings(), "labels")
     base = np.abs(forces(str(MODEL), frames) - reference).mean()
+    # the gate: the prior head already fits these as well as its training structures
+    module, record = adapt_model(MODEL, frames, TTTSettings(), "labels")
+    assert record["skipped"] and record["prior_loss_before"] <= record["gate_threshold"]
+    assert np.array_equal(forces(module, frames), forces(str(MODEL), frames))
+    # and adapting anyway changes the error by little
+    module, record = adapt_model(MODEL, frames, TTTSettings(gate_std=0.0), "labels")
+    assert record["steps"] == 50
     adapted = np.abs(forces(module, frames) - reference).mean()
     assert abs(adapted / base - 1) < 0.05
 

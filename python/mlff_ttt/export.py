@@ -113,7 +113,8 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     training set named in the checkpoint's config or in an exported file's metadata, else the
     set an exported file's statistics came from); without any training set the file has none,
     and RR and the monitor refuse it."""
-    from .data import read_frames
+    from .data import PRIOR_FORCES, read_frames
+    from .ttt import training_prior_loss
 
     from .priors import available
 
@@ -131,9 +132,12 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     earlier_source = (earlier.get("reference_statistics") or {}).get("source")
     source = next((str(p) for p in (train, training_data, earlier_source)
                    if p is not None and (p == train or Path(p).is_file())), None)
-    statistics = None
+    statistics = ttt_reference = None
     if source is not None:
-        statistics = reference_statistics(read_frames(source), radii, source).to_dict()
+        frames = read_frames(source)
+        statistics = reference_statistics(frames, radii, source).to_dict()
+        if all(PRIOR_FORCES in atoms.arrays for atoms in frames):
+            ttt_reference = training_prior_loss(model, frames)
     model = model.to(DTYPES[dtype])
     metadata = {
         "format_version": MODEL_FORMAT_VERSION,
@@ -152,6 +156,7 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         if mode == "joint" else None,
         "prior_name": prior if prior is not None else earlier.get("prior_name"),
         "reference_statistics": statistics,
+        "ttt_reference": ttt_reference,
         "mlff_ttt_version": __import__("mlff_ttt").__version__,
         "torch_version": torch.__version__,
     }
