@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: setup build demo test bench bench-accuracy bench-rr models clean
+.PHONY: setup build demo test bench bench-accuracy bench-test-time models clean
 
 setup: build
 
@@ -45,12 +45,13 @@ test: setup
 bench: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_pair_style.py
 
-# Radius refinement: kernel time vs atoms (dense reference beside it), baseline vs RR errors of
-# the shipped models on every split, MD step overhead and NVE drift (about 30 minutes).
-bench-rr: setup
+# The test-time refinements: RR kernel time vs atoms (dense reference beside it), baseline vs
+# RR vs TTT vs RR+TTT errors of the shipped models on every split, the MD step overhead of RR
+# and the monitor, and NVE drift with RR (about 40 minutes).
+bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
-	OMP_NUM_THREADS=1 python tests/benchmarks/bench_rr_accuracy.py && \
-	python tests/benchmarks/bench_rr_md.py
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
+	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup

@@ -20,7 +20,8 @@ def _export(args) -> None:
     from .export import export_checkpoint
 
     metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype,
-                                 train=args.train, rr_grid=args.rr_grid, prior=args.prior)
+                                 train=args.train, rr_grid=args.rr_grid, prior=args.prior,
+                                 val=args.val)
     stats = metadata["reference_statistics"]
     print(f"wrote {args.output} ({metadata['architecture']}, {metadata['dtype']}, "
           f"elements {' '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A)")
@@ -150,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="candidate RR radii in A (default: 9 from 0.6 x cutoff to the cutoff)")
     p.add_argument("--prior", help="registry name of the prior the prior head was trained on "
                                    "(TTT's default prior)")
+    p.add_argument("--val", help="held-out in-distribution set with PRIOR labels for TTT's "
+                                 "gate (default: the checkpoint's validation set)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("info", help="print a model file's metadata as JSON")

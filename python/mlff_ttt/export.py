@@ -108,8 +108,11 @@ def _is_model_file(path: Path) -> bool:
 def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: str = "float64", train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None,
-                      prior: Optional[str] = None) -> Dict[str, Any]:
-    """Writes the model file. The reference statistics come from ``train`` (default: the
+                      prior: Optional[str] = None,
+                      val: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+    """Writes the model file. The prior-loss statistics of TTT's gate come from the validation
+    set ``val`` (default: the checkpoint's, or the one an exported file's came from). The
+    reference statistics of RR and the monitor come from ``train`` (default: the
     training set named in the checkpoint's config or in an exported file's metadata, else the
     set an exported file's statistics came from); without any training set the file has none,
     and RR and the monitor refuse it."""
@@ -132,12 +135,19 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     earlier_source = (earlier.get("reference_statistics") or {}).get("source")
     source = next((str(p) for p in (train, training_data, earlier_source)
                    if p is not None and (p == train or Path(p).is_file())), None)
-    statistics = ttt_reference = None
+    statistics = None
     if source is not None:
-        frames = read_frames(source)
-        statistics = reference_statistics(frames, radii, source).to_dict()
+        statistics = reference_statistics(read_frames(source), radii, source).to_dict()
+    # TTT's gate compares with held-out in-distribution structures (the validation set): on
+    # the training structures themselves the prior head's loss is lower than on any new ones
+    earlier_val = (earlier.get("ttt_reference") or {}).get("source")
+    val_source = next((str(p) for p in (val, config.get("data", {}).get("val"), earlier_val)
+                       if p is not None and (p == val or Path(p).is_file())), None)
+    ttt_reference = None
+    if val_source is not None:
+        frames = read_frames(val_source)
         if all(PRIOR_FORCES in atoms.arrays for atoms in frames):
-            ttt_reference = training_prior_loss(model, frames)
+            ttt_reference = dict(training_prior_loss(model, frames), source=val_source)
     model = model.to(DTYPES[dtype])
     metadata = {
         "format_version": MODEL_FORMAT_VERSION,

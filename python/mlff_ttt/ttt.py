@@ -46,10 +46,9 @@ class TTTSettings:
     force_weight: float = 10.0
     batch_size: int = 8
     seed: int = 0
-    # Adapt only when the prior head's loss on the new structures exceeds its training
-    # structures' mean + gate_std standard deviations (0: always). 2 is the smallest whole
-    # number that leaves the in-distribution validation sets (mol_val, si_val: 1.2 and 1.4
-    # std above the training mean) untouched; out-of-distribution splits lie 50-1600 std out.
+    # Adapt only when the prior head's loss on the new structures exceeds its validation
+    # structures' mean + gate_std standard deviations (0: always; the statistics are in the
+    # model file). Out-of-distribution splits lie 50-1600 std out.
     gate_std: float = 2.0
 
     @classmethod
@@ -212,10 +211,10 @@ class TTTEngine:
         return reference["prior_loss_mean"] + s.gate_std * reference["prior_loss_std"]
 
 
-def training_prior_loss(model, frames: Sequence[Atoms], dtype: str = "float64") -> Dict[str, float]:
-    """Per-structure prior loss (default weights) of a model's prior head on its training
-    structures' PRIOR labels: what the TTT gate compares new structures with. ``model`` is a
-    (float64) model of :mod:`mlff_ttt.models`."""
+def training_prior_loss(model, frames: Sequence[Atoms]) -> Dict[str, float]:
+    """Mean and std of the per-structure prior loss (default weights) of a model's prior head
+    on held-out in-distribution structures' PRIOR labels: what the TTT gate compares new
+    structures with. ``model`` is a (float64) model of :mod:`mlff_ttt.models`."""
     settings = TTTSettings()
     cutoff, elements = float(model.cutoff), list(model.elements)
     losses = []

@@ -1,4 +1,4 @@
-"""RR and the shift monitor inside MD (`make bench-rr`, last part).
+"""RR and the shift monitor inside MD (`make bench-test-time`, last part).
 
 (c) Step time of a 4096-atom diamond silicon box (shipped si_schnet, 1 rank, 1 thread) with
     `rr off` and the monitor off, with the monitor every 10 steps, and with `rr every 100`.
