@@ -123,6 +123,15 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   std::vector<torch::jit::IValue> inputs{species, edge_index, edge_vec};
   if (refined) inputs.emplace_back(radius);
+  if (!request.forces) {
+    torch::NoGradGuard no_grad;
+    Results out;
+    out.energy = module_.forward(inputs).toTensor().narrow(0, 0, graph.n_local).sum()
+                     .item<double>();
+    if (!std::isfinite(out.energy))
+      throw std::runtime_error("model '" + path_ + "' returned a non-finite energy");
+    return out;
+  }
   auto node_energy = module_.forward(inputs).toTensor();
   auto energy = node_energy.narrow(0, 0, graph.n_local).sum();
   auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);

@@ -46,6 +46,7 @@ struct Request {
   bool node_energy = false;
   bool virial = false;
   bool node_virial = false;
+  bool forces = true;           // false: the energy alone (no backward pass)
 };
 
 struct Results {

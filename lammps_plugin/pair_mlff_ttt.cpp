@@ -399,7 +399,7 @@ double PairMLFFTTT::model_energy()
 {
   double energy = 0.0;
   try {
-    energy = model->compute(*graph, {false, false, false}, radius).energy;
+    energy = model->compute(*graph, {false, false, false, false}, radius).energy;
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
@@ -426,7 +426,7 @@ class PairCommunicator : public mlff::Communicator {
    (into separate storage; nothing of them reaches the MD forces), K optimizer steps in
    Python, the new parameters copied into the runner's module in place. */
 
-void PairMLFFTTT::ttt_update()
+void PairMLFFTTT::ttt_update(double local_energy)
 {
   const double start = platform::walltime();
   const int ntotal = atom->nlocal + atom->nghost;
@@ -443,7 +443,8 @@ void PairMLFFTTT::ttt_update()
   MPI_Allreduce(MPI_IN_PLACE, &prior_energy, 1, MPI_DOUBLE, MPI_SUM, world);
   prior_energy /= scale;
 
-  const double before = model_energy();
+  double before = local_energy;    // this step's, from the force call
+  MPI_Allreduce(MPI_IN_PLACE, &before, 1, MPI_DOUBLE, MPI_SUM, world);
   mlff::TTTUpdate result;
   PairCommunicator bridge_comm(this);
   try {
@@ -599,7 +600,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   if (monitor_due) monitor_forces(result.forces);
   if (ttt && step % ttt_every == 0 && step != ttt_last_step) {
     ttt_last_step = step;
-    ttt_update();
+    ttt_update(result.energy);
   }
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
   // reports them

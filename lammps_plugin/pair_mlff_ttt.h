@@ -59,7 +59,7 @@ class PairMLFFTTT : public Pair {
   void prior_coeff(int narg, char **arg);
   void init_prior();
   void check_prior_elements();
-  void ttt_update();
+  void ttt_update(double local_energy);    // this rank's share of this step's energy
   double model_energy();
 
   enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };

@@ -110,15 +110,16 @@ class Adapter:
 
     def loss_and_gradient(self, graph: Dict[str, torch.Tensor], prior_forces: torch.Tensor,
                           prior_energy: float, n_atoms: int, comm: Communicator,
-                          radius: Optional[float]):
-        """The global prior loss and, summed over ranks, its gradient (flat numpy)."""
+                          radius: Optional[float], gradient: bool = True):
+        """The global prior loss and, summed over ranks, its gradient (flat numpy; None
+        without ``gradient``, which skips the costly second-order backward pass)."""
         s = self.settings
         n_local, n_nodes = graph["n_local"], graph["species"].shape[0]
         edge_index = graph["edge_index"]
         edge_vec = graph["edge_vec"].detach().clone().requires_grad_(True)
         node_energy = self.module.prior_energies(graph["species"], edge_index, edge_vec, radius)
         local_energy = node_energy[:n_local].sum()
-        (g,) = torch.autograd.grad(local_energy, edge_vec, create_graph=True)
+        (g,) = torch.autograd.grad(local_energy, edge_vec, create_graph=gradient)
         partial = torch.zeros((n_nodes, 3), dtype=g.dtype)
         partial = partial.index_add(0, edge_index[0], g).index_add(0, edge_index[1], -g)
 
@@ -131,6 +132,8 @@ class Adapter:
         comm.sum(totals)
         energy_error = (totals[0] - prior_energy) / n_atoms
         loss = s.energy_weight * energy_error ** 2 + s.force_weight * totals[1] / (3 * n_atoms)
+        if not gradient:
+            return loss, None
 
         surrogate = (2 * s.energy_weight * energy_error / n_atoms) * local_energy + \
             (2 * s.force_weight / (3 * n_atoms)) * (torch.from_numpy(residual).to(partial.dtype)
@@ -172,7 +175,7 @@ class Adapter:
             comm.broadcast(values)
             self.assign(values)
             loss_after, _ = self.loss_and_gradient(graph, prior_forces, prior_energy, n_atoms,
-                                                   comm, radius)
+                                                   comm, radius, gradient=False)
             if not math.isfinite(loss_after):
                 reason = "non-finite prior loss after the update"
             elif loss_before is not None and loss_after > s.rise_factor * loss_before:
