@@ -49,6 +49,7 @@ py::object python_communicator(Communicator& comm) {
 struct TTTBridge::State {
   py::object module;   // mlff_ttt.ttt_md
   py::object adapter;
+  py::object prior;    // a registry prior, when one is used
 };
 
 TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options) {
@@ -115,6 +116,36 @@ void TTTBridge::save(const std::string& path, int64_t step) {
     state_->module.attr("save")(state_->adapter, path, step);
   } catch (py::error_already_set& e) {
     throw std::runtime_error("cannot save the adapted model to '" + path + "': " + e.what());
+  }
+}
+
+void TTTBridge::set_registry_prior(const std::string& name,
+                                   const std::vector<std::pair<std::string, std::string>>& params) {
+  py::gil_scoped_acquire gil;
+  py::dict kwargs;
+  for (const auto& [key, value] : params) kwargs[py::str(key)] = value;
+  try {
+    state_->prior = state_->module.attr("registry_prior")(name, kwargs);
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error("cannot create the prior '" + name + "': " + e.what());
+  }
+}
+
+double TTTBridge::registry_prior(const std::vector<std::string>& symbols, const double* positions,
+                                 const double* cell, const bool* pbc, double* forces) {
+  py::gil_scoped_acquire gil;
+  const py::ssize_t n = static_cast<py::ssize_t>(symbols.size());
+  try {
+    py::dict out = state_->module.attr("prior_labels")(
+        state_->prior, symbols, py::array_t<double>({n, py::ssize_t(3)}, positions),
+        py::array_t<double>({py::ssize_t(3), py::ssize_t(3)}, cell),
+        std::vector<bool>(pbc, pbc + 3));
+    auto f = out["forces"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+    if (f.size() != 3 * n) throw std::runtime_error("the prior returned forces of a wrong shape");
+    std::copy(f.data(), f.data() + 3 * n, forces);
+    return out["energy"].cast<double>();
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error(std::string("the prior failed: ") + e.what());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph.h"
@@ -56,6 +57,14 @@ class TTTBridge {
 
   // Writes the adapted model file (temporary name, then renamed).
   void save(const std::string& path, int64_t step);
+
+  // A prior of the Python registry (mlff_ttt.priors) instead of a LAMMPS pair style: chosen
+  // once, then evaluated on a whole structure (one rank holds all atoms). cell: 3 lattice
+  // vectors (rows, A); positions n x 3. Returns the energy (eV); forces (n x 3, eV/A) in place.
+  void set_registry_prior(const std::string& name,
+                          const std::vector<std::pair<std::string, std::string>>& params);
+  double registry_prior(const std::vector<std::string>& symbols, const double* positions,
+                        const double* cell, const bool* pbc, double* forces);
 
  private:
   struct State;

@@ -2,6 +2,7 @@
 
 #include "atom.h"
 #include "comm.h"
+#include "domain.h"
 #include "platform.h"
 #include "error.h"
 #include "force.h"
@@ -19,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <exception>
 
@@ -332,9 +334,25 @@ void PairMLFFTTT::prior_coeff(int narg, char **arg)
 {
   if (narg < 4) error->all(FLERR, "pair_coeff * * prior STYLE ... expected");
   const std::string style = arg[3];
-  if (style == "python")
-    error->all(FLERR, "pair_coeff * * prior python ... (registry priors) is not available in "
-               "LAMMPS yet; use a LAMMPS pair style as the prior");
+  prior_pair.reset();
+  prior_python.clear();
+  prior_params.clear();
+  ttt.reset();
+  if (style == "python") {
+    // pair_coeff * * prior python NAME [key=value ...]: the elements are the model line's
+    if (narg < 5) error->all(FLERR, "pair_coeff * * prior python NAME [key=value ...] expected");
+    prior_python = arg[4];
+    for (int k = 5; k < narg; k++) {
+      const std::string item = arg[k];
+      const auto equal = item.find('=');
+      if (equal == std::string::npos || equal == 0)
+        error->all(FLERR, "pair_coeff * * prior python: expected key=value, got {}", item);
+      prior_params.emplace_back(item.substr(0, equal), item.substr(equal + 1));
+    }
+    prior_elements.clear();
+    if (comm->me == 0) utils::logmesg(lmp, "mlff_ttt: TTT prior {} (Python registry)\n", prior_python);
+    return;
+  }
   if (style == "mlff_ttt" || style == "hybrid" || style == "hybrid/overlay" ||
       style == "hybrid/scaled")
     error->all(FLERR, "pair_coeff * * prior {}: not a usable prior pair style", style);
@@ -351,7 +369,6 @@ void PairMLFFTTT::prior_coeff(int narg, char **arg)
   std::vector<char *> prior_args{arg[0], arg[1]};
   for (int k = 4; k < narg; k++) prior_args.push_back(arg[k]);
   prior_pair->coeff(static_cast<int>(prior_args.size()), prior_args.data());
-  ttt.reset();
   if (comm->me == 0) utils::logmesg(lmp, "mlff_ttt: TTT prior pair style {}\n", style);
 }
 
@@ -369,18 +386,25 @@ void PairMLFFTTT::check_prior_elements()
 
 void PairMLFFTTT::init_prior()
 {
-  if (!prior_pair)
-    error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ...");
-  check_prior_elements();
-  prior_pair->init();
-  if (prior_pair->cutforce > model->info().cutoff + 1e-12)
-    error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
-               "list would be incomplete", prior_pair->cutforce, model->info().cutoff);
+  if (!prior_pair && prior_python.empty())
+    error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ... "
+               "or pair_coeff * * prior python NAME");
+  if (prior_pair) {
+    check_prior_elements();
+    prior_pair->init();
+    if (prior_pair->cutforce > model->info().cutoff + 1e-12)
+      error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
+                 "list would be incomplete", prior_pair->cutforce, model->info().cutoff);
+  } else if (comm->nprocs > 1) {
+    error->all(FLERR, "The TTT prior {} of the Python registry runs on one MPI rank only "
+               "(use a LAMMPS pair style as the prior on several ranks)", prior_python);
+  }
   if (!ttt) {
     try {
       ttt = std::make_unique<mlff::TTTBridge>(model_path,
                                               mlff::TTTOptions{ttt_steps, ttt_lr, ttt_optimizer,
                                                                ttt_max_change});
+      if (!prior_python.empty()) ttt->set_registry_prior(prior_python, prior_params);
     } catch (std::exception &e) {
       error->all(FLERR, "pair_style mlff_ttt: {}", e.what());
     }
@@ -431,17 +455,11 @@ void PairMLFFTTT::ttt_update(double local_energy)
   const double start = platform::walltime();
   const int ntotal = atom->nlocal + atom->nghost;
   const double scale = energy_conversion();    // model units -> LAMMPS units
-  double **f = atom->f;
-  std::vector<double> saved(f[0], f[0] + 3 * ntotal);
-  std::fill(f[0], f[0] + 3 * ntotal, 0.0);
-  prior_pair->compute(1, 0);
-  std::vector<double> prior_forces(f[0], f[0] + 3 * ntotal);
-  std::copy(saved.begin(), saved.end(), f[0]);
-  reverse_sum(prior_forces.data(), 3);
+  std::vector<double> prior_forces(3 * ntotal, 0.0);
+  const double prior_energy = evaluate_prior(prior_forces) / scale;
   for (auto &v : prior_forces) v /= scale;
-  double prior_energy = prior_pair->eng_vdwl + prior_pair->eng_coul;
-  MPI_Allreduce(MPI_IN_PLACE, &prior_energy, 1, MPI_DOUBLE, MPI_SUM, world);
-  prior_energy /= scale;
+  // a non-finite prior (NaN energy from a failed registry prior, or a pair style's output)
+  // reaches the engine, whose loss is then non-finite: the update is rolled back there
 
   double before = local_energy;    // this step's, from the force call
   MPI_Allreduce(MPI_IN_PLACE, &before, 1, MPI_DOUBLE, MPI_SUM, world);
@@ -478,6 +496,57 @@ void PairMLFFTTT::ttt_update(double local_energy)
                extra[TTT_ENERGY_CHANGE_SUM], extra[TTT_SECONDS]);
     fflush(ttt_log);
   }
+}
+
+/* The prior's energy (all ranks, LAMMPS units) and its forces on owned atoms (rows of
+   `forces`, n_local + n_ghost x 3, LAMMPS units; ghost rows are not used afterwards). */
+
+double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
+{
+  const int nlocal = atom->nlocal, ntotal = nlocal + atom->nghost;
+  double energy = 0.0;
+  if (prior_pair) {
+    // into separate storage: atom->f is saved and restored around the prior's compute
+    double **f = atom->f;
+    std::vector<double> saved(f[0], f[0] + 3 * ntotal);
+    std::fill(f[0], f[0] + 3 * ntotal, 0.0);
+    prior_pair->compute(1, 0);
+    std::copy(f[0], f[0] + 3 * ntotal, forces.begin());
+    std::copy(saved.begin(), saved.end(), f[0]);
+    reverse_sum(forces.data(), 3);
+    energy = prior_pair->eng_vdwl + prior_pair->eng_coul;
+    MPI_Allreduce(MPI_IN_PLACE, &energy, 1, MPI_DOUBLE, MPI_SUM, world);
+    return energy;
+  }
+  // a registry prior sees this (only) rank's atoms as one structure, in eV and A, in the
+  // order of their IDs: methods such as GFN-FF differ at 1e-8 with the atom order, and
+  // LAMMPS reorders its atoms in memory
+  std::vector<int> order(nlocal);
+  for (int i = 0; i < nlocal; i++) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [this](int a, int b) { return atom->tag[a] < atom->tag[b]; });
+  std::vector<std::string> symbols(nlocal);
+  std::vector<double> positions(3 * nlocal), sorted_forces(3 * nlocal);
+  for (int k = 0; k < nlocal; k++) {
+    symbols[k] = type_elements[atom->type[order[k]] - 1];
+    for (int d = 0; d < 3; d++) positions[3 * k + d] = atom->x[order[k]][d];
+  }
+  const double cell[9] = {domain->xprd, 0.0, 0.0, domain->xy, domain->yprd, 0.0,
+                          domain->xz, domain->yz, domain->zprd};
+  const bool pbc[3] = {domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0};
+  const double to_lammps = energy_conversion();
+  try {
+    energy = ttt->registry_prior(symbols, positions.data(), cell, pbc, sorted_forces.data()) *
+        to_lammps;
+  } catch (std::exception &e) {
+    // a failed prior skips the update (nothing to roll back yet); the run goes on
+    error->warning(FLERR, "mlff_ttt: TTT update at step {} skipped: {}", update->ntimestep,
+                   e.what());
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  for (int k = 0; k < nlocal; k++)
+    for (int d = 0; d < 3; d++) forces[3 * order[k] + d] = sorted_forces[3 * k + d] * to_lammps;
+  return energy;
 }
 
 void PairMLFFTTT::reverse_sum(double *values, int width)

@@ -59,7 +59,8 @@ class PairMLFFTTT : public Pair {
   void prior_coeff(int narg, char **arg);
   void init_prior();
   void check_prior_elements();
-  void ttt_update(double local_energy);    // this rank's share of this step's energy
+  void ttt_update(double local_energy);
+  double evaluate_prior(std::vector<double> &forces);    // this rank's share of this step's energy
   double model_energy();
 
   enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };
@@ -83,7 +84,9 @@ class PairMLFFTTT : public Pair {
   double ttt_lr, ttt_max_change;
   std::string ttt_optimizer, ttt_log_path, ttt_save_path;
   std::string model_path;
-  std::unique_ptr<Pair> prior_pair;    // a LAMMPS pair style evaluated as the prior
+  std::unique_ptr<Pair> prior_pair;    // a LAMMPS pair style evaluated as the prior, or
+  std::string prior_python;            // the name of a registry prior (one rank only)
+  std::vector<std::pair<std::string, std::string>> prior_params;
   std::vector<std::string> type_elements, prior_elements;
   std::unique_ptr<mlff::TTTBridge> ttt;
   FILE *ttt_log;

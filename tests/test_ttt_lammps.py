@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
 import torch
@@ -179,3 +180,54 @@ def test_model_without_prior_head_is_a_lammps_error(tmp_path):
     result = lammps(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3", model=model)
     assert result.returncode != 0 and "ERROR" in result.stdout
     assert "names no representation parameters" in result.stdout, result.stdout[-1500:]
+
+
+MOLECULE_DECK = """
+units metal
+boundary f f f
+read_data data.lmp
+pair_style mlff_ttt {style}
+pair_coeff * * {model} {elements}
+pair_coeff * * prior python gfnff
+compute shift all pair mlff_ttt
+thermo_style custom step pe c_shift[6] c_shift[7] c_shift[8]
+thermo_modify format float %.15g
+run 0
+"""
+
+
+def molecule_data(folder: Path):
+    """Aspirin from md17_val in a 30 A box, its atom types in the model's element order."""
+    atoms = read_frames(DATA / "md17_val.xyz")[0]
+    atoms.cell = [30.0, 30.0, 30.0]
+    atoms.center()
+    elements = ["H", "C", "N", "O"]
+    present = [e for e in elements if e in set(atoms.get_chemical_symbols())]
+    ase.io.write(folder / "data.lmp", atoms, format="lammps-data", masses=True,
+                 specorder=present)
+    return atoms, " ".join(present)
+
+
+def test_registry_prior_in_lammps_gives_the_offline_gradient(tmp_path):
+    model = ROOT / "examples" / "models" / "md17_schnet.pt"
+    atoms, elements = molecule_data(tmp_path)
+    lr = 1e-3
+    style = f"ttt every 1 steps 1 lr {lr} optimizer sgd save adapted.pt monitor off"
+    result = run_lmp(MOLECULE_DECK.format(style=style, model=model, elements=elements), tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    atoms.pbc = False
+    frame = label_with_prior([atoms], "gfnff")
+    engine = TTTEngine(load_module(model), TTTSettings(batch_size=1))
+    engine.prior_loss(collate(engine._frames(frame), torch.float64), create_graph=True).backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
+    gradient = (parameters(model) - parameters(tmp_path / "adapted.pt")) / lr
+    assert np.abs(gradient - expected).max() <= 1e-9 * np.abs(expected).max()
+
+
+def test_registry_prior_on_several_ranks_is_a_lammps_error(tmp_path):
+    model = ROOT / "examples" / "models" / "md17_schnet.pt"
+    _, elements = molecule_data(tmp_path)
+    result = run_lmp(MOLECULE_DECK.format(style="ttt every 1 steps 1 lr 1e-3", model=model,
+                                          elements=elements), tmp_path, nprocs=2)
+    assert result.returncode != 0 and "ERROR" in result.stdout
+    assert "runs on one MPI rank only" in result.stdout, result.stdout[-1500:]

@@ -228,3 +228,29 @@ def save(adapter: Adapter, path: str, step: int) -> None:
     save_adapted(adapter.module, {"in_md": True, "step": int(step),
                                   "settings": {k: v for k, v in vars(adapter.settings).items()}},
                  path)
+
+
+def registry_prior(name: str, params: Dict[str, str]):
+    """A prior of the registry for the pair style (``pair_coeff * * prior python NAME k=v``);
+    values that read as numbers are passed as numbers."""
+    from .priors import get_prior
+
+    def value(text: str):
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    return get_prior(name, **{key: value(v) for key, v in params.items()})
+
+
+def prior_labels(prior, symbols, positions, cell, pbc) -> Dict[str, object]:
+    """The registry prior's energy (eV) and forces (eV/A) of one rank's whole structure."""
+    from ase import Atoms
+
+    atoms = Atoms(symbols=list(symbols), positions=np.asarray(positions).reshape(-1, 3),
+                  cell=np.asarray(cell).reshape(3, 3), pbc=[bool(p) for p in pbc])
+    energies, forces = prior.compute([atoms])
+    return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}
