@@ -232,3 +232,17 @@ def test_registry_prior_on_several_ranks_is_a_lammps_error(tmp_path):
                                           elements=elements), tmp_path, nprocs=2)
     assert result.returncode != 0 and "ERROR" in result.stdout
     assert "runs on one MPI rank only" in result.stdout, result.stdout[-1500:]
+
+
+def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
+    """A prior whose labels are not finite (Lennard-Jones with sigma = nan): a warning, no
+    update, and the MD continues."""
+    result = lammps(tmp_path, liquid, "ttt every 2 steps 1 lr 1e-3",
+                    prior="pair_coeff * * prior python lennard_jones sigma=nan",
+                    extra="fix 1 all nve\nrun 4", thermo=1)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "WARNING: mlff_ttt: TTT update at step 0 skipped" in result.stdout
+    log = (tmp_path / "log.lammps").read_text()
+    block = log.split("Step")[1].split("Loop time")[0].strip().splitlines()[1:]
+    rows = [line.split() for line in block if line.strip()[:1].isdigit()]
+    assert len(rows) == 5 and all(float(row[2]) == 0 for row in rows)  # no update applied
