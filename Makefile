@@ -47,7 +47,7 @@ bench: setup
 
 # The test-time refinements: RR kernel time vs atoms (dense reference beside it), baseline vs
 # RR vs TTT vs RR+TTT errors of the shipped models on every split, the MD step overhead of RR
-# and the monitor, and NVE drift with RR (about 40 minutes).
+# and the monitor, TTT's step time, NVE drift with RR, and the MD17-style experiment.
 bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
