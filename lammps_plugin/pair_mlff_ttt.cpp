@@ -97,6 +97,8 @@ void PairMLFFTTT::settings(int narg, char **arg)
   ttt_log_path.clear();
   ttt_save_path.clear();
   ttt.reset();
+  if (ttt_log) fclose(ttt_log);    // a re-issued pair_style may name another log file
+  ttt_log = nullptr;
 
   int iarg = 0;
   while (iarg < narg) {
