@@ -105,6 +105,14 @@ def _is_model_file(path: Path) -> bool:
         return any("/code/" in name for name in archive.namelist())
 
 
+def _dataset(given, *recorded) -> Optional[str]:
+    """The data set to use: the one given (it must exist; reading it says so), else the first
+    recorded one that exists here."""
+    if given is not None:
+        return str(given)
+    return next((str(p) for p in recorded if p is not None and Path(p).is_file()), None)
+
+
 def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: str = "float64", train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None,
@@ -117,9 +125,8 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     set an exported file's statistics came from); without any training set the file has none,
     and RR and the monitor refuse it."""
     from .data import PRIOR_FORCES, read_frames
-    from .ttt import training_prior_loss
-
     from .priors import available
+    from .ttt import training_prior_loss
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
@@ -132,17 +139,15 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     training_data = config.get("data", {}).get("train", earlier.get("training_data"))
     radii = check_grid(default_grid(model.cutoff) if rr_grid is None else rr_grid, model.cutoff)
     # the statistics' set: --train, else the training set, else the one an earlier export used
-    earlier_source = (earlier.get("reference_statistics") or {}).get("source")
-    source = next((str(p) for p in (train, training_data, earlier_source)
-                   if p is not None and (p == train or Path(p).is_file())), None)
+    source = _dataset(train, training_data,
+                      (earlier.get("reference_statistics") or {}).get("source"))
     statistics = None
     if source is not None:
         statistics = reference_statistics(read_frames(source), radii, source).to_dict()
     # TTT's gate compares with held-out in-distribution structures (the validation set): on
     # the training structures themselves the prior head's loss is lower than on any new ones
-    earlier_val = (earlier.get("ttt_reference") or {}).get("source")
-    val_source = next((str(p) for p in (val, config.get("data", {}).get("val"), earlier_val)
-                       if p is not None and (p == val or Path(p).is_file())), None)
+    val_source = _dataset(val, config.get("data", {}).get("val"),
+                          (earlier.get("ttt_reference") or {}).get("source"))
     ttt_reference = None
     if val_source is not None:
         frames = read_frames(val_source)
