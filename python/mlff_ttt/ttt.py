@@ -91,6 +91,40 @@ def label_with_prior(frames: Sequence[Atoms], prior: Optional[str] = None,
     return frames
 
 
+def prior_frames(structures: Sequence[Atoms], cutoff: float, elements: List[str]) -> List[Frame]:
+    """Radius graphs of structures carrying prior labels, with those labels."""
+    out = []
+    for index, atoms in enumerate(structures):
+        graph = radius_graph(atoms, cutoff, elements, frame=index)
+        out.append(Frame(species=torch.from_numpy(graph.species),
+                         edge_index=torch.from_numpy(graph.edge_index),
+                         edge_vec=torch.from_numpy(graph.edge_vec),
+                         prior_energy=float(atoms.info[PRIOR_ENERGY]),
+                         prior_forces=torch.tensor(atoms.arrays[PRIOR_FORCES],
+                                                   dtype=torch.float64)))
+    return out
+
+
+def prior_loss(energy_fn, batch, settings: TTTSettings, create_graph: bool) -> torch.Tensor:
+    """energy_weight x MSE of the energy per atom + force_weight x MSE of the force
+    components, of the prior head ``energy_fn`` against the batch's prior labels."""
+    n = batch.species.shape[0]
+    out = evaluate(energy_fn, batch.species, batch.edge_index, batch.edge_vec, n, batch.batch,
+                   batch.num_structures, create_graph)
+    n_atoms = batch.n_atoms.to(out["energy"].dtype)
+    e_err = (out["energy"] - batch.prior_energy.to(out["energy"].dtype)) / n_atoms
+    f_err = out["forces"] - batch.prior_forces.to(out["forces"].dtype)
+    return settings.energy_weight * e_err.pow(2).mean() + \
+        settings.force_weight * f_err.pow(2).mean()
+
+
+def make_optimizer(parameters: List[torch.Tensor], settings: TTTSettings):
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum,
+                               weight_decay=settings.weight_decay)
+    return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
 class TTTEngine:
     """K optimizer steps on the prior loss of a TorchScript model file's module."""
 
@@ -120,27 +154,11 @@ class TTTEngine:
             for name, p in self.parameters.items():
                 p.copy_(state[name])
 
-    def _frames(self, frames: Sequence[Atoms]) -> List[Frame]:
-        out = []
-        for index, atoms in enumerate(frames):
-            graph = radius_graph(atoms, self.cutoff, self.elements, frame=index)
-            out.append(Frame(species=torch.from_numpy(graph.species),
-                             edge_index=torch.from_numpy(graph.edge_index),
-                             edge_vec=torch.from_numpy(graph.edge_vec),
-                             prior_energy=float(atoms.info[PRIOR_ENERGY]),
-                             prior_forces=torch.tensor(atoms.arrays[PRIOR_FORCES],
-                                                       dtype=torch.float64)))
-        return out
+    def _frames(self, structures: Sequence[Atoms]) -> List[Frame]:
+        return prior_frames(structures, self.cutoff, self.elements)
 
     def prior_loss(self, batch, create_graph: bool) -> torch.Tensor:
-        n = batch.species.shape[0]
-        out = evaluate(self.module.prior_energies, batch.species, batch.edge_index,
-                       batch.edge_vec, n, batch.batch, batch.num_structures, create_graph)
-        n_atoms = batch.n_atoms.to(out["energy"].dtype)
-        e_err = (out["energy"] - batch.prior_energy.to(out["energy"].dtype)) / n_atoms
-        f_err = out["forces"] - batch.prior_forces.to(out["forces"].dtype)
-        s = self.settings
-        return s.energy_weight * e_err.pow(2).mean() + s.force_weight * f_err.pow(2).mean()
+        return prior_loss(self.module.prior_energies, batch, self.settings, create_graph)
 
     def loss_on(self, frames: List[Frame]) -> float:
         """The prior loss over all frames (batched as in adaptation), without gradients of
@@ -159,11 +177,7 @@ class TTTEngine:
         s = self.settings
         frames = self._frames(structures)
         rng = random.Random(s.seed)
-        if s.optimizer == "sgd":
-            optimizer = torch.optim.SGD(self.trainable, lr=s.lr, momentum=s.momentum,
-                                        weight_decay=s.weight_decay)
-        else:
-            optimizer = torch.optim.Adam(self.trainable, lr=s.lr, weight_decay=s.weight_decay)
+        optimizer = make_optimizer(self.trainable, s)
         before = self.loss_on(frames)
         threshold = self.gate_threshold()
         if threshold is not None and before <= threshold:
@@ -211,31 +225,19 @@ class TTTEngine:
         return reference["prior_loss_mean"] + s.gate_std * reference["prior_loss_std"]
 
 
-def training_prior_loss(model, frames: Sequence[Atoms]) -> Dict[str, float]:
+def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
     """Mean and std of the per-structure prior loss (default weights) of a model's prior head
     on held-out in-distribution structures' PRIOR labels: what the TTT gate compares new
     structures with. ``model`` is a (float64) model of :mod:`mlff_ttt.models`."""
     settings = TTTSettings()
-    cutoff, elements = float(model.cutoff), list(model.elements)
-    losses = []
-    for index, atoms in enumerate(label_with_prior(frames, STORED_LABELS)):
-        graph = radius_graph(atoms, cutoff, elements, frame=index)
-        frame = Frame(species=torch.from_numpy(graph.species),
-                      edge_index=torch.from_numpy(graph.edge_index),
-                      edge_vec=torch.from_numpy(graph.edge_vec),
-                      prior_energy=float(atoms.info[PRIOR_ENERGY]),
-                      prior_forces=torch.tensor(atoms.arrays[PRIOR_FORCES], dtype=torch.float64))
-        batch = collate([frame], torch.float64)
-        out = evaluate(model.prior_energies, batch.species, batch.edge_index, batch.edge_vec,
-                       batch.species.shape[0])
-        e_err = (out["energy"] - batch.prior_energy) / batch.n_atoms
-        f_err = out["forces"] - batch.prior_forces
-        losses.append(float(settings.energy_weight * e_err.pow(2).mean() +
-                            settings.force_weight * f_err.pow(2).mean()))
+    frames = prior_frames(label_with_prior(structures, STORED_LABELS), float(model.cutoff),
+                          list(model.elements))
+    losses = [float(prior_loss(model.prior_energies, collate([frame], torch.float64), settings,
+                               False).detach()) for frame in frames]
     losses = torch.tensor(losses)
     return {"prior_loss_mean": float(losses.mean()), "prior_loss_std": float(losses.std(unbiased=False)),
             "energy_weight": settings.energy_weight, "force_weight": settings.force_weight,
-            "n_structures": len(frames)}
+            "n_structures": len(structures)}
 
 
 def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Protocol
 import numpy as np
 import torch
 
-from .ttt import TTTSettings, load_module
+from .ttt import TTTSettings, load_module, make_optimizer
 
 
 class Communicator(Protocol):
@@ -90,12 +90,7 @@ class Adapter:
         self.trainable = [self.parameters[n] for n in self.names]
         for name, p in self.parameters.items():
             p.requires_grad_(name in self.names)
-        s = self.settings
-        if s.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(self.trainable, lr=s.lr, momentum=s.momentum,
-                                             weight_decay=s.weight_decay)
-        else:
-            self.optimizer = torch.optim.Adam(self.trainable, lr=s.lr, weight_decay=s.weight_decay)
+        self.optimizer = make_optimizer(self.trainable, self.settings)
 
     def flat(self) -> np.ndarray:
         return torch.cat([p.detach().reshape(-1) for p in self.trainable]).double().numpy().copy()
