@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import (ROOT, central_difference_force, make_model_file, read_dump_forces,
-                      run_lmp, silicon, write_data)
+                      run_lmp, silicon, thermo_rows, write_data)
 from mlff_ttt import _core
 from mlff_ttt.ase import MLFFCalculator
 from mlff_ttt.data import read_frames
@@ -143,14 +143,6 @@ thermo {thermo}
 """
 
 
-def _vector(log: str):
-    """Thermo rows (step, pe, the five vector entries) of every run in a log."""
-    rows = []
-    for block in re.findall(r"^\s*Step .*?\n(.*?)^Loop time", log, flags=re.M | re.S):
-        rows += [[float(v) for v in line.split()] for line in block.strip().splitlines()]
-    return np.array(rows)
-
-
 def _lammps(tmp_path, atoms, style, model, extra="run 0", nprocs=1, thermo=1):
     write_data(atoms, tmp_path / "data.lmp")
     result = run_lmp(DECK.format(style=style, model=model, extra=extra, thermo=thermo),
@@ -166,7 +158,7 @@ def test_monitor_flags_liquid_not_crystal_and_matches_python(tmp_path, rr_model)
         folder.mkdir()
         result, log = _lammps(folder, atoms, "monitor every 1", rr_model)
         assert result.returncode == 0, result.stdout[-2000:]
-        vector = _vector(log)[0]
+        vector = thermo_rows(log)[0]
         distance = select_radius(atoms, stats, "kernel").distances[-1]
         assert vector[2] == CUTOFF and vector[3] == pytest.approx(distance, rel=1e-9)
         assert vector[5] == flagged
@@ -182,7 +174,7 @@ def test_grid_of_cutoff_alone_is_the_plain_model_in_lammps(tmp_path, rr_model):
         folder.mkdir()
         result, log = _lammps(folder, atoms, style, rr_model, extra=dump)
         assert result.returncode == 0, result.stdout[-2000:]
-        outputs.append((_vector(log)[0][1], read_dump_forces(folder / "f.dump")))
+        outputs.append((thermo_rows(log)[0][1], read_dump_forces(folder / "f.dump")))
     assert outputs[0][0] == outputs[1][0]
     assert np.array_equal(outputs[0][1], outputs[1][1])
 
@@ -201,7 +193,7 @@ def test_rr_radius_and_energy_match_python_and_ranks(tmp_path, rr_model):
                               extra="velocity all create 600 3\nfix 1 all nve\nrun 10",
                               nprocs=nprocs, thermo=5)
         assert result.returncode == 0, result.stdout[-2000:]
-        vectors.append(_vector(log))
+        vectors.append(thermo_rows(log))
     assert vectors[0][0, 2] == choice.radius
     energy = MLFFCalculator(str(rr_model), radius=choice.radius).get_potential_energy(atoms)
     assert vectors[0][0, 1] == pytest.approx(energy, rel=1e-10)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, make_model_file, read_dump_forces, run_lmp, silicon, write_data
+from conftest import (ROOT, make_model_file, read_dump_forces, run_lmp, silicon, thermo_rows,
+                      write_data)
 from mlff_ttt.data import collate, read_frames
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
@@ -88,9 +89,7 @@ def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
                         extra="velocity all create 1200 5 mom yes rot yes\nfix 1 all nve\nrun 50",
                         nprocs=nprocs)
         assert result.returncode == 0, result.stdout[-2000:]
-        log = (folder / "log.lammps").read_text()
-        block = log.split("Step")[1].split("Loop time")[0].strip().splitlines()[1:]
-        runs.append((np.array([[float(v) for v in line.split()] for line in block]),
+        runs.append((thermo_rows((folder / "log.lammps").read_text()),
                      parameters(folder / "adapted.pt")))
     for thermo, params in runs[1:]:
         np.testing.assert_allclose(thermo[:, 1], runs[0][0][:, 1], rtol=1e-8)
@@ -242,7 +241,5 @@ def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
                     extra="fix 1 all nve\nrun 4", thermo=1)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "WARNING: mlff_ttt: TTT update at step 0 skipped" in result.stdout
-    log = (tmp_path / "log.lammps").read_text()
-    block = log.split("Step")[1].split("Loop time")[0].strip().splitlines()[1:]
-    rows = [line.split() for line in block if line.strip()[:1].isdigit()]
-    assert len(rows) == 5 and all(float(row[2]) == 0 for row in rows)  # no update applied
+    rows = thermo_rows((tmp_path / "log.lammps").read_text())
+    assert len(rows) == 5 and np.all(rows[:, 2] == 0)  # no update applied
