@@ -12,6 +12,7 @@
 #include "lammps.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <string>
 
@@ -27,8 +28,22 @@ static std::string implementation_path()
   return dir + "/../lib/libmlff_ttt_lammps.so";
 }
 
+// glibc hands freed blocks above its mmap threshold (adaptive, at most 32 MB) back to the OS
+// and trims the heap top beyond 128 KB. A model call allocates and frees the same large
+// tensors every MD step, so each step faulted its working memory in again: half of a 4096-atom
+// step was system time. Keeping freed memory in the process (served from the heap, never
+// trimmed) makes later steps reuse it. Set once at plugin load; it affects the whole process,
+// which then holds on to its peak heap size, as long-running MD codes commonly do.
+static void keep_freed_memory()
+{
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);    // blocks up to 1 GiB come from the reusable heap
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);    // never give back less than 1 GiB of heap top
+  mallopt(M_TOP_PAD, 64 << 20);          // grow the heap in 64 MiB steps
+}
+
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
+  keep_freed_memory();
   auto *lammps = (LAMMPS *) lmp;
   const std::string path = implementation_path();
   void *impl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
