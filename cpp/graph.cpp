@@ -1,7 +1,5 @@
 #include "graph.h"
 
-#include <algorithm>
-
 namespace mlff {
 
 void Graph::clear_edges() {
@@ -10,31 +8,34 @@ void Graph::clear_edges() {
   edge_vec.clear();
 }
 
-void append_edges(const double* positions, const int* center_ids, int n_centers,
-                  const int* counts, int* const* lists, int index_mask, double cutoff,
+namespace {
+
+void append_edges(const NeighborLists& nl, double cutoff, const std::vector<int>* owner,
                   Graph& graph) {
   const double cutoff_sq = cutoff * cutoff;
-  for (int c = 0; c < n_centers; ++c) {
-    const int i = center_ids[c];
-    const double* xi = positions + 3 * static_cast<int64_t>(i);
-    const int* list = lists[i];
-    for (int k = 0; k < counts[i]; ++k) {
-      const int j = list[k] & index_mask;
-      const double* xj = positions + 3 * static_cast<int64_t>(j);
+  for (int c = 0; c < nl.n_centers; ++c) {
+    const int i = nl.centers[c];
+    if (owner && i >= nl.n_local && (*owner)[i] >= 0) continue;  // an image: its owner's edges
+    const double* xi = nl.positions + 3 * static_cast<int64_t>(i);
+    const int* list = nl.lists[i];
+    for (int k = 0; k < nl.counts[i]; ++k) {
+      const int j = list[k] & nl.index_mask;
+      const double* xj = nl.positions + 3 * static_cast<int64_t>(j);
       const double dx = xj[0] - xi[0], dy = xj[1] - xi[1], dz = xj[2] - xi[2];
       if (dx * dx + dy * dy + dz * dz >= cutoff_sq) continue;
       graph.centers.push_back(i);
-      graph.neighbors.push_back(j);
+      graph.neighbors.push_back(owner && (*owner)[j] >= 0 ? (*owner)[j] : j);
       graph.edge_vec.insert(graph.edge_vec.end(), {dx, dy, dz});
     }
   }
 }
 
-void prune_to_receptive_field(Graph& graph, int num_layers) {
+// Keeps the edges whose center lies within num_layers-1 hops of an owned atom.
+void prune_to_receptive_field(int n_atoms, int n_local, int num_layers, Graph& graph) {
   const int64_t n_edges = graph.num_edges();
   const int unreached = num_layers;  // any depth >= num_layers is never needed as a center
-  std::vector<int> hops(graph.n_nodes, unreached);
-  std::fill(hops.begin(), hops.begin() + graph.n_local, 0);
+  std::vector<int> hops(n_atoms, unreached);
+  std::fill(hops.begin(), hops.begin() + n_local, 0);
   // Breadth-first over the edge list, one sweep per hop: edges are few passes' worth of work.
   for (int depth = 0; depth + 1 < num_layers; ++depth)
     for (int64_t e = 0; e < n_edges; ++e)
@@ -52,6 +53,44 @@ void prune_to_receptive_field(Graph& graph, int num_layers) {
   graph.centers.resize(kept);
   graph.neighbors.resize(kept);
   graph.edge_vec.resize(3 * kept);
+}
+
+// Renumbers the nodes: owned atoms keep their indices, the ghosts some edge touches follow in
+// atom order, the other ghosts go.
+void compact_nodes(int n_atoms, int n_local, Graph& graph) {
+  constexpr int kTouched = -2;
+  std::vector<int> node_of(n_atoms, -1);
+  for (int i = 0; i < n_local; ++i) node_of[i] = i;
+  for (const auto* ends : {&graph.centers, &graph.neighbors})
+    for (auto a : *ends)
+      if (a >= n_local) node_of[a] = kTouched;
+  graph.node_atom.resize(n_local);
+  for (int a = n_local; a < n_atoms; ++a)
+    if (node_of[a] == kTouched) {
+      node_of[a] = static_cast<int>(graph.node_atom.size());
+      graph.node_atom.push_back(a);
+    }
+  for (auto& c : graph.centers) c = node_of[c];
+  for (auto& n : graph.neighbors) n = node_of[n];
+  graph.n_nodes = static_cast<int64_t>(graph.node_atom.size());
+}
+
+}  // namespace
+
+void build_graph(const NeighborLists& lists, double cutoff, int prune_layers,
+                 const std::vector<int>* owner, Graph& graph) {
+  graph.clear_edges();
+  graph.n_local = lists.n_local;
+  graph.n_nodes = lists.n_total;
+  append_edges(lists, cutoff, owner, graph);
+  if (prune_layers > 0) prune_to_receptive_field(lists.n_total, lists.n_local, prune_layers, graph);
+  graph.node_atom.resize(lists.n_local);
+  for (int i = 0; i < lists.n_local; ++i) graph.node_atom[i] = i;
+  if (owner) {
+    compact_nodes(lists.n_total, lists.n_local, graph);
+  } else {
+    for (int a = lists.n_local; a < lists.n_total; ++a) graph.node_atom.push_back(a);
+  }
 }
 
 }  // namespace mlff

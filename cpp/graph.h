@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 namespace mlff {
@@ -14,24 +15,55 @@ struct Graph {
   std::vector<int64_t> centers;      // edge source (the atom whose environment it is)
   std::vector<int64_t> neighbors;    // edge target
   std::vector<double> edge_vec;      // 3 per edge: x[neighbor] - x[center]
+  std::vector<int> node_atom;        // the MD code's atom index of each node
 
   int64_t num_edges() const { return static_cast<int64_t>(centers.size()); }
   void clear_edges();
 };
 
-// Appends the edges of a half-open list of centers, taken from a neighbor list in the
-// pointer-per-center layout of MD codes (neighbors of center c: lists[c][0..counts[c]),
-// each entry masked with `index_mask` to strip flag bits). Positions are a flat (n, 3)
-// array. Only pairs closer than `cutoff` become edges; the list may hold a skin beyond it.
-void append_edges(const double* positions, const int* center_ids, int n_centers,
-                  const int* counts, int* const* lists, int index_mask, double cutoff,
-                  Graph& graph);
+// An MD code's neighbor lists in the pointer-per-center layout: neighbors of atom i are
+// lists[i][0..counts[i]), each entry masked with `index_mask` to strip flag bits. Atoms
+// [0, n_local) are owned, [n_local, n_total) ghosts; `centers` are the atoms with a list.
+struct NeighborLists {
+  const double* positions = nullptr;   // (n_total, 3)
+  int n_local = 0, n_total = 0;
+  const int* centers = nullptr;
+  int n_centers = 0;
+  const int* counts = nullptr;
+  int* const* lists = nullptr;
+  int index_mask = ~0;
+};
 
-// Drops the edges no owned atom's energy depends on. With L message-passing layers, an owned
-// atom's energy needs the layer-l features of atoms up to L-l hops away, so only edges whose
-// center lies within L-1 hops of an owned atom carry information. Ghost shells sized for the
-// receptive field plus the neighbor skin hold many more edges than that; pruning them
-// changes no result and saves most of the model's work on small subdomains.
-void prune_to_receptive_field(Graph& graph, int num_layers);
+// For each atom, the owned atom it is: itself if owned; for a ghost that carries an owned
+// atom's ID, that atom (the ghost is its periodic image: this rank spans that periodic
+// direction whole, as a single rank spans all); -1 for ghosts owned by other ranks.
+template <typename Id>
+void find_image_owners(const Id* ids, int n_local, int n_total, std::vector<int>& owner) {
+  std::unordered_map<int64_t, int> owned;
+  owned.reserve(n_local);
+  for (int i = 0; i < n_local; ++i) owned.emplace(static_cast<int64_t>(ids[i]), i);
+  owner.resize(n_total);
+  for (int i = 0; i < n_local; ++i) owner[i] = i;
+  for (int i = n_local; i < n_total; ++i) {
+    const auto it = owned.find(static_cast<int64_t>(ids[i]));
+    owner[i] = it == owned.end() ? -1 : it->second;
+  }
+}
+
+// Builds the graph of the pairs closer than `cutoff` (the lists may hold a skin beyond it).
+//
+// prune_layers = L > 0 drops the edges no owned atom's energy depends on: with L
+// message-passing layers an owned atom's energy needs the features of atoms up to L-1 hops
+// away, so only edges centered within L-1 hops carry information. Exact; ghost shells sized
+// for the receptive field plus the skin hold many more edges than that.
+//
+// With `owner` (from find_image_owners), periodic images are folded onto their owners: an
+// edge to an image becomes an edge to the owned atom with the image's edge vector, and the
+// images' own edges (repeats of their owners') are dropped. The features of an image equal
+// its owner's, so the result is the same while the model evaluates each atom once. The
+// nodes are then the owned atoms followed by the remaining ghosts some edge touches, and
+// node_atom maps them back; without `owner` the nodes are all atoms in order.
+void build_graph(const NeighborLists& lists, double cutoff, int prune_layers,
+                 const std::vector<int>* owner, Graph& graph);
 
 }  // namespace mlff

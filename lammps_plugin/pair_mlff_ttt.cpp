@@ -37,7 +37,7 @@ static double boltz_of(const std::string &units)
 }
 
 PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
-    Pair(lmp), graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
+    Pair(lmp), graph(new mlff::Graph), atom_graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
     rr_grid_given(false), monitor_every(10), monitor_given(false), rr_once_pending(false),
     radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
     ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1)
@@ -314,18 +314,24 @@ double PairMLFFTTT::energy_conversion() const
   return boltz_of(update->unit_style) / boltz_of(model->info().units);
 }
 
-void PairMLFFTTT::build_graph(double cutoff, bool prune)
+void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out)
 {
-  const int ntotal = atom->nlocal + atom->nghost;
-  graph->n_nodes = ntotal;
-  graph->n_local = atom->nlocal;
-  graph->species.resize(ntotal);
+  mlff::NeighborLists lists;
+  lists.positions = atom->x[0];
+  lists.n_local = atom->nlocal;
+  lists.n_total = atom->nlocal + atom->nghost;
+  lists.centers = list->ilist;
+  lists.n_centers = list->inum + list->gnum;
+  lists.counts = list->numneigh;
+  lists.lists = list->firstneigh;
+  lists.index_mask = NEIGHMASK;
+  fold = fold && atom->tag_enable;    // images are recognised by their atom IDs
+  if (fold) mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
+  mlff::build_graph(lists, cutoff, prune ? model->info().num_layers : 0,
+                    fold ? &image_owner : nullptr, out);
+  out.species.resize(out.n_nodes);
   const int *type = atom->type;
-  for (int i = 0; i < ntotal; i++) graph->species[i] = type_to_species[type[i]];
-  graph->clear_edges();
-  mlff::append_edges(atom->x[0], list->ilist, list->inum + list->gnum, list->numneigh,
-                     list->firstneigh, NEIGHMASK, cutoff, *graph);
-  if (prune) mlff::prune_to_receptive_field(*graph, model->info().num_layers);
+  for (int64_t k = 0; k < out.n_nodes; k++) out.species[k] = type_to_species[type[out.node_atom[k]]];
 }
 
 /* pair_coeff * * prior STYLE args... El1 ... ElN: a LAMMPS pair style evaluated as the TTT
@@ -468,7 +474,8 @@ void PairMLFFTTT::ttt_update(double local_energy)
   mlff::TTTUpdate result;
   PairCommunicator bridge_comm(this);
   try {
-    result = ttt->update(*graph, prior_forces.data(), prior_energy, atom->natoms, radius,
+    build_graph(radius, true, false, *atom_graph);
+    result = ttt->update(*atom_graph, prior_forces.data(), prior_energy, atom->natoms, radius,
                          bridge_comm);
     model->set_parameters(ttt->parameter_names(), result.values);
   } catch (std::exception &e) {
@@ -584,10 +591,10 @@ void PairMLFFTTT::broadcast(double *values, int n)
 
 void PairMLFFTTT::spectral_update(bool all_radii)
 {
-  build_graph(model->info().cutoff, false);
+  build_graph(model->info().cutoff, false, false, *atom_graph);
   mlff::SpectralResult result;
   try {
-    refiner->prepare(*graph, all_radii);
+    refiner->prepare(*atom_graph, all_radii);
     comm_width = refiner->num_radii();
     comm_buffer.swap(refiner->degrees());
     comm->forward_comm(this, comm_width);
@@ -660,7 +667,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   extra[RR_RADIUS] = radius;
 
   // the graph at the radius in use (the model's own switch makes the cut smooth)
-  build_graph(radius, true);
+  build_graph(radius, true, true, *graph);
   mlff::Results result;
   try {
     result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
@@ -668,7 +675,12 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
-  if (monitor_due) monitor_forces(result.forces);
+  const double scale = energy_conversion();
+  const int ntotal = atom->nlocal + atom->nghost;
+  atom_forces.assign(3 * ntotal, 0.0);
+  for (int64_t k = 0; k < graph->n_nodes; k++)
+    for (int d = 0; d < 3; d++) atom_forces[3 * graph->node_atom[k] + d] = result.forces[3 * k + d];
+  if (monitor_due) monitor_forces(atom_forces);
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
   // reports them. They describe the parameters this step's energy was computed with, so an
   // update made after this step's forces shows from the next step on (then E_total minus
@@ -679,24 +691,22 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     ttt_update(result.energy);
   }
 
-  const double scale = energy_conversion();
-  const int ntotal = graph->n_nodes;
   double **f = atom->f;
   for (int i = 0; i < ntotal; i++)
-    for (int k = 0; k < 3; k++) f[i][k] += scale * result.forces[3 * i + k];
-
+    for (int d = 0; d < 3; d++) f[i][d] += scale * atom_forces[3 * i + d];
   if (eflag_global) eng_vdwl += scale * result.energy;
   if (eflag_atom)
     for (int i = 0; i < atom->nlocal; i++) eatom[i] += scale * result.node_energy[i];
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += scale * result.virial[k];
   if (vflag_atom)
-    for (int i = 0; i < ntotal; i++)
-      for (int k = 0; k < 6; k++) vatom[i][k] += scale * result.node_virial[6 * i + k];
+    for (int64_t k = 0; k < graph->n_nodes; k++)
+      for (int d = 0; d < 6; d++) vatom[graph->node_atom[k]][d] += scale * result.node_virial[6 * k + d];
 
   if (hook && update->ntimestep % hook_every == 0) {
+    build_graph(radius, true, false, *atom_graph);
     try {
-      hook->call(*graph, {atom->x[0], update->ntimestep, comm->me, comm->nprocs});
+      hook->call(*atom_graph, {atom->x[0], update->ntimestep, comm->me, comm->nprocs});
     } catch (std::exception &e) {
       error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
     }

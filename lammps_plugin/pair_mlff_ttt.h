@@ -52,7 +52,7 @@ class PairMLFFTTT : public Pair {
 
  protected:
   void allocate();
-  void build_graph(double cutoff, bool prune);
+  void build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out);
   double energy_conversion() const;
   void spectral_update(bool all_radii);
   void monitor_forces(const std::vector<double> &forces);
@@ -93,7 +93,14 @@ class PairMLFFTTT : public Pair {
   bigint ttt_last_step;                // an update per step at most (a run's set-up repeats it)
 
   std::unique_ptr<mlff::ModelRunner> model;
+  // what the model evaluates: periodic images folded onto their owners, so a rank that spans
+  // a periodic direction whole evaluates each atom once
   std::unique_ptr<mlff::Graph> graph;
+  // every owned and ghost atom in LAMMPS's order, as the spectral kernel, the TTT engine and
+  // the hook see the structure (their ghost communication works per LAMMPS atom)
+  std::unique_ptr<mlff::Graph> atom_graph;
+  std::vector<int> image_owner;        // find_image_owners of the current atoms
+  std::vector<double> atom_forces;     // the model's forces per LAMMPS atom (owned + ghost)
   std::vector<int> type_to_species;    // LAMMPS type (1-based) -> model element index
 
   std::unique_ptr<mlff::PythonHook> hook;
