@@ -126,14 +126,16 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   if (!request.forces) {
     torch::NoGradGuard no_grad;
     Results out;
-    out.energy = module_.forward(inputs).toTensor().narrow(0, 0, graph.n_local).sum()
-                     .item<double>();
+    out.energy = module_.forward(inputs).toTensor().narrow(0, 0, graph.n_local)
+                     .to(torch::kFloat64).sum().item<double>();
     if (!std::isfinite(out.energy))
       throw std::runtime_error("model '" + path_ + "' returned a non-finite energy");
     return out;
   }
   auto node_energy = module_.forward(inputs).toTensor();
-  auto energy = node_energy.narrow(0, 0, graph.n_local).sum();
+  // summed in float64: a float32 sum over thousands of atoms rounds the total energy at the
+  // 1e-3 eV level, which shows as noise in NVE energy conservation
+  auto energy = node_energy.narrow(0, 0, graph.n_local).to(torch::kFloat64).sum();
   auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
 
   Results out;

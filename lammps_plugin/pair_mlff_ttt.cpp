@@ -440,17 +440,48 @@ double PairMLFFTTT::model_energy()
 }
 
 namespace {
-// What the TTT bridge sees of LAMMPS: the pair style's communication.
+// What the TTT bridge sees of LAMMPS: the pair style's communication, on the rows of the graph
+// the model evaluates. Its nodes are LAMMPS atoms (graph.node_atom; periodic images are folded
+// into their owners already), so rows are spread onto per-atom rows, communicated and gathered.
 class PairCommunicator : public mlff::Communicator {
  public:
-  explicit PairCommunicator(PairMLFFTTT *pair) : pair(pair) {}
-  void reverse_sum(double *values, int width) override { pair->reverse_sum(values, width); }
-  void forward(double *values, int width) override { pair->forward(values, width); }
+  PairCommunicator(PairMLFFTTT *pair, const mlff::Graph &graph, int n_atoms) :
+      pair(pair), graph(graph), n_atoms(n_atoms)
+  {
+  }
+  void reverse_sum(double *values, int width) override
+  {
+    spread(values, width);
+    pair->reverse_sum(rows.data(), width);
+    gather(values, width);
+  }
+  void forward(double *values, int width) override
+  {
+    spread(values, width);
+    pair->forward(rows.data(), width);
+    gather(values, width);
+  }
   void sum(double *values, int n) override { pair->sum(values, n); }
   void broadcast(double *values, int n) override { pair->broadcast(values, n); }
 
  private:
+  void spread(const double *values, int width)
+  {
+    rows.assign(static_cast<size_t>(n_atoms) * width, 0.0);
+    for (int64_t k = 0; k < graph.n_nodes; k++)
+      std::copy(values + k * width, values + (k + 1) * width, &rows[graph.node_atom[k] * width]);
+  }
+  void gather(double *values, int width) const
+  {
+    for (int64_t k = 0; k < graph.n_nodes; k++)
+      std::copy(&rows[graph.node_atom[k] * width], &rows[(graph.node_atom[k] + 1) * width],
+                values + k * width);
+  }
+
   PairMLFFTTT *pair;
+  const mlff::Graph &graph;
+  int n_atoms;
+  std::vector<double> rows;
 };
 }    // namespace
 
@@ -472,10 +503,9 @@ void PairMLFFTTT::ttt_update(double local_energy)
   double before = local_energy;    // this step's, from the force call
   MPI_Allreduce(MPI_IN_PLACE, &before, 1, MPI_DOUBLE, MPI_SUM, world);
   mlff::TTTUpdate result;
-  PairCommunicator bridge_comm(this);
+  PairCommunicator bridge_comm(this, *graph, ntotal);
   try {
-    build_graph(radius, true, false, *atom_graph);
-    result = ttt->update(*atom_graph, prior_forces.data(), prior_energy, atom->natoms, radius,
+    result = ttt->update(*graph, prior_forces.data(), prior_energy, atom->natoms, radius,
                          bridge_comm);
     model->set_parameters(ttt->parameter_names(), result.values);
   } catch (std::exception &e) {

@@ -96,8 +96,8 @@ class PairMLFFTTT : public Pair {
   // what the model evaluates: periodic images folded onto their owners, so a rank that spans
   // a periodic direction whole evaluates each atom once
   std::unique_ptr<mlff::Graph> graph;
-  // every owned and ghost atom in LAMMPS's order, as the spectral kernel, the TTT engine and
-  // the hook see the structure (their ghost communication works per LAMMPS atom)
+  // every owned and ghost atom in LAMMPS's order, as the spectral kernel and the hook see
+  // the structure (the kernel's ghost communication works per LAMMPS atom)
   std::unique_ptr<mlff::Graph> atom_graph;
   std::vector<int> image_owner;        // find_image_owners of the current atoms
   std::vector<double> atom_forces;     // the model's forces per LAMMPS atom (owned + ghost)
