@@ -30,7 +30,8 @@ void append_edges(const NeighborLists& nl, double cutoff, const std::vector<int>
   }
 }
 
-// Keeps the edges whose center lies within num_layers-1 hops of an owned atom.
+// Keeps the edges whose center lies within num_layers-1 hops of an owned atom, sorted by that
+// hop count (stable), and records how many of them each layer needs.
 void prune_to_receptive_field(int n_atoms, int n_local, int num_layers, Graph& graph) {
   const int64_t n_edges = graph.num_edges();
   const int unreached = num_layers;  // any depth >= num_layers is never needed as a center
@@ -42,17 +43,31 @@ void prune_to_receptive_field(int n_atoms, int n_local, int num_layers, Graph& g
       if (hops[graph.centers[e]] == depth && hops[graph.neighbors[e]] > depth + 1)
         hops[graph.neighbors[e]] = depth + 1;
 
-  int64_t kept = 0;
+  // counting sort by hop: start[h] is where the edges of centers h hops away begin
+  std::vector<int64_t> start(num_layers + 1, 0);
   for (int64_t e = 0; e < n_edges; ++e) {
-    if (hops[graph.centers[e]] >= num_layers) continue;
-    graph.centers[kept] = graph.centers[e];
-    graph.neighbors[kept] = graph.neighbors[e];
-    for (int k = 0; k < 3; ++k) graph.edge_vec[3 * kept + k] = graph.edge_vec[3 * e + k];
-    ++kept;
+    const int h = hops[graph.centers[e]];
+    if (h < num_layers) ++start[h + 1];
   }
-  graph.centers.resize(kept);
-  graph.neighbors.resize(kept);
-  graph.edge_vec.resize(3 * kept);
+  for (int h = 0; h < num_layers; ++h) start[h + 1] += start[h];
+  const int64_t kept = start[num_layers];
+  std::vector<int64_t> centers(kept), neighbors(kept);
+  std::vector<double> edge_vec(3 * kept);
+  for (int64_t e = 0; e < n_edges; ++e) {
+    const int h = hops[graph.centers[e]];
+    if (h >= num_layers) continue;
+    const int64_t to = start[h]++;
+    centers[to] = graph.centers[e];
+    neighbors[to] = graph.neighbors[e];
+    for (int k = 0; k < 3; ++k) edge_vec[3 * to + k] = graph.edge_vec[3 * e + k];
+  }
+  graph.centers.swap(centers);
+  graph.neighbors.swap(neighbors);
+  graph.edge_vec.swap(edge_vec);
+  // after the scatter start[h] is the end of hop h's edges
+  graph.layer_edges.resize(num_layers);
+  for (int layer = 0; layer < num_layers; ++layer)
+    graph.layer_edges[layer] = start[num_layers - 1 - layer];
 }
 
 // Renumbers the nodes: owned atoms keep their indices, the ghosts some edge touches follow in
@@ -80,6 +95,7 @@ void compact_nodes(int n_atoms, int n_local, Graph& graph) {
 void build_graph(const NeighborLists& lists, double cutoff, int prune_layers,
                  const std::vector<int>* owner, Graph& graph) {
   graph.clear_edges();
+  graph.layer_edges.clear();
   graph.n_local = lists.n_local;
   graph.n_nodes = lists.n_total;
   append_edges(lists, cutoff, owner, graph);

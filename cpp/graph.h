@@ -16,6 +16,10 @@ struct Graph {
   std::vector<int64_t> neighbors;    // edge target
   std::vector<double> edge_vec;      // 3 per edge: x[neighbor] - x[center]
   std::vector<int> node_atom;        // the MD code's atom index of each node
+  // With pruning, edges come sorted by their center's hop distance from the owned atoms and
+  // layer_edges[l] counts the leading edges message-passing layer l needs (those centered
+  // within num_layers-1-l hops); empty: every layer uses every edge.
+  std::vector<int64_t> layer_edges;
 
   int64_t num_edges() const { return static_cast<int64_t>(centers.size()); }
   void clear_edges();
@@ -54,8 +58,9 @@ void find_image_owners(const Id* ids, int n_local, int n_total, std::vector<int>
 //
 // prune_layers = L > 0 drops the edges no owned atom's energy depends on: with L
 // message-passing layers an owned atom's energy needs the features of atoms up to L-1 hops
-// away, so only edges centered within L-1 hops carry information. Exact; ghost shells sized
-// for the receptive field plus the skin hold many more edges than that.
+// away, so only edges centered within L-1 hops carry information, and layer l only needs the
+// edges centered within L-1-l hops (layer_edges). Exact; ghost shells sized for the receptive
+// field plus the skin hold many more edges than that.
 //
 // With `owner` (from find_image_owners), periodic images are folded onto their owners: an
 // edge to an image becomes an edge to the owned atom with the image's edge vector, and the

@@ -122,7 +122,14 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   // changes every MD step; run the model unoptimized.
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   std::vector<torch::jit::IValue> inputs{species, edge_index, edge_vec};
-  if (refined) inputs.emplace_back(radius);
+  const bool layered = info_.format_version >= 3 &&
+      graph.layer_edges.size() == static_cast<size_t>(info_.num_layers);
+  if (layered) {
+    inputs.emplace_back(refined ? torch::jit::IValue(radius) : torch::jit::IValue());
+    inputs.emplace_back(c10::List<int64_t>(graph.layer_edges));
+  } else if (refined) {
+    inputs.emplace_back(radius);
+  }
   if (!request.forces) {
     torch::NoGradGuard no_grad;
     Results out;

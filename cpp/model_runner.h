@@ -13,8 +13,9 @@
 namespace mlff {
 
 // The model file format export writes; the runner also reads the older versions back to
-// kOldestModelFormatVersion (version 1 files have no reference statistics, so no RR).
-constexpr int kModelFormatVersion = 2;
+// kOldestModelFormatVersion (version 1 files have no reference statistics, so no RR; before
+// version 3 every layer evaluates every edge).
+constexpr int kModelFormatVersion = 3;
 constexpr int kOldestModelFormatVersion = 1;
 
 struct ModelInfo {

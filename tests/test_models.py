@@ -188,3 +188,38 @@ def test_heads(model):
     # ... and never the reference head (nor the reference energy the prior head)
     assert all(g is None for g in grads(prior, "reference_head"))
     assert all(g is None for g in grads(reference, "prior_head"))
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_per_layer_edges_leave_owned_energies_unchanged(architecture):
+    """A subdomain's graph: the first atoms of a cluster are 'owned'; edges sorted by their
+    centre's hop distance from them, each layer restricted to the edges it needs (what the C++
+    graph builder hands a format-3 model) gives the owned atoms' energies of the full graph."""
+    torch.manual_seed(3)
+    model = build_model(architecture, elements=["Si"], cutoff=CUTOFF, hidden=16, num_basis=8,
+                        shared_layers=2, head_layers=1).double().eval()
+    atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat((3, 1, 1))
+    atoms.rattle(0.1, seed=2)
+    atoms.pbc = False
+    graph = radius_graph(atoms, CUTOFF, ["Si"])
+    species = torch.from_numpy(graph.species)
+    edge_index = torch.from_numpy(graph.edge_index)
+    edge_vec = torch.from_numpy(graph.edge_vec)
+    owned, layers = 8, model.num_layers
+    hops = np.full(len(atoms), layers)
+    hops[:owned] = 0
+    for depth in range(layers - 1):
+        for c, n in graph.edge_index.T:
+            if hops[c] == depth and hops[n] > depth + 1:
+                hops[n] = depth + 1
+    keep = np.flatnonzero(hops[graph.edge_index[0]] < layers)
+    order = keep[np.argsort(hops[graph.edge_index[0, keep]], kind="stable")]
+    counts = [int((hops[graph.edge_index[0, order]] <= layers - 1 - layer).sum())
+              for layer in range(layers)]
+    assert counts[0] > counts[-1]  # the restriction does cut work
+    full = model(species, edge_index, edge_vec)[:owned]
+    layered = model(species, edge_index[:, order], edge_vec[order], None, counts)[:owned]
+    assert torch.allclose(layered, full, rtol=0, atol=1e-12)
+    scripted = torch.jit.script(model)
+    assert torch.allclose(scripted(species, edge_index[:, order], edge_vec[order], None, counts)
+                          [:owned], full, rtol=0, atol=1e-12)

@@ -3,7 +3,8 @@
 The file loads from C++ without Python. Typed attributes carry what the C++ core checks
 (format version, cutoff, layers, elements, units, dtype) and, from format version 2, the
 training-set reference statistics of radius refinement and the shift monitor (``rr_*``,
-``force_norm_*``; empty when the export had no training set); ``metadata_json`` carries the
+``force_norm_*``; empty when the export had no training set), from version 3 the per-layer
+edge counts of ``forward``; ``metadata_json`` carries the
 full record shown by ``mlff-ttt info``. An exported file can be exported again (to add or
 refresh the statistics) like a checkpoint.
 """
@@ -18,7 +19,7 @@ from torch import nn
 from .models import build_model
 from .rr import ReferenceStatistics, check_grid, default_grid, reference_statistics
 
-MODEL_FORMAT_VERSION = 2
+MODEL_FORMAT_VERSION = 3
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -60,10 +61,12 @@ class ExportedModel(nn.Module):
         self.force_norm_std = float(stats.get("force_norm_std", 0.0))
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
-                edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
+                edge_vec: torch.Tensor, radius: Optional[float] = None,
+                layer_edges: Optional[List[int]] = None) -> torch.Tensor:
         """Per-atom energies (eV) from the reference head; ``radius`` (RR) cuts the graph
-        smoothly below the trained cutoff."""
-        return self.model(species, edge_index, edge_vec, radius)
+        smoothly below the trained cutoff; ``layer_edges`` (format version 3) lets each layer
+        use only the leading edges it needs (see models.layers.layer_edge_count)."""
+        return self.model(species, edge_index, edge_vec, radius, layer_edges)
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import nn
 
 # Width (Angstrom) of the smooth switch that cuts edges at a refined radius (see CosineEnvelope).
 RR_SWITCH_WIDTH = 0.5
+
+
+def layer_edge_count(layer_edges: Optional[List[int]], layer: int, num_edges: int) -> int:
+    """How many leading edges message-passing layer ``layer`` (0-based over the whole model)
+    uses: all of them without ``layer_edges``. A domain-decomposed caller sorts its edges by
+    how many hops their centre lies from the atoms it owns and passes, per layer, the count of
+    edges whose centre is within (num_layers - 1 - layer) hops: the later layers only need
+    features closer to the owned atoms, so their work shrinks to those edges. The owned
+    atoms' energies are unchanged (features further out are never used again)."""
+    if layer_edges is None:
+        return num_edges
+    return layer_edges[layer]
 
 
 class ShiftedSoftplus(nn.Module):

@@ -16,7 +16,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
-from .layers import CosineEnvelope, EnergyReadout
+from .layers import CosineEnvelope, EnergyReadout, layer_edge_count
 
 # Keeps sqrt differentiable (to second order, for force training) where a vector feature is
 # zero: at initialisation, for isolated atoms, and in symmetric environments.
@@ -107,9 +107,11 @@ class EnergyHead(EnergyReadout):
 
     def forward(self, s: torch.Tensor, v: torch.Tensor, species: torch.Tensor,
                 edge_index: torch.Tensor, basis: torch.Tensor, envelope: torch.Tensor,
-                unit: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            s, v = block(s, v, edge_index, basis, envelope, unit)
+                unit: torch.Tensor, layer_edges: Optional[List[int]] = None,
+                first_layer: int = 0) -> torch.Tensor:
+        for k, block in enumerate(self.blocks):
+            n = layer_edge_count(layer_edges, first_layer + k, edge_index.shape[1])
+            s, v = block(s, v, edge_index[:, :n], basis[:n], envelope[:n], unit[:n])
         return self.readout(s, species)
 
 
@@ -130,7 +132,9 @@ class PaiNN(TwoHeadModel):
         self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
 
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor, radius: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                       edge_vec: torch.Tensor, radius: Optional[float] = None,
+                       layer_edges: Optional[List[int]] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                   torch.Tensor]:
         """Features (s, v) after the shared blocks, and the edge terms the heads reuse."""
         r = torch.linalg.norm(edge_vec, dim=-1)  # edges never have r = 0
@@ -139,15 +143,20 @@ class PaiNN(TwoHeadModel):
         envelope = self.envelope(r, radius)
         s = self.embedding(species)
         v = s.new_zeros((s.shape[0], 3, self.hidden))
-        for block in self.shared:
-            s, v = block(s, v, edge_index, basis, envelope, unit)
+        for k, block in enumerate(self.shared):
+            n = layer_edge_count(layer_edges, k, edge_index.shape[1])
+            s, v = block(s, v, edge_index[:, :n], basis[:n], envelope[:n], unit[:n])
         return s, v, basis, envelope, unit
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
-                edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
-        """Per-atom reference energies; ``radius`` cuts the graph below the cutoff (RR)."""
-        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius)
-        return self.reference_head(s, v, species, edge_index, basis, envelope, unit)
+                edge_vec: torch.Tensor, radius: Optional[float] = None,
+                layer_edges: Optional[List[int]] = None) -> torch.Tensor:
+        """Per-atom reference energies; ``radius`` cuts the graph below the cutoff (RR);
+        ``layer_edges`` see :func:`~mlff_ttt.models.layers.layer_edge_count`."""
+        s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius,
+                                                          layer_edges)
+        return self.reference_head(s, v, species, edge_index, basis, envelope, unit, layer_edges,
+                                   len(self.shared))
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,

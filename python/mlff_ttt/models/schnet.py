@@ -15,7 +15,8 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
-from .layers import CosineEnvelope, EnergyReadout, GaussianBasis, ShiftedSoftplus
+from .layers import (CosineEnvelope, EnergyReadout, GaussianBasis, ShiftedSoftplus,
+                     layer_edge_count)
 
 
 class Interaction(nn.Module):
@@ -47,9 +48,11 @@ class EnergyHead(EnergyReadout):
                          hidden, num_elements, ShiftedSoftplus())
 
     def forward(self, h: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor,
-                basis: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            h = block(h, edge_index, basis, envelope)
+                basis: torch.Tensor, envelope: torch.Tensor,
+                layer_edges: Optional[List[int]] = None, first_layer: int = 0) -> torch.Tensor:
+        for k, block in enumerate(self.blocks):
+            n = layer_edge_count(layer_edges, first_layer + k, edge_index.shape[1])
+            h = block(h, edge_index[:, :n], basis[:n], envelope[:n])
         return self.readout(h, species)
 
 
@@ -69,20 +72,26 @@ class SchNet(TwoHeadModel):
         self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
 
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
-                       edge_vec: torch.Tensor, radius: Optional[float] = None):
+                       edge_vec: torch.Tensor, radius: Optional[float] = None,
+                       layer_edges: Optional[List[int]] = None):
         r = torch.linalg.norm(edge_vec, dim=-1)
         basis = self.basis(r)
         envelope = self.envelope(r, radius)
         h = self.embedding(species)
-        for block in self.shared:
-            h = block(h, edge_index, basis, envelope)
+        for k, block in enumerate(self.shared):
+            n = layer_edge_count(layer_edges, k, edge_index.shape[1])
+            h = block(h, edge_index[:, :n], basis[:n], envelope[:n])
         return h, basis, envelope
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
-                edge_vec: torch.Tensor, radius: Optional[float] = None) -> torch.Tensor:
-        """Per-atom reference energies; ``radius`` cuts the graph below the cutoff (RR)."""
-        h, basis, envelope = self.representation(species, edge_index, edge_vec, radius)
-        return self.reference_head(h, species, edge_index, basis, envelope)
+                edge_vec: torch.Tensor, radius: Optional[float] = None,
+                layer_edges: Optional[List[int]] = None) -> torch.Tensor:
+        """Per-atom reference energies; ``radius`` cuts the graph below the cutoff (RR);
+        ``layer_edges`` see :func:`~mlff_ttt.models.layers.layer_edge_count`."""
+        h, basis, envelope = self.representation(species, edge_index, edge_vec, radius,
+                                                 layer_edges)
+        return self.reference_head(h, species, edge_index, basis, envelope, layer_edges,
+                                   len(self.shared))
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
