@@ -81,6 +81,23 @@ def test_lammps_gradient_is_the_global_loss_gradient(tmp_path, liquid):
         assert np.abs(gradient - expected).max() <= 1e-10 * np.abs(expected).max()
 
 
+def test_float32_model_adapts_with_the_float64_gradient(tmp_path, liquid):
+    """TTT on a float32 model file (the module adapts in its own dtype): one SGD step moves the
+    parameters by lr x the float64 model's gradient, to float32 precision."""
+    lr = 1e-3
+    model32 = ROOT / "examples" / "models" / "si_schnet_f32.pt"
+    frame = label_with_prior([liquid], "tersoff")
+    engine = TTTEngine(load_module(MODEL), TTTSettings(batch_size=1))
+    engine.prior_loss(collate(engine._frames(frame), torch.float64), create_graph=True).backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
+    result = lammps(tmp_path, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd save "
+                    "adapted.pt monitor off", model=model32)
+    assert result.returncode == 0, result.stdout[-2000:]
+    gradient = (parameters(model32).astype(np.float64) -
+                parameters(tmp_path / "adapted.pt").astype(np.float64)) / lr
+    assert np.abs(gradient - expected).max() <= 1e-3 * np.abs(expected).max()
+
+
 def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
     runs = []
     for nprocs in (1, 2, 4):

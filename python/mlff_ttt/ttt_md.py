@@ -78,8 +78,9 @@ class UpdateRecord:
 
 @dataclass
 class Adapter:
-    """The TTT state of one pair-style instance: the module being adapted (float64 copy of the
-    model file), its optimizer, and the parameters of the last good update."""
+    """The TTT state of one pair-style instance: the module being adapted (the model file
+    loaded again, in its own dtype), its optimizer, and the parameters of the last good
+    update."""
     module: torch.jit.ScriptModule
     names: List[str]
     settings: MDSettings
@@ -206,8 +207,9 @@ def update(adapter: Adapter, species, edge_index, edge_vec, n_local: int, prior_
            prior_energy: float, n_atoms: int, radius: float, comm) -> Dict[str, object]:
     """One TTT update from the pair style (numpy arrays in); returns the record and the new
     values of the adapter's parameters, flattened in ``adapter.names`` order."""
+    dtype = torch.float32 if adapter.module.dtype == "float32" else torch.float64
     graph = {"species": torch.from_numpy(species), "edge_index": torch.from_numpy(edge_index),
-             "edge_vec": torch.from_numpy(edge_vec), "n_local": int(n_local)}
+             "edge_vec": torch.from_numpy(edge_vec).to(dtype), "n_local": int(n_local)}
     cutoff = float(adapter.module.cutoff)
     record = adapter.update(graph, torch.from_numpy(prior_forces), float(prior_energy),
                             int(n_atoms), comm, None if radius >= cutoff else float(radius))
