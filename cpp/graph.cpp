@@ -1,5 +1,7 @@
 #include "graph.h"
 
+#include <limits>
+
 namespace mlff {
 
 void Graph::clear_edges() {
@@ -22,7 +24,13 @@ void append_edges(const NeighborLists& nl, double cutoff, const std::vector<int>
       const int j = list[k] & nl.index_mask;
       const double* xj = nl.positions + 3 * static_cast<int64_t>(j);
       const double dx = xj[0] - xi[0], dy = xj[1] - xi[1], dz = xj[2] - xi[2];
-      if (dx * dx + dy * dy + dz * dz >= cutoff_sq) continue;
+      const double r_sq = dx * dx + dy * dy + dz * dz;
+      if (r_sq >= cutoff_sq) continue;
+      if (r_sq < graph.closest_sq) {
+        graph.closest_sq = r_sq;
+        graph.closest_atoms[0] = i;
+        graph.closest_atoms[1] = j;
+      }
       graph.centers.push_back(i);
       graph.neighbors.push_back(owner && (*owner)[j] >= 0 ? (*owner)[j] : j);
       graph.edge_vec.insert(graph.edge_vec.end(), {dx, dy, dz});
@@ -96,6 +104,8 @@ void build_graph(const NeighborLists& lists, double cutoff, int prune_layers,
                  const std::vector<int>* owner, Graph& graph) {
   graph.clear_edges();
   graph.layer_edges.clear();
+  graph.closest_sq = std::numeric_limits<double>::infinity();
+  graph.closest_atoms[0] = graph.closest_atoms[1] = -1;
   graph.n_local = lists.n_local;
   graph.n_nodes = lists.n_total;
   append_edges(lists, cutoff, owner, graph);

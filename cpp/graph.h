@@ -20,6 +20,11 @@ struct Graph {
   // layer_edges[l] counts the leading edges message-passing layer l needs (those centered
   // within num_layers-1-l hops); empty: every layer uses every edge.
   std::vector<int64_t> layer_edges;
+  // The closest pair among the edges' atoms (MD atom indices, before folding) and the square
+  // of its distance: what a minimum-distance check reports. closest_sq is infinite without
+  // edges.
+  double closest_sq = 0.0;
+  int closest_atoms[2] = {-1, -1};
 
   int64_t num_edges() const { return static_cast<int64_t>(centers.size()); }
   void clear_edges();

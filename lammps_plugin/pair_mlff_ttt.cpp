@@ -38,7 +38,7 @@ static double boltz_of(const std::string &units)
 
 PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     Pair(lmp), graph(new mlff::Graph), atom_graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
-    rr_grid_given(false), monitor_every(10), monitor_given(false), rr_once_pending(false),
+    rr_grid_given(false), min_distance(0.5), monitor_every(10), monitor_given(false), rr_once_pending(false),
     radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
     ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1)
 {
@@ -77,7 +77,7 @@ void PairMLFFTTT::allocate()
 }
 
 /* pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
-                      [hook every N module:function] */
+                      [min_distance D] [ttt ...] [hook every N module:function] */
 
 void PairMLFFTTT::settings(int narg, char **arg)
 {
@@ -88,6 +88,7 @@ void PairMLFFTTT::settings(int narg, char **arg)
   rr_every = 0;
   rr_grid.clear();
   rr_grid_given = false;
+  min_distance = 0.5;
   monitor_every = 10;
   monitor_given = false;
   ttt_every = 0;
@@ -170,6 +171,12 @@ void PairMLFFTTT::settings(int narg, char **arg)
         }
         iarg += 2;
       }
+    } else if (word == "min_distance") {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt min_distance D: D is missing");
+      min_distance = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!(min_distance >= 0.0))
+        error->all(FLERR, "pair_style mlff_ttt min_distance D needs D >= 0 (0: no check)");
+      iarg += 2;
     } else if (word == "monitor") {
       monitor_given = true;
       if (iarg + 2 <= narg && strcmp(arg[iarg + 1], "off") == 0) {
@@ -307,6 +314,19 @@ double PairMLFFTTT::init_one(int i, int j)
   const double cut = model->info().cutoff;
   cutghost[i][j] = cutghost[j][i] = cut;
   return cut;
+}
+
+/* Atoms closer than min_distance: a model trained on physical structures returns a finite,
+   meaningless number there, so the run stops instead, naming the pair. */
+
+void PairMLFFTTT::check_min_distance()
+{
+  if (min_distance <= 0.0 || !(graph->closest_sq < min_distance * min_distance)) return;
+  const int i = graph->closest_atoms[0], j = graph->closest_atoms[1];
+  error->one(FLERR, "pair_style mlff_ttt at step {}: atoms {} and {} are {:.4g} A apart, closer "
+             "than min_distance {} A (overlapping atoms: check the input structure; "
+             "min_distance 0 switches the check off)", update->ntimestep, atom->tag[i],
+             atom->tag[j], std::sqrt(graph->closest_sq), min_distance);
 }
 
 double PairMLFFTTT::energy_conversion() const
@@ -698,6 +718,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
 
   // the graph at the radius in use (the model's own switch makes the cut smooth)
   build_graph(radius, true, true, *graph);
+  check_min_distance();
   mlff::Results result;
   try {
     result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},

@@ -54,6 +54,7 @@ class PairMLFFTTT : public Pair {
   void allocate();
   void build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out);
   double energy_conversion() const;
+  void check_min_distance();
   void spectral_update(bool all_radii);
   void monitor_forces(const std::vector<double> &forces);
   void prior_coeff(int narg, char **arg);
@@ -68,6 +69,7 @@ class PairMLFFTTT : public Pair {
   bigint rr_every;
   std::vector<double> rr_grid;         // as given by rr_grid (empty: the model's radii)
   bool rr_grid_given;
+  double min_distance;                 // closer atoms are an error (A); 0: no check
   int monitor_every;                   // 0: off
   bool monitor_given;                  // `monitor every N` written in the deck
   bool rr_once_pending;

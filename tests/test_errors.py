@@ -36,6 +36,8 @@ CASES = {
     "bad_hook": (dict(style_args="hook every 5 no_such_module_xyz:fn"),
                  "cannot load hook 'no_such_module_xyz:fn'"),
     "bad_hook_interval": (dict(style_args="hook every 0 os:getcwd"), "hook every N needs N >= 1"),
+    "negative_min_distance": (dict(style_args="min_distance -1"),
+                              "min_distance D needs D >= 0 (0: no check)"),
 }
 
 
@@ -58,3 +60,39 @@ def test_good_deck_runs_without_plugin_load(model_file, tmp_path):
     proc = run_lmp(deck(model=model_file), tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "Loaded 1 plugins from" in proc.stdout and "plugin load" not in deck(model=model_file)
+
+
+OVERLAP = """
+units metal
+atom_style atomic
+region box block 0 10 0 10 0 10
+create_box 1 box
+create_atoms 1 single 5.0 5.0 5.0
+create_atoms 1 single 5.01 5.0 5.0
+create_atoms 1 single 2.0 2.0 2.0
+mass * 28.0855
+pair_style mlff_ttt {style_args}
+pair_coeff * * {model} Si
+thermo_style custom step pe
+thermo_modify format float %.10g
+run 0
+"""
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_overlapping_atoms_are_a_lammps_error_naming_them(model_file, tmp_path, nprocs):
+    """Two atoms 0.01 A apart: an ERROR naming both IDs and the distance (never a number)."""
+    proc = run_lmp(OVERLAP.format(model=model_file, style_args=""), tmp_path, nprocs=nprocs)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode > 0, output[-2000:]
+    assert "atoms 1 and 2 are 0.01 A apart, closer than min_distance 0.5 A" in output, \
+        output[-2000:]
+
+
+def test_min_distance_floor_is_a_keyword_and_zero_switches_it_off(model_file, tmp_path):
+    proc = run_lmp(OVERLAP.format(model=model_file, style_args="min_distance 0.005"), tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    proc = run_lmp(OVERLAP.format(model=model_file, style_args="min_distance 0"), tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    proc = run_lmp(OVERLAP.format(model=model_file, style_args="min_distance 0.02"), tmp_path)
+    assert proc.returncode > 0 and "closer than min_distance 0.02 A" in proc.stdout
