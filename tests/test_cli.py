@@ -58,7 +58,7 @@ def test_train_resume_export_info(tiny_run, capsys):
     assert float(log[-1]["train_loss"]) < 0.7 * float(log[0]["train_loss"])
 
     # resume: extend to 12 epochs; the log continues from epoch 11
-    before = torch.load(tiny_run / "run" / "last.pt", weights_only=False)["train_state"]["epoch"]
+    before = torch.load(tiny_run / "run" / "last.pt", weights_only=True)["train_state"]["epoch"]
     config.write_text(CONFIG.format(epochs=12))
     assert main(["train", str(config), "--resume"]) == 0
     log = read_log(tiny_run / "run" / "log.csv")
@@ -122,8 +122,8 @@ def test_pretrain_finetune_freezes_the_representation(tiny_run):
                                                       "  pretrain_epochs: 3"))
     assert main(["train", str(config)]) == 0
     run = tiny_run / "run"
-    pretrained = torch.load(run / "pretrained.pt", weights_only=False)
-    final = torch.load(run / "last.pt", weights_only=False)
+    pretrained = torch.load(run / "pretrained.pt", weights_only=True)
+    final = torch.load(run / "last.pt", weights_only=True)
     groups = final["parameter_groups"]
     before, after = pretrained["model_state"], final["model_state"]
     # fine-tuning starts from the pre-trained prior head's weights
@@ -149,7 +149,7 @@ def test_painn_trains_on_a_tiny_set(tiny_run):
     assert main(["train", str(config)]) == 0
     log = read_log(tiny_run / "run" / "log.csv")
     assert float(log[-1]["train_loss"]) < 0.7 * float(log[0]["train_loss"])
-    ckpt = torch.load(tiny_run / "run" / "best.pt", weights_only=False)
+    ckpt = torch.load(tiny_run / "run" / "best.pt", weights_only=True)
     assert ckpt["architecture"] == "painn"
 
 
@@ -168,3 +168,27 @@ def test_nan_loss_stops_training_and_keeps_checkpoints(tiny_run, capsys):
     assert "non-finite training loss at epoch 3" in capsys.readouterr().err
     assert (tiny_run / "run" / "last.pt").read_bytes() == last
     assert (tiny_run / "run" / "best.pt").read_bytes() == best
+
+
+def test_checkpoints_are_read_without_running_code(tmp_path, capsys):
+    """A checkpoint that pickles an object whose unpickling would run code is refused with a
+    message; the code never runs."""
+    marker = tmp_path / "payload_ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"model_state": {}, "payload": Payload()}, tmp_path / "evil.pt")
+    assert main(["export", str(tmp_path / "evil.pt"), "-o", str(tmp_path / "out.pt")]) != 0
+    assert "is not a readable mlff-ttt training checkpoint" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "out.pt").exists()
+
+
+def test_newer_checkpoint_version_is_refused(tiny_run, capsys):
+    assert main(["train", str(tiny_run / "config.yaml")]) == 0
+    ckpt = torch.load(tiny_run / "run" / "best.pt", weights_only=True)
+    ckpt["checkpoint_version"] = 99
+    torch.save(ckpt, tiny_run / "future.pt")
+    assert main(["export", str(tiny_run / "future.pt"), "-o", str(tiny_run / "o.pt")]) != 0
+    assert "has checkpoint version 99" in capsys.readouterr().err

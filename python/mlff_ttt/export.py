@@ -90,9 +90,9 @@ def model_from_checkpoint(path: Union[str, Path]):
         ckpt = {"architecture": metadata["architecture"], "hparams": metadata["hparams"],
                 "parameter_groups": model.parameter_groups(), "exported_metadata": metadata}
         return model.eval(), ckpt
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or "model_state" not in ckpt:
-        raise ValueError(f"{path} is not an mlff-ttt training checkpoint or model file")
+    from .train import load_checkpoint
+
+    ckpt = load_checkpoint(path)
     model = build_model(ckpt["architecture"], **ckpt["hparams"]).to(torch.float64)
     model.load_state_dict(ckpt["model_state"])
     return model.eval(), ckpt

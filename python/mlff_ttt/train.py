@@ -22,6 +22,29 @@ from .models import build_model
 CHECKPOINT_VERSION = 1
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A training checkpoint, read with ``weights_only=True``: only tensors and plain values
+    are unpickled, so opening a checkpoint from someone else cannot run code. ValueError
+    naming the problem for anything else."""
+    import pickle
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path} is not a readable mlff-ttt training checkpoint: {first}. mlff-ttt "
+            "checkpoints hold only tensors and plain values and are read without running any "
+            "code; a file that needs more (other objects pickled into it) is refused") from None
+    if not isinstance(ckpt, dict) or "model_state" not in ckpt:
+        raise ValueError(f"{path} is not an mlff-ttt training checkpoint or model file")
+    version = ckpt.get("checkpoint_version", 1)
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise ValueError(f"{path} has checkpoint version {version}; this mlff-ttt reads "
+                         f"versions up to {CHECKPOINT_VERSION}: update mlff-ttt")
+    return ckpt
+
+
 def save_atomic(obj, path: Path) -> None:
     """Writes to a temporary file and renames, so an interrupted save never corrupts `path`."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -187,7 +210,7 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
     state = {"phase": 0, "epoch": 0, "best_val": math.inf, "epochs_since_best": 0}
     ckpt = None
     if resume and last_path.is_file():
-        ckpt = torch.load(last_path, weights_only=False)
+        ckpt = load_checkpoint(last_path)
         model.load_state_dict(ckpt["model_state"])
         state = ckpt["train_state"]
         rng.setstate(ckpt["rng_state"])
