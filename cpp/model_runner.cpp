@@ -153,30 +153,27 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   if (!request.forces) {
     torch::NoGradGuard no_grad;
     Results out;
-    out.energy = module_.forward(inputs).toTensor().narrow(0, 0, graph.n_local)
-                     .to(torch::kFloat64).sum().item<double>();
-    if (!std::isfinite(out.energy))
-      throw std::runtime_error("model '" + path_ + "' returned a non-finite energy");
+    auto owned = module_.forward(inputs).toTensor().narrow(0, 0, graph.n_local);
+    out.energy = owned.to(torch::kFloat64).sum().item<double>();
+    if (!std::isfinite(out.energy)) throw non_finite("energy", owned);
     return out;
   }
   auto node_energy = module_.forward(inputs).toTensor();
   // summed in float64: a float32 sum over thousands of atoms rounds the total energy at the
   // 1e-3 eV level, which shows as noise in NVE energy conservation
   auto energy = node_energy.narrow(0, 0, graph.n_local).to(torch::kFloat64).sum();
-  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
-
   Results out;
   out.energy = energy.item<double>();
   if (!std::isfinite(out.energy))
-    throw std::runtime_error("model '" + path_ + "' returned a non-finite energy");
+    throw non_finite("energy", node_energy.narrow(0, 0, graph.n_local).detach());
+  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
 
   // Each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g.
   auto centers_cpu = centers.to(torch::kCPU), neighbors_cpu = neighbors.to(torch::kCPU);
   auto forces = torch::zeros({n, 3}, f64);
   forces.index_add_(0, centers_cpu, grad);
   forces.index_add_(0, neighbors_cpu, -grad);
-  if (!torch::isfinite(forces).all().item<bool>())
-    throw std::runtime_error("model '" + path_ + "' returned non-finite forces");
+  if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("forces", forces);
   out.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
 
   if (request.node_energy) {
@@ -209,6 +206,15 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
                            node_virial.data_ptr<double>() + 6 * n);
   }
   return out;
+}
+
+NonFiniteOutput ModelRunner::non_finite(const std::string& what, const torch::Tensor& values) const {
+  // the first node with a non-finite value (rows of forces, entries of energies)
+  auto bad = torch::logical_not(torch::isfinite(values.to(torch::kCPU)));
+  if (bad.dim() > 1) bad = bad.any(1);
+  const auto where = torch::nonzero(bad);
+  const int64_t node = where.size(0) > 0 ? where[0][0].item<int64_t>() : -1;
+  return NonFiniteOutput("model '" + path_ + "' returned a non-finite " + what, node);
 }
 
 void ModelRunner::set_parameters(const std::vector<std::string>& names,

@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <array>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,12 @@ struct Results {
   std::vector<double> node_virial;     // 6 per node, when asked for
 };
 
+// The model returned a non-finite energy or force; `node` is the first graph node concerned.
+struct NonFiniteOutput : std::runtime_error {
+  NonFiniteOutput(const std::string& what, int64_t node) : std::runtime_error(what), node(node) {}
+  int64_t node;
+};
+
 class ModelRunner {
  public:
   // Throws std::runtime_error with a readable message if the file is missing, is not a
@@ -80,6 +87,8 @@ class ModelRunner {
   void set_parameters(const std::vector<std::string>& names, const std::vector<double>& values);
 
  private:
+  NonFiniteOutput non_finite(const std::string& what, const torch::Tensor& values) const;
+
   std::string path_;
   torch::jit::Module module_;
   ModelInfo info_;

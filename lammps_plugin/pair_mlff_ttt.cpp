@@ -38,7 +38,8 @@ static double boltz_of(const std::string &units)
 
 PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     Pair(lmp), graph(new mlff::Graph), atom_graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
-    rr_grid_given(false), min_distance(0.5), monitor_every(10), monitor_given(false), rr_once_pending(false),
+    rr_grid_given(false), min_distance(0.5), monitor_every(10), monitor_given(false),
+    rr_once_pending(false),
     radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
     ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1)
 {
@@ -723,6 +724,11 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   try {
     result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
                             radius);
+  } catch (mlff::NonFiniteOutput &e) {
+    if (e.node < 0)
+      error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+    error->one(FLERR, "pair_style mlff_ttt at step {}: {} for atom {}", update->ntimestep,
+               e.what(), atom->tag[graph->node_atom[e.node]]);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }

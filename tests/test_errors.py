@@ -96,3 +96,36 @@ def test_min_distance_floor_is_a_keyword_and_zero_switches_it_off(model_file, tm
     assert proc.returncode == 0, proc.stdout[-2000:]
     proc = run_lmp(OVERLAP.format(model=model_file, style_args="min_distance 0.02"), tmp_path)
     assert proc.returncode > 0 and "closer than min_distance 0.02 A" in proc.stdout
+
+
+MOLECULE = """
+units metal
+atom_style atomic
+boundary f f f
+region box block 0 12 0 12 0 12
+create_box 4 box
+create_atoms 2 single 5.0 5.0 5.0
+create_atoms 1 single 6.09 5.0 5.0
+create_atoms 4 single 5.0 6.2 5.0
+create_atoms 3 single 5.0 5.0 6.4
+mass * 12.0
+pair_style mlff_ttt monitor off
+pair_coeff * * {model} H C N O
+run 0
+"""
+
+
+def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path):
+    """A model whose energy is NaN for oxygen only: the ERROR names the step and the oxygen."""
+    import torch
+
+    from conftest import ROOT
+
+    module = torch.jit.load(str(ROOT / "examples" / "models" / "mol_schnet.pt"))
+    with torch.no_grad():
+        module.model.reference_head.shift[3] = float("nan")  # elements H C N O
+    torch.jit.save(module, str(tmp_path / "nan_for_oxygen.pt"))
+    proc = run_lmp(MOLECULE.format(model=tmp_path / "nan_for_oxygen.pt"), tmp_path)
+    assert proc.returncode > 0, proc.stdout[-2000:]
+    assert "at step 0: model" in proc.stdout and "returned a non-finite energy for atom 3" \
+        in proc.stdout, proc.stdout[-2000:]
