@@ -65,14 +65,41 @@ def _build(cls, values: Optional[dict], where: str):
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in config section '{where}'; known: {sorted(known)}")
+    for f in fields(cls):
+        if f.name in values:
+            values[f.name] = _checked(values[f.name], f.type, f"{where}.{f.name}")
     return cls(**values)
+
+
+# The field annotations (strings under `from __future__ import annotations`) and what they take.
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "list": (list,)}
+
+
+def _checked(value, annotation: str, where: str):
+    """The value if it has the field's type (an int is a valid float; a bool is neither)."""
+    accepted = _TYPES[annotation]
+    if annotation == "float" and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        raise ValueError(f"config key {where} must be a {annotation}, not {value!r}")
+    return float(value) if annotation == "float" else value
 
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"config {path} is not valid YAML: {detail}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"config {path} must be a mapping of sections (data, model, training, "
+                         f"output), not a {type(raw).__name__}")
     unknown = sorted(set(raw) - {"data", "model", "training", "output"})
     if unknown:
         raise ValueError(f"unknown top-level key(s) {unknown} in {path}")

@@ -36,7 +36,13 @@ def read_frames(path: str | Path) -> List[Atoms]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset {path} does not exist")
-    return read(path, index=":", format="extxyz")
+    try:
+        frames = read(path, index=":", format="extxyz")
+    except Exception as exc:  # ASE raises XYZError, ValueError, IndexError ... on bad files
+        raise ValueError(f"{path} is not a readable extended XYZ file: {exc}") from None
+    if not frames:
+        raise ValueError(f"{path} holds no structures")
+    return frames
 
 
 def _labels(atoms: Atoms, energy_key: str, forces_key: str, index: int, path, required: bool):

@@ -180,12 +180,27 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     }
     scripted = torch.jit.script(ExportedModel(model, metadata))
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = Path(exc.filename or output.parent)
+        reason = (f"{blocker} is a file, not a folder" if blocker.is_file() else
+                  f"{exc.strerror}: {blocker}")
+        raise ValueError(f"cannot write {output}: {reason}") from None
     # written under a temporary name and renamed, so an existing file (perhaps the input)
     # is never left half-written
     partial = output.with_name(output.name + ".partial")
-    scripted.save(str(partial))
-    partial.replace(output)
+    try:
+        scripted.save(str(partial))
+        partial.replace(output)
+    except (OSError, RuntimeError) as exc:  # torch reports write failures as RuntimeError
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+        reason = str(exc).strip().splitlines()[0]
+        raise ValueError(f"cannot write {output} (an existing file is left as it was): "
+                         f"{reason}") from None
     return metadata
 
 
