@@ -19,7 +19,9 @@
 #include "ttt_bridge.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <cstring>
 #include <exception>
@@ -47,7 +49,7 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
   pvector = new double[nextra];
   for (int k = 0; k < nextra; k++) pvector[k] = extra[k] = 0.0;
   single_enable = 0;
-  restartinfo = 0;
+  restartinfo = 1;
   one_coeff = 1;
   manybody_flag = 1;
   ghostneigh = 1;                   // message passing needs the neighbors of ghost atoms
@@ -82,6 +84,7 @@ void PairMLFFTTT::allocate()
 
 void PairMLFFTTT::settings(int narg, char **arg)
 {
+  settings_args.assign(arg, arg + narg);
   hook.reset();
   hook_target.clear();
   hook_every = 0;
@@ -217,6 +220,7 @@ void PairMLFFTTT::coeff(int narg, char **arg)
     error->all(FLERR, "pair_style mlff_ttt takes pair_coeff * * lines only");
   if (strcmp(arg[2], "prior") == 0) {
     prior_coeff(narg, arg);
+    prior_args.assign(arg + 2, arg + narg);
     return;
   }
   if (narg != 3 + ntypes)
@@ -232,6 +236,11 @@ void PairMLFFTTT::coeff(int narg, char **arg)
 
   const auto &info = model->info();
   model_path = arg[2];
+  // restart files name the model by its absolute path: read_restart may run elsewhere
+  char *absolute = realpath(arg[2], nullptr);
+  model_args.assign(arg + 2, arg + narg);
+  if (absolute) model_args[0] = absolute;
+  free(absolute);
   type_elements.assign(arg + 3, arg + 3 + ntypes);
   ttt.reset();
   type_to_species.assign(ntypes + 1, -1);
@@ -767,6 +776,96 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     } catch (std::exception &e) {
       error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
     }
+  }
+}
+
+/* Restart files: the pair_style arguments, then the model and prior lines, so read_restart
+   continues a run without pair_coeff lines. With TTT updates made, the adapted model is
+   written beside the restart's working folder (mlff_ttt_adapted_step<N>.pt) and named
+   instead of the original; the optimizer's state is not kept, so a continued TTT run starts
+   its optimizer afresh. */
+
+void PairMLFFTTT::write_strings(FILE *fp, const std::vector<std::string> &strings)
+{
+  const int count = static_cast<int>(strings.size());
+  fwrite(&count, sizeof(int), 1, fp);
+  for (const auto &text : strings) {
+    const int length = static_cast<int>(text.size());
+    fwrite(&length, sizeof(int), 1, fp);
+    fwrite(text.data(), 1, length, fp);
+  }
+}
+
+std::vector<std::string> PairMLFFTTT::read_strings(FILE *fp)
+{
+  // rank 0 reads, every rank gets the strings
+  int count = 0;
+  if (comm->me == 0) utils::sfread(FLERR, &count, sizeof(int), 1, fp, nullptr, error);
+  MPI_Bcast(&count, 1, MPI_INT, 0, world);
+  if (count < 0 || count > 100000) error->all(FLERR, "Corrupt pair_style mlff_ttt restart data");
+  std::vector<std::string> strings(count);
+  for (auto &text : strings) {
+    int length = 0;
+    if (comm->me == 0) utils::sfread(FLERR, &length, sizeof(int), 1, fp, nullptr, error);
+    MPI_Bcast(&length, 1, MPI_INT, 0, world);
+    if (length < 0 || length > (1 << 20))
+      error->all(FLERR, "Corrupt pair_style mlff_ttt restart data");
+    text.resize(length);
+    if (comm->me == 0 && length > 0)
+      utils::sfread(FLERR, &text[0], 1, length, fp, nullptr, error);
+    MPI_Bcast(&text[0], length, MPI_CHAR, 0, world);
+  }
+  return strings;
+}
+
+void PairMLFFTTT::write_restart_settings(FILE *fp)
+{
+  write_strings(fp, settings_args);
+}
+
+void PairMLFFTTT::read_restart_settings(FILE *fp)
+{
+  std::vector<std::string> args = read_strings(fp);
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(&a[0]);
+  settings(static_cast<int>(argv.size()), argv.data());
+}
+
+void PairMLFFTTT::write_restart(FILE *fp)
+{
+  write_restart_settings(fp);    // LAMMPS calls only this one; settings come first
+  std::vector<std::string> model_line = model_args;
+  if (ttt && extra[TTT_UPDATES] > 0) {
+    const std::string adapted = fmt::format("mlff_ttt_adapted_step{}.pt", update->ntimestep);
+    try {
+      ttt->save(adapted, update->ntimestep);    // write_restart runs on rank 0 only
+    } catch (std::exception &e) {
+      error->one(FLERR, "pair_style mlff_ttt: cannot write the adapted model for the restart "
+                 "file: {}", e.what());
+    }
+    char *absolute = realpath(adapted.c_str(), nullptr);
+    model_line[0] = absolute ? absolute : adapted;
+    free(absolute);
+  }
+  write_strings(fp, model_line);
+  write_strings(fp, prior_args);
+  fwrite(extra, sizeof(double), NUM_EXTRA, fp);
+}
+
+void PairMLFFTTT::read_restart(FILE *fp)
+{
+  read_restart_settings(fp);
+  const std::vector<std::string> model_line = read_strings(fp);
+  const std::vector<std::string> prior_line = read_strings(fp);
+  if (comm->me == 0) utils::sfread(FLERR, extra, sizeof(double), NUM_EXTRA, fp, nullptr, error);
+  MPI_Bcast(extra, NUM_EXTRA, MPI_DOUBLE, 0, world);
+  for (const auto *line : {&model_line, &prior_line}) {
+    if (line->empty()) continue;
+    std::vector<std::string> args{"*", "*"};
+    args.insert(args.end(), line->begin(), line->end());
+    std::vector<char *> argv;
+    for (auto &a : args) argv.push_back(&a[0]);
+    coeff(static_cast<int>(argv.size()), argv.data());
   }
 }
 

@@ -31,6 +31,11 @@ class PairMLFFTTT : public Pair {
   void init_style() override;
   double init_one(int, int) override;
 
+  void write_restart(FILE *) override;
+  void read_restart(FILE *) override;
+  void write_restart_settings(FILE *) override;
+  void read_restart_settings(FILE *) override;
+
   int pack_forward_comm(int, int *, double *, int, int *) override;
   void unpack_forward_comm(int, int, double *) override;
   int pack_reverse_comm(int, int, double *) override;
@@ -93,6 +98,12 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::TTTBridge> ttt;
   FILE *ttt_log;
   bigint ttt_last_step;                // an update per step at most (a run's set-up repeats it)
+
+  // what restart files carry: the pair_style arguments, the model line (model path made
+  // absolute, elements) and the prior line, each as given after "* *"
+  std::vector<std::string> settings_args, model_args, prior_args;
+  void write_strings(FILE *fp, const std::vector<std::string> &strings);
+  std::vector<std::string> read_strings(FILE *fp);
 
   std::unique_ptr<mlff::ModelRunner> model;
   // what the model evaluates: periodic images folded onto their owners, so a rank that spans
