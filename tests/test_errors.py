@@ -1,5 +1,6 @@
 """Bad input ends in a LAMMPS ERROR line naming the problem and a non-zero exit."""
 
+import numpy as np
 import pytest
 
 from conftest import run_lmp
@@ -129,3 +130,87 @@ def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path
     assert proc.returncode > 0, proc.stdout[-2000:]
     assert "at step 0: model" in proc.stdout and "returned a non-finite energy for atom 3" \
         in proc.stdout, proc.stdout[-2000:]
+
+
+def _shipped(name):
+    from conftest import ROOT
+    return ROOT / "examples" / "models" / name
+
+
+def test_truncated_model_file_is_a_lammps_error(tmp_path):
+    data = _shipped("si_schnet.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    proc = run_lmp(deck(model=tmp_path / "truncated.pt"), tmp_path)
+    assert proc.returncode > 0
+    assert "is not a TorchScript model file" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_newer_model_format_is_a_lammps_error(tmp_path):
+    import torch
+
+    module = torch.jit.load(str(_shipped("si_schnet.pt")))
+    module.format_version = 99
+    torch.jit.save(module, str(tmp_path / "future.pt"))
+    proc = run_lmp(deck(model=tmp_path / "future.pt"), tmp_path)
+    assert proc.returncode > 0
+    assert "format version 99, this build reads versions 1 to 3" in proc.stdout, \
+        proc.stdout[-2000:]
+
+
+SPARSE = """
+units metal
+atom_style atomic
+region box block 0 30 0 30 0 30
+create_box 2 box
+create_atoms 1 single 2.0 2.0 2.0
+create_atoms 1 single 4.3 2.0 2.0
+create_atoms 1 single 20.0 20.0 20.0
+mass * 28.0855
+pair_style mlff_ttt
+pair_coeff * * {model} Si Si
+compute peatom all pe/atom
+compute pe all reduce sum c_peatom
+thermo_style custom step pe c_pe
+thermo_modify format float %.12g
+run 0
+write_dump all custom forces.dump id fx fy fz modify sort id format float %.17g
+"""
+
+
+@pytest.mark.parametrize("nprocs", [1, 2, 4])
+def test_isolated_atoms_empty_types_and_empty_ranks_run(model_file, tmp_path, nprocs):
+    """An atom without neighbours (its energy is its element's shift, no force), a type with
+    no atoms, and ranks without atoms (4 ranks, 3 atoms) give the same numbers everywhere."""
+    from conftest import read_dump_forces, thermo_rows
+
+    proc = run_lmp(SPARSE.format(model=model_file), tmp_path, nprocs=nprocs)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    step, pe, pe_atoms = thermo_rows((tmp_path / "log.lammps").read_text())[-1]
+    assert pe == pytest.approx(pe_atoms, rel=1e-10)
+    forces = read_dump_forces(tmp_path / "forces.dump")
+    assert np.all(forces[2] == 0.0) and np.abs(forces[0]).max() > 1e-3
+    np.testing.assert_allclose(forces[0], -forces[1], atol=1e-10)  # a pair: equal and opposite
+    if nprocs == 1:
+        pytest.sparse_reference = (pe, forces)
+    else:
+        ref_pe, ref_forces = pytest.sparse_reference
+        assert pe == pytest.approx(ref_pe, rel=1e-10)
+        np.testing.assert_allclose(forces, ref_forces, atol=1e-10)
+
+
+def test_non_finite_positions_are_a_lammps_error(model_file):
+    """A NaN coordinate (set from Python: input scripts refuse NaN) ends the run with an error,
+    never a number."""
+    from mlff_ttt.lammps_import import import_lammps
+    from mlff_ttt.plugin import plugin_path
+
+    lmp = import_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    try:
+        lmp.command(f"plugin load {plugin_path()}")
+        lmp.commands_string(deck(model=model_file).replace("run 0", "run 0"))
+        x = lmp.numpy.extract_atom("x")
+        x[0, 0] = float("nan")
+        with pytest.raises(Exception, match="Non-numeric atom coords|non-finite"):
+            lmp.command("run 0")
+    finally:
+        lmp.close()
