@@ -1,0 +1,65 @@
+"""pair_style hybrid/overlay mlff_ttt zbl ...: energy, pressure and forces equal the sum of the
+two styles run alone."""
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, read_dump_forces, run_lmp, thermo_rows
+
+MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
+DECK = """
+units metal
+atom_style atomic
+lattice diamond 5.431
+region box block 0 2 0 2 0 2
+create_box 1 box
+create_atoms 1 box
+mass 1 28.0855
+displace_atoms all random 0.3 0.3 0.3 4321
+pair_style {style}
+{coeff}
+thermo_style custom step pe press pxx pyy pzz pxy pxz pyz
+thermo_modify format float %.17g
+run 0
+write_dump all custom forces.dump id fx fy fz modify sort id format float %.17g
+"""
+STYLES = {
+    "mlff": ("mlff_ttt", f"pair_coeff * * {MODEL} Si"),
+    "zbl": ("zbl 1.0 2.0", "pair_coeff * * 14 14"),
+    "overlay": ("hybrid/overlay mlff_ttt zbl 1.0 2.0",
+                f"pair_coeff * * mlff_ttt {MODEL} Si\npair_coeff * * zbl 14 14"),
+}
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_hybrid_overlay_is_the_sum_of_its_parts(tmp_path, nprocs):
+    results = {}
+    for name, (style, coeff) in STYLES.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        proc = run_lmp(DECK.format(style=style, coeff=coeff), folder, nprocs=nprocs)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        results[name] = (thermo_rows((folder / "log.lammps").read_text())[-1, 1:],
+                         read_dump_forces(folder / "forces.dump"))
+    np.testing.assert_allclose(results["overlay"][0], results["mlff"][0] + results["zbl"][0],
+                               rtol=1e-10)
+    np.testing.assert_allclose(results["overlay"][1], results["mlff"][1] + results["zbl"][1],
+                               rtol=1e-10, atol=1e-9)
+
+
+def test_nve_conserves_momentum(tmp_path):
+    """Forces sum to zero at every step (pairwise edge gradients), so the centre of mass does
+    not drift in NVE: 200 steps of a hot, disordered 64-atom cell on 2 ranks."""
+    deck = DECK.format(style="mlff_ttt", coeff=f"pair_coeff * * {MODEL} Si").replace(
+        "thermo_style custom step pe press pxx pyy pzz pxy pxz pyz",
+        "velocity all create 1500 99 mom yes rot no\nfix 1 all nve\ntimestep 0.001\n"
+        "variable px equal vcm(all,x)\nvariable py equal vcm(all,y)\n"
+        "variable pz equal vcm(all,z)\nvariable fx equal fcm(all,x)\n"
+        "thermo_style custom step v_px v_py v_pz v_fx\nthermo 20").replace(
+        "run 0", "run 200").replace("random 0.3 0.3 0.3", "random 0.1 0.1 0.1")
+    proc = run_lmp(deck, tmp_path, nprocs=2)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    rows = thermo_rows((tmp_path / "log.lammps").read_text())
+    assert len(rows) == 11
+    assert np.abs(rows[:, 1:4]).max() < 1e-10   # A/ps
+    assert np.abs(rows[:, 4]).max() < 1e-8      # eV/A, summed over 64 atoms
