@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: setup build demo test bench bench-accuracy bench-test-time models clean
+.PHONY: setup build demo test bench bench-accuracy bench-test-time nve-long models clean
 
 setup: build
 
@@ -56,6 +56,10 @@ bench-test-time: setup
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
 	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py && \
 	python tests/benchmarks/bench_md17_md.py
+
+# Energy conservation over 10000 NVE steps of the silicon example (float64, 2 ranks).
+nve-long: setup
+	source $(VENV)/bin/activate && python examples/nve_check.py --steps 10000 --ranks 2
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup

@@ -1,6 +1,7 @@
 """Runs the shipped NVE example in LAMMPS and measures energy conservation and speed.
 
-Used by the test suite; `python examples/nve_check.py` runs the 216-atom example on 2 ranks. Energy drift is the slope of a straight-line
+Used by the test suite; `python examples/nve_check.py [--steps N --ranks R --model M]` runs the
+216-atom example (2000 steps on 2 ranks by default; `make nve-long`: 10000 steps, float64). Energy drift is the slope of a straight-line
 fit of the total energy per atom against time, in eV/atom/ps.
 """
 
@@ -58,7 +59,14 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
+    import argparse
     import tempfile
 
+    parser = argparse.ArgumentParser(description="NVE energy conservation of the silicon example")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--model", type=Path, default=HERE / "models" / "si_schnet.pt")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlff_ttt_nve_") as tmp:
-        print(report(run_nve(Path(tmp), nprocs=2)))
+        print(report(run_nve(Path(tmp), nprocs=args.ranks, steps=args.steps,
+                             model=args.model.resolve())))
