@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: setup build demo test bench bench-accuracy bench-test-time nve-long models clean
+.PHONY: setup build demo test bench bench-accuracy bench-test-time nve-long long-run models clean
 
 setup: build
 
@@ -60,6 +60,10 @@ bench-test-time: setup
 # Energy conservation over 10000 NVE steps of the silicon example (float64, 2 ranks).
 nve-long: setup
 	source $(VENV)/bin/activate && python examples/nve_check.py --steps 10000 --ranks 2
+
+# Resident memory over 10000 MD steps with TTT every 100, RR every 100 and the monitor.
+long-run: setup
+	source $(VENV)/bin/activate && python tests/memory_run.py --steps 10000
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup
