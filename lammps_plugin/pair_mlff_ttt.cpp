@@ -555,7 +555,11 @@ void PairMLFFTTT::ttt_update(double local_energy)
     try {
       ttt->save(ttt_save_path, update->ntimestep);
     } catch (std::exception &e) {
-      error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
+      // the file is replaced through a temporary name, so the last saved model survives a
+      // failed save; losing the run over it would cost more than a missed save
+      error->warning(FLERR, "mlff_ttt: could not save the adapted model at step {} (the run "
+                     "goes on; an earlier save is left as it was): {}", update->ntimestep,
+                     e.what());
     }
   }
   extra[TTT_SECONDS] += platform::walltime() - start;

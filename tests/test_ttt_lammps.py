@@ -260,3 +260,12 @@ def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
     assert "WARNING: mlff_ttt: TTT update at step 0 skipped" in result.stdout
     rows = thermo_rows((tmp_path / "log.lammps").read_text())
     assert len(rows) == 5 and np.all(rows[:, 2] == 0)  # no update applied
+
+
+def test_failed_save_warns_and_the_run_goes_on(tmp_path, liquid):
+    """`save` into a folder that cannot be written: a warning per update, the run completes."""
+    result = lammps(tmp_path, liquid, "ttt every 5 steps 1 lr 1e-3 save /proc/adapted.pt",
+                    extra="fix 1 all nve\nrun 10")
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "could not save the adapted model at step 5 (the run goes on" in result.stdout
+    assert len(thermo_rows((tmp_path / "log.lammps").read_text())) >= 2
