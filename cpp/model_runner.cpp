@@ -2,11 +2,14 @@
 
 #include "spectral_moments.h"
 
+#include <torch/csrc/jit/frontend/error_report.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <map>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -16,6 +19,15 @@
 namespace mlff {
 
 namespace {
+
+// Messages from damaged archives may quote their bytes; keep them printable ASCII so that
+// every caller (LAMMPS's log, Python's str) can show them.
+std::string printable(const std::string& text) {
+  std::string out = text;
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return out;
+}
 
 torch::jit::IValue required_attr(const torch::jit::Module& m, const std::string& name,
                                  const std::string& path) {
@@ -69,9 +81,9 @@ ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
   if (info.num_layers < 1) throw std::runtime_error(where + "num_layers must be >= 1");
   if (info.elements.empty()) throw std::runtime_error(where + "element list is empty");
   if (info.dtype != "float32" && info.dtype != "float64")
-    throw std::runtime_error(where + "dtype '" + info.dtype + "' is not float32 or float64");
+    throw std::runtime_error(where + "dtype '" + printable(info.dtype) + "' is not float32 or float64");
   if (info.units != "metal" && info.units != "real")
-    throw std::runtime_error(where + "units '" + info.units + "' are not metal or real");
+    throw std::runtime_error(where + "units '" + printable(info.units) + "' are not metal or real");
   return info;
 }
 
@@ -91,6 +103,36 @@ class FlushDenormals {
 #endif
 };
 
+// zlib's CRC-32, chained over successive buffers (crc32(b, crc32(a, 0)) is that of a + b).
+uint32_t crc32(const void* data, size_t size, uint32_t crc) {
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  crc = ~crc;
+  for (size_t k = 0; k < size; ++k) {
+    crc ^= bytes[k];
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+// The weights_crc32 export stores (mlff_ttt.export.weights_checksum): names and raw bytes of
+// every parameter and buffer in name order. TorchScript archives do not check tensor data, so
+// a damaged file could otherwise load and return wrong numbers.
+void verify_checksum(const torch::jit::Module& m, const std::string& path) {
+  if (!m.hasattr("weights_crc32")) return;  // files of earlier releases
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : m.named_parameters(true)) tensors.emplace(p.name, p.value);
+  for (const auto& b : m.named_buffers(true)) tensors.emplace(b.name, b.value);
+  uint32_t crc = 0;
+  for (const auto& [name, tensor] : tensors) {
+    crc = crc32(name.data(), name.size(), crc);
+    const auto data = tensor.detach().to(torch::kCPU).contiguous();
+    crc = crc32(data.data_ptr(), data.nbytes(), crc);
+  }
+  if (static_cast<int64_t>(crc) != m.attr("weights_crc32").toInt())
+    throw std::runtime_error("model file '" + path + "' is damaged: its weights do not match "
+                             "the checksum written when it was saved");
+}
+
 }  // namespace
 
 ModelRunner::ModelRunner(const std::string& path, const std::string& device)
@@ -101,10 +143,24 @@ ModelRunner::ModelRunner(const std::string& path, const std::string& device)
     module_ = torch::jit::load(path, device_);
   } catch (const c10::Error& e) {
     throw std::runtime_error("'" + path + "' is not a TorchScript model file (" +
-                             e.what_without_backtrace() + ")");
+                             printable(e.what_without_backtrace()) + ")");
+  } catch (const torch::jit::ErrorReport&) {
+    // what() of this report reads the archive's debug sources again, and on a damaged archive
+    // that throws inside a noexcept function (std::terminate): never ask it
+    throw std::runtime_error("'" + path + "' is not a TorchScript model file (damaged: its "
+                             "TorchScript code does not compile)");
+  } catch (const std::exception& e) {  // damaged archives also raise std::out_of_range etc.
+    throw std::runtime_error("'" + path + "' is not a TorchScript model file (damaged: " +
+                             printable(e.what()) + ")");
   }
   module_.eval();
-  info_ = read_info(module_, path);
+  try {
+    info_ = read_info(module_, path);
+    verify_checksum(module_, path);
+  } catch (const c10::Error& e) {  // an attribute of the wrong type: a damaged file
+    throw std::runtime_error("model file '" + path + "' has damaged metadata (" +
+                             printable(e.what_without_backtrace()) + ")");
+  }
   dtype_ = info_.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
 }
 

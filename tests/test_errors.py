@@ -123,8 +123,11 @@ def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path
     from conftest import ROOT
 
     module = torch.jit.load(str(ROOT / "examples" / "models" / "mol_schnet.pt"))
+    from mlff_ttt.export import stamp_checksum
+
     with torch.no_grad():
         module.model.reference_head.shift[3] = float("nan")  # elements H C N O
+    stamp_checksum(module)  # a model that is what it claims to be, only broken
     torch.jit.save(module, str(tmp_path / "nan_for_oxygen.pt"))
     proc = run_lmp(MOLECULE.format(model=tmp_path / "nan_for_oxygen.pt"), tmp_path)
     assert proc.returncode > 0, proc.stdout[-2000:]

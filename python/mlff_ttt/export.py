@@ -75,6 +75,34 @@ class ExportedModel(nn.Module):
         return self.model.prior_energies(species, edge_index, edge_vec, radius)
 
 
+def weights_checksum(module: torch.jit.ScriptModule) -> int:
+    """CRC-32 (zlib's) over the names and raw bytes of every parameter and buffer, in name
+    order; the C++ runner computes the same at load. TorchScript archives do not check their
+    tensor data, so without it a damaged file could load and return wrong numbers."""
+    import zlib
+
+    crc = 0
+    for name, tensor in sorted(module.state_dict().items()):
+        crc = zlib.crc32(name.encode(), crc)
+        crc = zlib.crc32(tensor.detach().cpu().contiguous().numpy().tobytes(), crc)
+    return crc
+
+
+def stamp_checksum(module: torch.jit.ScriptModule) -> None:
+    """Sets the module's ``weights_crc32`` attribute (adds it to a file of an earlier release)."""
+    crc = weights_checksum(module)
+    if hasattr(module, "weights_crc32"):
+        module.weights_crc32 = crc
+    else:
+        module._c._register_attribute("weights_crc32", torch._C.IntType.get(), crc)
+
+
+def verify_checksum(module: torch.jit.ScriptModule, path) -> None:
+    if hasattr(module, "weights_crc32") and module.weights_crc32 != weights_checksum(module):
+        raise ValueError(f"model file {path} is damaged: its weights do not match the checksum "
+                         "written when it was saved")
+
+
 def model_from_checkpoint(path: Union[str, Path]):
     """The float64 model and a checkpoint-like record (architecture, hparams, parameter groups,
     config) from a training checkpoint or from a model file written by this module."""
@@ -82,8 +110,8 @@ def model_from_checkpoint(path: Union[str, Path]):
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if _is_model_file(path):
-        module = torch.jit.load(str(path), map_location="cpu")
-        metadata = json.loads(module.metadata_json)
+        module = load_model_file(path)
+        metadata = read_metadata(path)
         state = {name[len("model."):]: value for name, value in module.state_dict().items()}
         model = build_model(metadata["architecture"], **metadata["hparams"]).to(torch.float64)
         model.load_state_dict({k: v.to(torch.float64) for k, v in state.items()})
@@ -179,6 +207,7 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         "torch_version": torch.__version__,
     }
     scripted = torch.jit.script(ExportedModel(model, metadata))
+    stamp_checksum(scripted)
     output = Path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -214,14 +243,30 @@ def reference_statistics_of(metadata: Dict[str, Any]) -> ReferenceStatistics:
     return ReferenceStatistics.from_dict(record)
 
 
-def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
+def load_model_file(path: Union[str, Path]) -> torch.jit.ScriptModule:
+    """A model file written by this module, checked. The C++ runner reads it first: on some
+    damaged archives torch.jit.load from Python aborts the process (its error report reads the
+    damaged debug sources inside a noexcept function), which the runner guards against."""
+    from . import _core
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:  # torch raises RuntimeError or ValueError for non-archives
-        raise ValueError(f"{path} is not a TorchScript model file: {exc}") from None
-    if not hasattr(module, "metadata_json"):
-        raise ValueError(f"{path} was not written by `mlff-ttt export` (no metadata)")
-    return json.loads(module.metadata_json)
+        _core.ModelRunner(str(path))
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from None
+    module = torch.jit.load(str(path), map_location="cpu")
+    verify_checksum(module, path)
+    return module
+
+
+def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
+    module = load_model_file(path)
+    try:
+        metadata = json.loads(module.metadata_json)
+    except ValueError as exc:
+        raise ValueError(f"model file {path} has damaged metadata: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"model file {path} has damaged metadata (not a JSON object)")
+    return metadata

@@ -241,10 +241,10 @@ def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
 
 
 def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:
-    from .export import read_metadata
+    from .export import load_model_file, read_metadata
 
     read_metadata(model_path)  # the checks and messages of a model file
-    return torch.jit.load(str(model_path), map_location="cpu")
+    return load_model_file(model_path)
 
 
 def adapt_model(model_path: Union[str, Path], structures: Sequence[Atoms],
@@ -268,6 +268,9 @@ def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
     module.metadata_json = json.dumps(metadata, sort_keys=True)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    from .export import stamp_checksum
+
+    stamp_checksum(module)
     partial = output.with_name(output.name + ".partial")
     module.save(str(partial))
     partial.replace(output)
