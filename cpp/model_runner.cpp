@@ -137,6 +137,10 @@ void verify_checksum(const torch::jit::Module& m, const std::string& path) {
 
 ModelRunner::ModelRunner(const std::string& path, const std::string& device)
     : path_(path), device_(device), dtype_(torch::kFloat64) {
+  if (device_.is_cuda() && !torch::cuda::is_available())
+    throw std::runtime_error("device cuda: this build's torch has no CUDA support or sees no "
+                             "GPU (a CUDA build of torch is installed with make setup "
+                             "TORCH_SPEC=\"torch==2.13.0+cu128 --index-url ...\")");
   if (!std::ifstream(path).good())
     throw std::runtime_error("cannot open model file '" + path + "'");
   try {

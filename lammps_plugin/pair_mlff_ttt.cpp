@@ -40,7 +40,7 @@ static double boltz_of(const std::string &units)
 
 PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     Pair(lmp), graph(new mlff::Graph), atom_graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
-    rr_grid_given(false), min_distance(0.5), monitor_every(10), monitor_given(false),
+    rr_grid_given(false), min_distance(0.5), device("cpu"), monitor_every(10), monitor_given(false),
     rr_once_pending(false),
     radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
     ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1)
@@ -80,7 +80,8 @@ void PairMLFFTTT::allocate()
 }
 
 /* pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
-                      [min_distance D] [ttt ...] [hook every N module:function] */
+                      [min_distance D] [device cpu|cuda] [ttt ...]
+                      [hook every N module:function] */
 
 void PairMLFFTTT::settings(int narg, char **arg)
 {
@@ -93,6 +94,7 @@ void PairMLFFTTT::settings(int narg, char **arg)
   rr_grid.clear();
   rr_grid_given = false;
   min_distance = 0.5;
+  device = "cpu";
   monitor_every = 10;
   monitor_given = false;
   ttt_every = 0;
@@ -175,6 +177,12 @@ void PairMLFFTTT::settings(int narg, char **arg)
         }
         iarg += 2;
       }
+    } else if (word == "device") {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt device: expected cpu or cuda");
+      device = arg[iarg + 1];
+      if (device != "cpu" && device != "cuda")
+        error->all(FLERR, "pair_style mlff_ttt device: expected cpu or cuda, not {}", device);
+      iarg += 2;
     } else if (word == "min_distance") {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt min_distance D: D is missing");
       min_distance = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
@@ -229,7 +237,7 @@ void PairMLFFTTT::coeff(int narg, char **arg)
                arg[2], ntypes, narg - 3);
 
   try {
-    model = std::make_unique<mlff::ModelRunner>(arg[2]);
+    model = std::make_unique<mlff::ModelRunner>(arg[2], device);
   } catch (std::exception &e) {
     error->all(FLERR, "pair_style mlff_ttt: {}", e.what());
   }

@@ -75,6 +75,7 @@ class PairMLFFTTT : public Pair {
   std::vector<double> rr_grid;         // as given by rr_grid (empty: the model's radii)
   bool rr_grid_given;
   double min_distance;                 // closer atoms are an error (A); 0: no check
+  std::string device;                  // where the model runs: "cpu" or "cuda"
   int monitor_every;                   // 0: off
   bool monitor_given;                  // `monitor every N` written in the deck
   bool rr_once_pending;

@@ -39,6 +39,7 @@ CASES = {
     "bad_hook_interval": (dict(style_args="hook every 0 os:getcwd"), "hook every N needs N >= 1"),
     "negative_min_distance": (dict(style_args="min_distance -1"),
                               "min_distance D needs D >= 0 (0: no check)"),
+    "unknown_device": (dict(style_args="device gpu"), "device: expected cpu or cuda, not gpu"),
 }
 
 
@@ -217,3 +218,25 @@ def test_non_finite_positions_are_a_lammps_error(model_file):
             lmp.command("run 0")
     finally:
         lmp.close()
+
+
+def test_device_cuda_without_cuda_is_a_lammps_error(model_file, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch has CUDA and sees a GPU")
+    proc = run_lmp(deck(model=model_file, style_args="device cuda"), tmp_path)
+    assert proc.returncode > 0
+    assert "device cuda: this build's torch has no CUDA support or sees no GPU" in proc.stdout, \
+        proc.stdout[-2000:]
+
+
+def test_device_cpu_is_the_default(model_file, tmp_path):
+    from conftest import thermo_rows
+
+    energies = []
+    for args in ("", "device cpu"):
+        proc = run_lmp(deck(model=model_file, style_args=args), tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        energies.append(thermo_rows((tmp_path / "log.lammps").read_text())[-1])
+    assert np.array_equal(energies[0], energies[1])
