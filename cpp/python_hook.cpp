@@ -3,6 +3,8 @@
 #include <pybind11/embed.h>
 #include <pybind11/numpy.h>
 
+#include "python_objects.h"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -75,32 +77,16 @@ PythonHook::PythonHook(const std::string& target) : target_(target) {
   }
 }
 
-PythonHook::~PythonHook() {
-  if (!state_) return;
-  // LAMMPS objects a Python script never closed die while the interpreter shuts down (or
-  // after it): their Python references are left to it, never touched without a thread state.
-  if (!Py_IsInitialized() || python_is_finalizing()) {
-    (void)state_.release();
-    return;
-  }
-  py::gil_scoped_acquire gil;
-  state_.reset();
-}
+PythonHook::~PythonHook() { release_python_state(state_); }
 
 void PythonHook::call(const Graph& graph, const HookContext& context) {
   py::gil_scoped_acquire gil;
-  const py::ssize_t n = graph.n_nodes, n_edges = graph.num_edges();
   // The arrays copy their data: the hook may keep them beyond this call.
-  py::array_t<double> positions({n, py::ssize_t(3)}, context.positions);
-  py::array_t<int64_t> species(n, graph.species.data());
-  py::array_t<int64_t> edge_index({py::ssize_t(2), n_edges});
-  int64_t* rows = edge_index.mutable_data();
-  std::copy(graph.centers.begin(), graph.centers.end(), rows);
-  std::copy(graph.neighbors.begin(), graph.neighbors.end(), rows + n_edges);
-  py::array_t<double> edge_vec({n_edges, py::ssize_t(3)}, graph.edge_vec.data());
+  py::array_t<double> positions({py::ssize_t(graph.n_nodes), py::ssize_t(3)}, context.positions);
+  const GraphArrays arrays = graph_arrays(graph);
   try {
-    state_->invoke(state_->function, positions, species, edge_index, edge_vec, graph.n_local,
-                   context.step, context.rank, context.size);
+    state_->invoke(state_->function, positions, arrays.species, arrays.edge_index,
+                   arrays.edge_vec, graph.n_local, context.step, context.rank, context.size);
   } catch (py::error_already_set& e) {
     throw std::runtime_error("hook '" + target_ + "' failed at step " +
                              std::to_string(context.step) + ": " + e.what());

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "python_hook.h"
+#include "python_objects.h"
 
 namespace py = pybind11;
 
@@ -71,33 +72,18 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options) {
   }
 }
 
-TTTBridge::~TTTBridge() {
-  if (!state_) return;
-  // LAMMPS objects a Python script never closed die while the interpreter shuts down (or
-  // after it): their Python references are left to it, never touched without a thread state.
-  if (!Py_IsInitialized() || python_is_finalizing()) {
-    (void)state_.release();
-    return;
-  }
-  py::gil_scoped_acquire gil;
-  state_.reset();
-}
+TTTBridge::~TTTBridge() { release_python_state(state_); }
 
 TTTUpdate TTTBridge::update(const Graph& graph, const double* prior_forces, double prior_energy,
                             int64_t n_atoms, double radius, Communicator& comm) {
   py::gil_scoped_acquire gil;
-  const py::ssize_t n = graph.n_nodes, n_edges = graph.num_edges();
-  py::array_t<int64_t> species(n, graph.species.data());
-  py::array_t<int64_t> edge_index({py::ssize_t(2), n_edges});
-  std::copy(graph.centers.begin(), graph.centers.end(), edge_index.mutable_data());
-  std::copy(graph.neighbors.begin(), graph.neighbors.end(), edge_index.mutable_data() + n_edges);
-  py::array_t<double> edge_vec({n_edges, py::ssize_t(3)}, graph.edge_vec.data());
+  const GraphArrays arrays = graph_arrays(graph);
   py::array_t<double> forces({py::ssize_t(graph.n_local), py::ssize_t(3)}, prior_forces);
   TTTUpdate out;
   try {
     py::dict record = state_->module.attr("update")(
-        state_->adapter, species, edge_index, edge_vec, graph.n_local, forces, prior_energy,
-        n_atoms, radius, python_communicator(comm));
+        state_->adapter, arrays.species, arrays.edge_index, arrays.edge_vec, graph.n_local,
+        forces, prior_energy, n_atoms, radius, python_communicator(comm));
     out.loss_before = record["loss_before"].cast<double>();
     out.loss_after = record["loss_after"].cast<double>();
     out.rolled_back = record["rolled_back"].cast<bool>();
