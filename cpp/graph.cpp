@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace mlff {
@@ -8,6 +9,22 @@ void Graph::clear_edges() {
   centers.clear();
   neighbors.clear();
   edge_vec.clear();
+}
+
+void spread_to_atoms(const Graph& graph, const double* node_values, int width, int n_atoms,
+                     std::vector<double>& atom_values) {
+  atom_values.assign(static_cast<size_t>(n_atoms) * width, 0.0);
+  for (int64_t k = 0; k < graph.n_nodes; ++k)
+    std::copy(node_values + k * width, node_values + (k + 1) * width,
+              atom_values.begin() + static_cast<int64_t>(graph.node_atom[k]) * width);
+}
+
+void gather_from_atoms(const Graph& graph, const double* atom_values, int width,
+                       double* node_values) {
+  for (int64_t k = 0; k < graph.n_nodes; ++k) {
+    const double* row = atom_values + static_cast<int64_t>(graph.node_atom[k]) * width;
+    std::copy(row, row + width, node_values + k * width);
+  }
 }
 
 namespace {

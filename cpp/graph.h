@@ -30,6 +30,13 @@ struct Graph {
   void clear_edges();
 };
 
+// Rows of `width` values per node copied onto per-atom rows (node_atom; n_atoms rows, zero for
+// atoms without a node), and the per-atom rows read back per node.
+void spread_to_atoms(const Graph& graph, const double* node_values, int width, int n_atoms,
+                     std::vector<double>& atom_values);
+void gather_from_atoms(const Graph& graph, const double* atom_values, int width,
+                       double* node_values);
+
 // An MD code's neighbor lists in the pointer-per-center layout: neighbors of atom i are
 // lists[i][0..counts[i]), each entry masked with `index_mask` to strip flag bits. Atoms
 // [0, n_local) are owned, [n_local, n_total) ghosts; `centers` are the atoms with a list.

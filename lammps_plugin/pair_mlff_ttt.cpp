@@ -19,7 +19,6 @@
 #include "ttt_bridge.h"
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -77,6 +76,23 @@ void PairMLFFTTT::allocate()
   memory->create(cutghost, n, n, "pair:cutghost");
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++) setflag[i][j] = 0;
+}
+
+// The absolute form of a path (as given when it does not resolve).
+static std::string absolute_path(const std::string &path)
+{
+  char *resolved = realpath(path.c_str(), nullptr);
+  const std::string out = resolved ? resolved : path;
+  free(resolved);
+  return out;
+}
+
+// An argument vector over strings that outlive it (LAMMPS's settings/coeff take char **).
+static std::vector<char *> argv_of(std::vector<std::string> &args)
+{
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(&a[0]);
+  return argv;
 }
 
 /* pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
@@ -245,10 +261,8 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   const auto &info = model->info();
   model_path = arg[2];
   // restart files name the model by its absolute path: read_restart may run elsewhere
-  char *absolute = realpath(arg[2], nullptr);
   model_args.assign(arg + 2, arg + narg);
-  if (absolute) model_args[0] = absolute;
-  free(absolute);
+  model_args[0] = absolute_path(arg[2]);
   type_elements.assign(arg + 3, arg + 3 + ntypes);
   ttt.reset();
   type_to_species.assign(ntypes + 1, -1);
@@ -489,33 +503,20 @@ class PairCommunicator : public mlff::Communicator {
   }
   void reverse_sum(double *values, int width) override
   {
-    spread(values, width);
+    mlff::spread_to_atoms(graph, values, width, n_atoms, rows);
     pair->reverse_sum(rows.data(), width);
-    gather(values, width);
+    mlff::gather_from_atoms(graph, rows.data(), width, values);
   }
   void forward(double *values, int width) override
   {
-    spread(values, width);
+    mlff::spread_to_atoms(graph, values, width, n_atoms, rows);
     pair->forward(rows.data(), width);
-    gather(values, width);
+    mlff::gather_from_atoms(graph, rows.data(), width, values);
   }
   void sum(double *values, int n) override { pair->sum(values, n); }
   void broadcast(double *values, int n) override { pair->broadcast(values, n); }
 
  private:
-  void spread(const double *values, int width)
-  {
-    rows.assign(static_cast<size_t>(n_atoms) * width, 0.0);
-    for (int64_t k = 0; k < graph.n_nodes; k++)
-      std::copy(values + k * width, values + (k + 1) * width, &rows[graph.node_atom[k] * width]);
-  }
-  void gather(double *values, int width) const
-  {
-    for (int64_t k = 0; k < graph.n_nodes; k++)
-      std::copy(&rows[graph.node_atom[k] * width], &rows[(graph.node_atom[k] + 1) * width],
-                values + k * width);
-  }
-
   PairMLFFTTT *pair;
   const mlff::Graph &graph;
   int n_atoms;
@@ -755,9 +756,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   }
   const double scale = energy_conversion();
   const int ntotal = atom->nlocal + atom->nghost;
-  atom_forces.assign(3 * ntotal, 0.0);
-  for (int64_t k = 0; k < graph->n_nodes; k++)
-    for (int d = 0; d < 3; d++) atom_forces[3 * graph->node_atom[k] + d] = result.forces[3 * k + d];
+  mlff::spread_to_atoms(*graph, result.forces.data(), 3, ntotal, atom_forces);
   if (monitor_due) monitor_forces(atom_forces);
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
   // reports them. They describe the parameters this step's energy was computed with, so an
@@ -838,8 +837,7 @@ void PairMLFFTTT::write_restart_settings(FILE *fp)
 void PairMLFFTTT::read_restart_settings(FILE *fp)
 {
   std::vector<std::string> args = read_strings(fp);
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(&a[0]);
+  std::vector<char *> argv = argv_of(args);
   settings(static_cast<int>(argv.size()), argv.data());
 }
 
@@ -855,9 +853,7 @@ void PairMLFFTTT::write_restart(FILE *fp)
       error->one(FLERR, "pair_style mlff_ttt: cannot write the adapted model for the restart "
                  "file: {}", e.what());
     }
-    char *absolute = realpath(adapted.c_str(), nullptr);
-    model_line[0] = absolute ? absolute : adapted;
-    free(absolute);
+    model_line[0] = absolute_path(adapted);
   }
   write_strings(fp, model_line);
   write_strings(fp, prior_args);
@@ -875,8 +871,7 @@ void PairMLFFTTT::read_restart(FILE *fp)
     if (line->empty()) continue;
     std::vector<std::string> args{"*", "*"};
     args.insert(args.end(), line->begin(), line->end());
-    std::vector<char *> argv;
-    for (auto &a : args) argv.push_back(&a[0]);
+    std::vector<char *> argv = argv_of(args);
     coeff(static_cast<int>(argv.size()), argv.data());
   }
 }
