@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
-from .export import DTYPES, load_model_file, read_metadata, reference_statistics_of
+from .export import DTYPES, load_model_file, metadata_of, reference_statistics_of
 from .forces import evaluate
 from .graph import radius_graph
 from .rr import check_grid, select_radius
@@ -43,8 +43,8 @@ class MLFFCalculator(Calculator):
         if isinstance(model, torch.jit.ScriptModule):  # e.g. a module adapted by TTT
             self.model, self.metadata = model, json.loads(model.metadata_json)
         else:
-            self.metadata = read_metadata(model)
             self.model = load_model_file(model)
+            self.metadata = metadata_of(self.model, model)
         if self.metadata["units"] != "metal":
             raise ValueError(f"{model}: only models in metal units (eV, A) are supported")
         self.dtype = DTYPES[self.metadata["dtype"]]

@@ -111,7 +111,7 @@ def model_from_checkpoint(path: Union[str, Path]):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if _is_model_file(path):
         module = load_model_file(path)
-        metadata = read_metadata(path)
+        metadata = metadata_of(module, path)
         state = {name[len("model."):]: value for name, value in module.state_dict().items()}
         model = build_model(metadata["architecture"], **metadata["hparams"]).to(torch.float64)
         model.load_state_dict({k: v.to(torch.float64) for k, v in state.items()})
@@ -262,7 +262,11 @@ def load_model_file(path: Union[str, Path]) -> torch.jit.ScriptModule:
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
-    module = load_model_file(path)
+    return metadata_of(load_model_file(path), path)
+
+
+def metadata_of(module: torch.jit.ScriptModule, path) -> Dict[str, Any]:
+    """The metadata record of a loaded model file (``path`` names it in messages)."""
     try:
         metadata = json.loads(module.metadata_json)
     except ValueError as exc:

@@ -241,10 +241,11 @@ def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
 
 
 def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:
-    from .export import load_model_file, read_metadata
+    from .export import load_model_file, metadata_of
 
-    read_metadata(model_path)  # the checks and messages of a model file
-    return load_model_file(model_path)
+    module = load_model_file(model_path)
+    metadata_of(module, model_path)  # the checks and messages of its metadata
+    return module
 
 
 def adapt_model(model_path: Union[str, Path], structures: Sequence[Atoms],
