@@ -57,6 +57,13 @@ def silicon(repeat=(2, 2, 2), rattle: float = 0.1, seed: int = 1):
     return atoms
 
 
+def silicon_box(cells: int) -> str:
+    """Deck lines creating a diamond-silicon box of cells^3 cubic cells (8 atoms each)."""
+    return (f"units metal\natom_style atomic\nlattice diamond 5.431\n"
+            f"region box block 0 {cells} 0 {cells} 0 {cells}\ncreate_box 1 box\n"
+            f"create_atoms 1 box\nmass 1 28.0855\n")
+
+
 def write_data(atoms, path: Path, units: str = "metal") -> Path:
     ase.io.write(path, atoms, format="lammps-data", masses=True, units=units,
                  specorder=sorted(set(atoms.get_chemical_symbols())))

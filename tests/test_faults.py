@@ -8,16 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_lmp
+from conftest import ROOT, run_lmp, silicon_box
 
-DECK = f"""
-units metal
-atom_style atomic
-lattice diamond 5.431
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 28.0855
+DECK = silicon_box(3) + f"""
 pair_style mlff_ttt rr every 50
 pair_coeff * * {ROOT / 'examples' / 'models' / 'si_schnet.pt'} Si
 velocity all create 600 4928459 mom yes rot yes

