@@ -705,14 +705,12 @@ void PairMLFFTTT::spectral_update(bool all_radii)
 void PairMLFFTTT::monitor_forces(const std::vector<double> &forces)
 {
   const auto &info = model->info();
-  comm_buffer = forces;
-  comm_width = 3;
-  comm->reverse_comm(this, comm_width);
+  std::vector<double> owned = forces;
+  reverse_sum(owned.data(), 3);
   double local = 0.0;
   for (int i = 0; i < atom->nlocal; i++)
-    local += std::sqrt(comm_buffer[3 * i] * comm_buffer[3 * i] +
-                       comm_buffer[3 * i + 1] * comm_buffer[3 * i + 1] +
-                       comm_buffer[3 * i + 2] * comm_buffer[3 * i + 2]);
+    local += std::sqrt(owned[3 * i] * owned[3 * i] + owned[3 * i + 1] * owned[3 * i + 1] +
+                       owned[3 * i + 2] * owned[3 * i + 2]);
   double total = 0.0;
   MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, world);
   // the training statistics are in the model's units (eV/A), like `forces`
