@@ -35,10 +35,12 @@ void append_edges(const NeighborLists& nl, double cutoff, const std::vector<int>
   for (int c = 0; c < nl.n_centers; ++c) {
     const int i = nl.centers[c];
     if (owner && i >= nl.n_local && (*owner)[i] >= 0) continue;  // an image: its owner's edges
+    if (nl.excluded && nl.excluded[i]) continue;
     const double* xi = nl.positions + 3 * static_cast<int64_t>(i);
     const int* list = nl.lists[i];
     for (int k = 0; k < nl.counts[i]; ++k) {
       const int j = list[k] & nl.index_mask;
+      if (nl.excluded && nl.excluded[j]) continue;
       const double* xj = nl.positions + 3 * static_cast<int64_t>(j);
       const double dx = xj[0] - xi[0], dy = xj[1] - xi[1], dz = xj[2] - xi[2];
       const double r_sq = dx * dx + dy * dy + dz * dz;
@@ -95,18 +97,30 @@ void prune_to_receptive_field(int n_atoms, int n_local, int num_layers, Graph& g
     graph.layer_edges[layer] = start[num_layers - 1 - layer];
 }
 
-// Renumbers the nodes: owned atoms keep their indices, the ghosts some edge touches follow in
-// atom order, the other ghosts go.
-void compact_nodes(int n_atoms, int n_local, Graph& graph) {
-  constexpr int kTouched = -2;
+// Renumbers the nodes: the owned atoms in the graph in atom order, then the ghosts in it
+// (only those some edge touches with `touched_only`: the others are images folded away).
+void number_nodes(const NeighborLists& nl, bool touched_only, Graph& graph) {
+  constexpr int kKept = -2;
+  const int n_local = nl.n_local, n_atoms = nl.n_total;
+  const auto in_graph = [&nl](int a) { return !(nl.excluded && nl.excluded[a]); };
   std::vector<int> node_of(n_atoms, -1);
-  for (int i = 0; i < n_local; ++i) node_of[i] = i;
-  for (const auto* ends : {&graph.centers, &graph.neighbors})
-    for (auto a : *ends)
-      if (a >= n_local) node_of[a] = kTouched;
-  graph.node_atom.resize(n_local);
+  graph.node_atom.clear();
+  for (int i = 0; i < n_local; ++i)
+    if (in_graph(i)) {
+      node_of[i] = static_cast<int>(graph.node_atom.size());
+      graph.node_atom.push_back(i);
+    }
+  graph.n_local = static_cast<int64_t>(graph.node_atom.size());
+  if (touched_only) {
+    for (const auto* ends : {&graph.centers, &graph.neighbors})
+      for (auto a : *ends)
+        if (a >= n_local) node_of[a] = kKept;
+  } else {
+    for (int a = n_local; a < n_atoms; ++a)
+      if (in_graph(a)) node_of[a] = kKept;
+  }
   for (int a = n_local; a < n_atoms; ++a)
-    if (node_of[a] == kTouched) {
+    if (node_of[a] == kKept) {
       node_of[a] = static_cast<int>(graph.node_atom.size());
       graph.node_atom.push_back(a);
     }
@@ -127,12 +141,11 @@ void build_graph(const NeighborLists& lists, double cutoff, int prune_layers,
   graph.n_nodes = lists.n_total;
   append_edges(lists, cutoff, owner, graph);
   if (prune_layers > 0) prune_to_receptive_field(lists.n_total, lists.n_local, prune_layers, graph);
-  graph.node_atom.resize(lists.n_local);
-  for (int i = 0; i < lists.n_local; ++i) graph.node_atom[i] = i;
-  if (owner) {
-    compact_nodes(lists.n_total, lists.n_local, graph);
-  } else {
-    for (int a = lists.n_local; a < lists.n_total; ++a) graph.node_atom.push_back(a);
+  if (owner || lists.excluded) {
+    number_nodes(lists, owner != nullptr, graph);
+  } else {  // every atom is a node, in order
+    graph.node_atom.resize(lists.n_total);
+    for (int a = 0; a < lists.n_total; ++a) graph.node_atom[a] = a;
   }
 }
 

@@ -1,5 +1,6 @@
 // Graph handed to the model: nodes are atoms (owned ones first, then ghost/image atoms),
-// directed edges go from a center atom to each neighbor within the model cutoff.
+// directed edges go from a center atom to each neighbor within the model cutoff. Atoms the
+// model does not see (NeighborLists::excluded) are no nodes; node_atom maps nodes to atoms.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +10,8 @@
 namespace mlff {
 
 struct Graph {
-  int64_t n_nodes = 0;               // owned + ghost atoms
-  int64_t n_local = 0;               // owned atoms; they come first
+  int64_t n_nodes = 0;               // owned + ghost atoms in the graph
+  int64_t n_local = 0;               // owned atoms in the graph; they come first
   std::vector<int64_t> species;      // model element index per node
   std::vector<int64_t> centers;      // edge source (the atom whose environment it is)
   std::vector<int64_t> neighbors;    // edge target
@@ -48,6 +49,9 @@ struct NeighborLists {
   const int* counts = nullptr;
   int* const* lists = nullptr;
   int index_mask = ~0;
+  // Per atom (n_total), nonzero: not in the graph (a type the model does not see; another
+  // pair style handles it). nullptr: every atom is.
+  const unsigned char* excluded = nullptr;
 };
 
 // For each atom, the owned atom it is: itself if owned; for a ghost that carries an owned
@@ -79,7 +83,8 @@ void find_image_owners(const Id* ids, int n_local, int n_total, std::vector<int>
 // images' own edges (repeats of their owners') are dropped. The features of an image equal
 // its owner's, so the result is the same while the model evaluates each atom once. The
 // nodes are then the owned atoms followed by the remaining ghosts some edge touches, and
-// node_atom maps them back; without `owner` the nodes are all atoms in order.
+// node_atom maps them back; without `owner` the nodes are all atoms in order. Excluded atoms
+// are neither centers nor neighbors nor nodes, so owned nodes are the owned atoms in the graph.
 void build_graph(const NeighborLists& lists, double cutoff, int prune_layers,
                  const std::vector<int>* owner, Graph& graph);
 

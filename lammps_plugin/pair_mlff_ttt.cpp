@@ -42,7 +42,8 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     rr_grid_given(false), min_distance(0.5), device("cpu"), monitor_every(10), monitor_given(false),
     rr_once_pending(false),
     radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
-    ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1)
+    ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1),
+    has_null_types(false), prior_init_pending(false)
 {
   nextra = NUM_EXTRA;
   pvector = new double[nextra];
@@ -54,6 +55,7 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
   ghostneigh = 1;                   // message passing needs the neighbors of ghost atoms
   no_virial_fdotr_compute = 1;      // the core returns the virial from edge gradients
   centroidstressflag = CENTROID_NOTAVAIL;
+  comm_forward = comm_reverse = COMM_WIDTH;    // see communicate()
 }
 
 PairMLFFTTT::~PairMLFFTTT()
@@ -233,7 +235,8 @@ void PairMLFFTTT::settings(int narg, char **arg)
   }
 }
 
-/* pair_coeff * * model.pt El1 El2 ... (one element symbol per atom type) */
+/* pair_coeff * * model.pt El1 El2 ... (one element symbol per atom type; NULL for a type the
+   model does not see, whose pairs another style of pair_style hybrid handles) */
 
 void PairMLFFTTT::coeff(int narg, char **arg)
 {
@@ -266,8 +269,13 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   type_elements.assign(arg + 3, arg + 3 + ntypes);
   ttt.reset();
   type_to_species.assign(ntypes + 1, -1);
+  has_null_types = false;
   for (int t = 1; t <= ntypes; t++) {
     const std::string symbol = arg[2 + t];
+    if (symbol == "NULL") {
+      has_null_types = true;
+      continue;
+    }
     const int index = model->element_index(symbol);
     if (index < 0) {
       std::string known;
@@ -277,8 +285,12 @@ void PairMLFFTTT::coeff(int narg, char **arg)
     }
     type_to_species[t] = index;
   }
+  if (std::count(type_to_species.begin(), type_to_species.end(), -1) == ntypes + 1)
+    error->all(FLERR, "pair_coeff * * {}: every atom type is NULL, the model would see no atom",
+               arg[2]);
   for (int i = 1; i <= ntypes; i++)
-    for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
+    for (int j = i; j <= ntypes; j++)
+      setflag[i][j] = type_to_species[i] >= 0 && type_to_species[j] >= 0 ? 1 : 0;
 
   if (comm->me == 0)
     utils::logmesg(lmp,
@@ -313,8 +325,6 @@ void PairMLFFTTT::init_style()
   }
   radius = info.cutoff;
   rr_once_pending = rr_mode == RR_ONCE;
-  comm_forward = std::max(3, refiner ? static_cast<int>(refiner->grid().size()) : 0);
-  comm_reverse = 3;
   if (comm->me == 0 && refiner) {
     std::string grid;
     for (double r : refiner->grid()) grid += fmt::format(" {:.4g}", r);
@@ -340,9 +350,39 @@ void PairMLFFTTT::init_style()
   if (ttt_every > 0) init_prior();
 }
 
+/* The prior pair style's set-up. It runs from init_one, after init_style: inside pair hybrid,
+   hybrid's init_style turns every neighbor request made during it into a skip list for the
+   sub-style that made it, and a request of the prior (no sub-style of hybrid's) would skip
+   every atom. With NULL types, Pair::init's steps are taken for the pairs of the model's types
+   only, as pair hybrid sets up its styles (Pair::init requires every type's pairs set). */
+
+void PairMLFFTTT::init_prior_pair()
+{
+  if (!has_null_types) {
+    prior_pair->init();
+  } else {
+    prior_pair->init_style();
+    prior_pair->cutforce = 0.0;
+    for (int i = 1; i <= atom->ntypes; i++)
+      for (int j = i; j <= atom->ntypes; j++) {
+        if (type_to_species[i] < 0 || type_to_species[j] < 0) continue;
+        const double cut = prior_pair->init_one(i, j);
+        prior_pair->cutsq[i][j] = prior_pair->cutsq[j][i] = cut * cut;
+        prior_pair->cutforce = std::max(prior_pair->cutforce, cut);
+      }
+  }
+  if (prior_pair->cutforce > model->info().cutoff + 1e-12)
+    error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
+               "list would be incomplete", prior_pair->cutforce, model->info().cutoff);
+}
+
 double PairMLFFTTT::init_one(int i, int j)
 {
   if (setflag[i][j] == 0) error->all(FLERR, "All pair coeffs are not set");
+  if (prior_init_pending) {
+    prior_init_pending = false;
+    init_prior_pair();
+  }
   const double cut = model->info().cutoff;
   cutghost[i][j] = cutghost[j][i] = cut;
   return cut;
@@ -366,6 +406,16 @@ double PairMLFFTTT::energy_conversion() const
   return boltz_of(update->unit_style) / boltz_of(model->info().units);
 }
 
+bigint PairMLFFTTT::model_atoms()
+{
+  if (!has_null_types) return atom->natoms;
+  bigint local = 0;
+  for (int i = 0; i < atom->nlocal; i++) local += type_to_species[atom->type[i]] >= 0 ? 1 : 0;
+  bigint total = 0;
+  MPI_Allreduce(&local, &total, 1, MPI_LMP_BIGINT, MPI_SUM, world);
+  return total;
+}
+
 void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out)
 {
   mlff::NeighborLists lists;
@@ -377,6 +427,12 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph 
   lists.counts = list->numneigh;
   lists.lists = list->firstneigh;
   lists.index_mask = NEIGHMASK;
+  if (has_null_types) {
+    excluded_atoms.resize(lists.n_total);
+    for (int i = 0; i < lists.n_total; i++)
+      excluded_atoms[i] = type_to_species[atom->type[i]] < 0 ? 1 : 0;
+    lists.excluded = excluded_atoms.data();
+  }
   fold = fold && atom->tag_enable;    // images are recognised by their atom IDs
   if (fold) mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
   mlff::build_graph(lists, cutoff, prune ? model->info().num_layers : 0,
@@ -451,10 +507,7 @@ void PairMLFFTTT::init_prior()
                "or pair_coeff * * prior python NAME");
   if (prior_pair) {
     check_prior_elements();
-    prior_pair->init();
-    if (prior_pair->cutforce > model->info().cutoff + 1e-12)
-      error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
-                 "list would be incomplete", prior_pair->cutforce, model->info().cutoff);
+    prior_init_pending = true;    // in init_one: see init_prior_pair
   } else if (comm->nprocs > 1) {
     error->all(FLERR, "The TTT prior {} of the Python registry runs on one MPI rank only "
                "(use a LAMMPS pair style as the prior on several ranks)", prior_python);
@@ -543,8 +596,10 @@ void PairMLFFTTT::ttt_update(double local_energy)
   MPI_Allreduce(MPI_IN_PLACE, &before, 1, MPI_DOUBLE, MPI_SUM, world);
   mlff::TTTUpdate result;
   PairCommunicator bridge_comm(this, *graph, ntotal);
+  std::vector<double> node_prior_forces(3 * graph->n_nodes);
+  mlff::gather_from_atoms(*graph, prior_forces.data(), 3, node_prior_forces.data());
   try {
-    result = ttt->update(*graph, prior_forces.data(), prior_energy, atom->natoms, radius,
+    result = ttt->update(*graph, node_prior_forces.data(), prior_energy, model_atoms(), radius,
                          bridge_comm);
     model->set_parameters(ttt->parameter_names(), result.values);
   } catch (std::exception &e) {
@@ -583,6 +638,23 @@ void PairMLFFTTT::ttt_update(double local_energy)
 /* The prior's energy (all ranks, LAMMPS units) and its forces on owned atoms (rows of
    `forces`, n_local + n_ghost x 3, LAMMPS units; ghost rows are not used afterwards). */
 
+// Whether a neighbor list is a full one (each pair of owned atoms listed from both sides) or a
+// half one: probed on its first pair of owned atoms (true when it has none).
+static bool is_full_list(const NeighList *list, int nlocal)
+{
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    for (int k = 0; k < list->numneigh[i]; k++) {
+      const int j = list->firstneigh[i][k] & NEIGHMASK;
+      if (j >= nlocal || j == i) continue;
+      for (int m = 0; m < list->numneigh[j]; m++)
+        if ((list->firstneigh[j][m] & NEIGHMASK) == i) return true;
+      return false;
+    }
+  }
+  return true;
+}
+
 double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
 {
   const int nlocal = atom->nlocal, ntotal = nlocal + atom->nghost;
@@ -592,6 +664,15 @@ double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
     double **f = atom->f;
     std::vector<double> saved(f[0], f[0] + 3 * ntotal);
     std::fill(f[0], f[0] + 3 * ntotal, 0.0);
+    // with NULL types the prior sees the model's atoms only, as a sub-style of pair hybrid
+    // would: through this style's (skip) list; its own list holds every atom (see
+    // init_prior_pair), and manybody styles rely on skip lists to never meet a NULL type
+    if (has_null_types) {
+      if (!is_full_list(prior_pair->list, nlocal))
+        error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
+                   "style with full neighbor lists (tersoff, sw, ...)", prior_args[1]);
+      prior_pair->list = list;
+    }
     prior_pair->compute(1, 0);
     std::copy(f[0], f[0] + 3 * ntotal, forces.begin());
     std::copy(saved.begin(), saved.end(), f[0]);
@@ -603,13 +684,16 @@ double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
   // a registry prior sees this (only) rank's atoms as one structure, in eV and A, in the
   // order of their IDs: methods such as GFN-FF differ at 1e-8 with the atom order, and
   // LAMMPS reorders its atoms in memory
-  std::vector<int> order(nlocal);
-  for (int i = 0; i < nlocal; i++) order[i] = i;
+  // (atoms of NULL types are not part of it)
+  std::vector<int> order;
+  for (int i = 0; i < nlocal; i++)
+    if (type_to_species[atom->type[i]] >= 0) order.push_back(i);
   std::sort(order.begin(), order.end(),
             [this](int a, int b) { return atom->tag[a] < atom->tag[b]; });
-  std::vector<std::string> symbols(nlocal);
-  std::vector<double> positions(3 * nlocal), sorted_forces(3 * nlocal);
-  for (int k = 0; k < nlocal; k++) {
+  const int n = static_cast<int>(order.size());
+  std::vector<std::string> symbols(n);
+  std::vector<double> positions(3 * n), sorted_forces(3 * n);
+  for (int k = 0; k < n; k++) {
     symbols[k] = type_elements[atom->type[order[k]] - 1];
     for (int d = 0; d < 3; d++) positions[3 * k + d] = atom->x[order[k]][d];
   }
@@ -626,27 +710,42 @@ double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
                    e.what());
     return std::numeric_limits<double>::quiet_NaN();
   }
-  for (int k = 0; k < nlocal; k++)
+  for (int k = 0; k < n; k++)
     for (int d = 0; d < 3; d++) forces[3 * order[k] + d] = sorted_forces[3 * k + d] * to_lammps;
   return energy;
 }
 
 void PairMLFFTTT::reverse_sum(double *values, int width)
 {
-  const int ntotal = atom->nlocal + atom->nghost;
-  comm_buffer.assign(values, values + width * ntotal);
-  comm_width = width;
-  comm->reverse_comm(this, width);
-  std::copy(comm_buffer.begin(), comm_buffer.end(), values);
+  communicate(values, width, true);
 }
 
 void PairMLFFTTT::forward(double *values, int width)
 {
+  communicate(values, width, false);
+}
+
+/* LAMMPS sizes its communication buffers by comm_forward and comm_reverse, which pair hybrid
+   reads from its styles when pair_style is issued, before any model or RR grid is known. So
+   both stay at COMM_WIDTH doubles per atom, and wider rows travel in slices. */
+
+void PairMLFFTTT::communicate(double *values, int width, bool reverse)
+{
   const int ntotal = atom->nlocal + atom->nghost;
-  comm_buffer.assign(values, values + width * ntotal);
-  comm_width = width;
-  comm->forward_comm(this, width);
-  std::copy(comm_buffer.begin(), comm_buffer.end(), values);
+  for (int first = 0; first < width; first += COMM_WIDTH) {
+    comm_width = std::min(COMM_WIDTH, width - first);
+    comm_buffer.resize(static_cast<size_t>(comm_width) * ntotal);
+    for (int i = 0; i < ntotal; i++)
+      for (int k = 0; k < comm_width; k++)
+        comm_buffer[comm_width * i + k] = values[static_cast<size_t>(width) * i + first + k];
+    if (reverse)
+      comm->reverse_comm(this, comm_width);
+    else
+      comm->forward_comm(this, comm_width);
+    for (int i = 0; i < ntotal; i++)
+      for (int k = 0; k < comm_width; k++)
+        values[static_cast<size_t>(width) * i + first + k] = comm_buffer[comm_width * i + k];
+  }
 }
 
 void PairMLFFTTT::sum(double *values, int n)
@@ -668,15 +767,13 @@ void PairMLFFTTT::spectral_update(bool all_radii)
   mlff::SpectralResult result;
   try {
     refiner->prepare(*atom_graph, all_radii);
-    comm_width = refiner->num_radii();
-    comm_buffer.swap(refiner->degrees());
-    comm->forward_comm(this, comm_width);
-    comm_buffer.swap(refiner->degrees());
+    PairCommunicator(this, *atom_graph, atom->nlocal + atom->nghost)
+        .forward(refiner->degrees().data(), refiner->num_radii());
     const std::vector<double> local = refiner->local_sums();
     std::vector<double> global(local.size());
     MPI_Allreduce(local.data(), global.data(), static_cast<int>(local.size()), MPI_DOUBLE,
                   MPI_SUM, world);
-    result = refiner->finish(global, static_cast<double>(atom->natoms));
+    result = refiner->finish(global, static_cast<double>(model_atoms()));
   } catch (std::exception &e) {
     error->all(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
@@ -714,7 +811,7 @@ void PairMLFFTTT::monitor_forces(const std::vector<double> &forces)
   double total = 0.0;
   MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, world);
   // the training statistics are in the model's units (eV/A), like `forces`
-  const double mean_norm = total / static_cast<double>(atom->natoms);
+  const double mean_norm = total / static_cast<double>(model_atoms());
   const double z = (mean_norm - info.force_norm_mean) / std::max(info.force_norm_std, 1e-12);
   extra[FORCE_NORM_Z] = z;
   extra[FORCE_SHIFT] = std::abs(z) > 1.0 ? 1.0 : 0.0;
@@ -771,7 +868,8 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     for (int d = 0; d < 3; d++) f[i][d] += scale * atom_forces[3 * i + d];
   if (eflag_global) eng_vdwl += scale * result.energy;
   if (eflag_atom)
-    for (int i = 0; i < atom->nlocal; i++) eatom[i] += scale * result.node_energy[i];
+    for (int64_t k = 0; k < graph->n_local; k++)
+      eatom[graph->node_atom[k]] += scale * result.node_energy[k];
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += scale * result.virial[k];
   if (vflag_atom)
@@ -780,8 +878,10 @@ void PairMLFFTTT::compute(int eflag, int vflag)
 
   if (hook && update->ntimestep % hook_every == 0) {
     build_graph(radius, true, false, *atom_graph);
+    std::vector<double> positions(3 * atom_graph->n_nodes);
+    mlff::gather_from_atoms(*atom_graph, atom->x[0], 3, positions.data());
     try {
-      hook->call(*atom_graph, {atom->x[0], update->ntimestep, comm->me, comm->nprocs});
+      hook->call(*atom_graph, {positions.data(), update->ntimestep, comm->me, comm->nprocs});
     } catch (std::exception &e) {
       error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
     }

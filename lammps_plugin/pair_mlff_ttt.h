@@ -64,6 +64,8 @@ class PairMLFFTTT : public Pair {
   void monitor_forces(const std::vector<double> &forces);
   void prior_coeff(int narg, char **arg);
   void init_prior();
+  void init_prior_pair();
+  bool prior_init_pending;             // init_one sets the prior pair style up
   void check_prior_elements();
   void ttt_update(double local_energy);
   double evaluate_prior(std::vector<double> &forces);    // this rank's share of this step's energy
@@ -85,6 +87,8 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::RadiusRefiner> refiner;
   std::vector<double> comm_buffer;     // what forward/reverse communication moves
   int comm_width;                      // doubles per atom in comm_buffer
+  static constexpr int COMM_WIDTH = 3; // at most, per message
+  void communicate(double *values, int width, bool reverse);
 
   // test-time training: `ttt every N steps K lr X ...` and the prior of `pair_coeff * * prior`
   bigint ttt_every;
@@ -115,7 +119,10 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::Graph> atom_graph;
   std::vector<int> image_owner;        // find_image_owners of the current atoms
   std::vector<double> atom_forces;     // the model's forces per LAMMPS atom (owned + ghost)
-  std::vector<int> type_to_species;    // LAMMPS type (1-based) -> model element index
+  std::vector<int> type_to_species;    // LAMMPS type (1-based) -> model element index (-1: NULL)
+  bool has_null_types;                 // some type is NULL: its atoms are not in the graphs
+  std::vector<unsigned char> excluded_atoms;    // per owned and ghost atom: of a NULL type
+  bigint model_atoms();                // atoms the model sees, over all ranks
 
   std::unique_ptr<mlff::PythonHook> hook;
   std::string hook_target;

@@ -43,10 +43,18 @@ static void keep_freed_memory()
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
-  keep_freed_memory();
+#ifndef MLFF_TTT_SANITIZE
+  keep_freed_memory();    // the sanitizer's allocator ignores mallopt
+#endif
   auto *lammps = (LAMMPS *) lmp;
   const std::string path = implementation_path();
+#ifdef MLFF_TTT_SANITIZE
+  // AddressSanitizer's runtime refuses RTLD_DEEPBIND (its malloc must serve every library);
+  // the sanitizer build (make asan) trades the speed above for the checks
+  void *impl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
   void *impl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
   if (!impl) lammps->error->all(FLERR, "mlff_ttt plugin: cannot load {}: {}", path, dlerror());
   auto init = (lammpsplugin_initfunc) dlsym(impl, "mlff_ttt_register_styles");
   if (!init) lammps->error->all(FLERR, "mlff_ttt plugin: {} lacks its entry point", path);
