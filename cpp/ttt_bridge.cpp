@@ -66,6 +66,7 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options) {
     settings["max_change"] = options.max_change;
     state_->adapter = state_->module.attr("create")(model_path, settings);
     names_ = state_->adapter.attr("names").cast<std::vector<std::string>>();
+    prior_timeout_ = options.prior_timeout;
   } catch (py::error_already_set& e) {
     state_.reset();
     throw std::runtime_error(std::string("cannot start test-time training: ") + e.what());
@@ -125,7 +126,7 @@ double TTTBridge::registry_prior(const std::vector<std::string>& symbols, const 
     py::dict out = state_->module.attr("prior_labels")(
         state_->prior, symbols, py::array_t<double>({n, py::ssize_t(3)}, positions),
         py::array_t<double>({py::ssize_t(3), py::ssize_t(3)}, cell),
-        std::vector<bool>(pbc, pbc + 3));
+        std::vector<bool>(pbc, pbc + 3), prior_timeout_);
     auto f = out["forces"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
     if (f.size() != 3 * n) throw std::runtime_error("the prior returned forces of a wrong shape");
     std::copy(f.data(), f.data() + 3 * n, forces);

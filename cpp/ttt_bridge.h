@@ -30,6 +30,7 @@ struct TTTOptions {
   double lr = 1e-4;
   std::string optimizer = "adam";   // or "sgd"
   double max_change = 0.0;          // bound on |dtheta| / |theta| per update; 0: none
+  double prior_timeout = 600.0;     // seconds a Python prior may take; 0: no limit
 };
 
 struct TTTUpdate {
@@ -61,6 +62,7 @@ class TTTBridge {
   // A prior of the Python registry (mlff_ttt.priors) instead of a LAMMPS pair style: chosen
   // once, then evaluated on a whole structure (one rank holds all atoms). cell: 3 lattice
   // vectors (rows, A); positions n x 3. Returns the energy (eV); forces (n x 3, eV/A) in place.
+  // A prior that raises or runs past prior_timeout throws std::runtime_error.
   void set_registry_prior(const std::string& name,
                           const std::vector<std::pair<std::string, std::string>>& params);
   double registry_prior(const std::vector<std::string>& symbols, const double* positions,
@@ -70,6 +72,7 @@ class TTTBridge {
   struct State;
   std::unique_ptr<State> state_;
   std::vector<std::string> names_;
+  double prior_timeout_ = 0.0;
 };
 
 }  // namespace mlff

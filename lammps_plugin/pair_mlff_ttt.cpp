@@ -42,7 +42,7 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     rr_grid_given(false), min_distance(0.5), device("cpu"), monitor_every(10), monitor_given(false),
     rr_once_pending(false),
     radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
-    ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_log(nullptr), ttt_last_step(-1),
+    ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_prior_timeout(600.0), ttt_log(nullptr), ttt_last_step(-1),
     has_null_types(false), prior_init_pending(false)
 {
   nextra = NUM_EXTRA;
@@ -118,6 +118,7 @@ void PairMLFFTTT::settings(int narg, char **arg)
   ttt_every = 0;
   ttt_steps = 0;
   ttt_lr = ttt_max_change = 0.0;
+  ttt_prior_timeout = 600.0;
   ttt_optimizer = "adam";
   ttt_log_path.clear();
   ttt_save_path.clear();
@@ -163,11 +164,12 @@ void PairMLFFTTT::settings(int narg, char **arg)
       for (double r : rr_grid)
         if (!(r > 0.0)) error->all(FLERR, "pair_style mlff_ttt rr_grid radius {} is not positive", r);
     } else if (word == "ttt") {
-      // ttt every N steps K lr X [optimizer sgd|adam] [max_change D] [log FILE] [save FILE]
+      // ttt every N steps K lr X [optimizer sgd|adam] [max_change D] [prior_timeout T]
+      //     [log FILE] [save FILE]
       if (iarg + 7 > narg || strcmp(arg[iarg + 1], "every") != 0 ||
           strcmp(arg[iarg + 3], "steps") != 0 || strcmp(arg[iarg + 5], "lr") != 0)
         error->all(FLERR, "Illegal pair_style mlff_ttt ttt: expected 'ttt every N steps K lr X "
-                   "[optimizer sgd|adam] [max_change D] [log FILE] [save FILE]'");
+                   "[optimizer sgd|adam] [max_change D] [prior_timeout T] [log FILE] [save FILE]'");
       ttt_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
       ttt_steps = utils::inumeric(FLERR, arg[iarg + 4], false, lmp);
       ttt_lr = utils::numeric(FLERR, arg[iarg + 6], false, lmp);
@@ -186,6 +188,11 @@ void PairMLFFTTT::settings(int narg, char **arg)
           ttt_max_change = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
           if (!(ttt_max_change > 0.0))
             error->all(FLERR, "pair_style mlff_ttt ttt max_change D needs D > 0");
+        } else if (option == "prior_timeout") {
+          ttt_prior_timeout = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+          if (!(ttt_prior_timeout >= 0.0))
+            error->all(FLERR, "pair_style mlff_ttt ttt prior_timeout T needs T >= 0 seconds "
+                       "(0: no limit)");
         } else if (option == "log") {
           ttt_log_path = arg[iarg + 1];
         } else if (option == "save") {
@@ -516,7 +523,7 @@ void PairMLFFTTT::init_prior()
     try {
       ttt = std::make_unique<mlff::TTTBridge>(model_path,
                                               mlff::TTTOptions{ttt_steps, ttt_lr, ttt_optimizer,
-                                                               ttt_max_change});
+                                                               ttt_max_change, ttt_prior_timeout});
       if (!prior_python.empty()) ttt->set_registry_prior(prior_python, prior_params);
     } catch (std::exception &e) {
       error->all(FLERR, "pair_style mlff_ttt: {}", e.what());

@@ -94,6 +94,7 @@ class PairMLFFTTT : public Pair {
   bigint ttt_every;
   int ttt_steps;
   double ttt_lr, ttt_max_change;
+  double ttt_prior_timeout;            // seconds a Python prior may take (0: no limit)
   std::string ttt_optimizer, ttt_log_path, ttt_save_path;
   std::string model_path;
   std::unique_ptr<Pair> prior_pair;    // a LAMMPS pair style evaluated as the prior, or

@@ -1,5 +1,6 @@
-"""Faults in a parallel run: a rank killed mid-run ends the whole run (no hang), and the
-restart files written before stay readable."""
+"""Faults: a rank killed mid-run ends the whole run (no hang), and the restart files written
+before stay readable; a TTT prior that raises, returns NaN or hangs costs one update, not the
+run."""
 
 import os
 import signal
@@ -8,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_lmp, silicon_box
+import pytest
+
+from conftest import ROOT, run_lmp, silicon_box, thermo_rows
 
 DECK = silicon_box(3) + f"""
 pair_style mlff_ttt rr every 50
@@ -80,3 +83,35 @@ def test_killed_rank_ends_the_run_and_restarts_stay_readable(tmp_path):
         result = run_lmp(f"read_restart {name}\nrun 0\n", tmp_path)
         readable.append(result.returncode == 0)
     assert any(readable)
+
+
+# A prior that fails during a TTT update: the update is skipped or rolled back with a warning,
+# the run goes on, and the next update (the prior works again) is made.
+PRIOR_FAULTS = {
+    "Raises": "TTT update at step 0 skipped: the prior failed: RuntimeError: the prior's engine "
+              "crashed",
+    "ReturnsNaN": "TTT update at step 0 rolled back: non-finite prior loss or gradient",
+    "Sleeps": "TTT update at step 0 skipped: the prior failed: PriorTimeout: the prior took "
+              "longer than prior_timeout 2 s",
+    "Spins": "TTT update at step 0 skipped: the prior failed: PriorTimeout: the prior took "
+             "longer than prior_timeout 2 s",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(PRIOR_FAULTS))
+def test_failing_prior_is_survived(tmp_path, monkeypatch, fault):
+    from mlff_ttt.data import read_frames
+    from test_ttt_lammps import DATA, lammps
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    start = time.monotonic()
+    result = lammps(tmp_path, read_frames(DATA / "si_ood_liquid.xyz")[0], "ttt every 2 steps 1 lr 1e-3 prior_timeout 2",
+                    prior=f"pair_coeff * * prior python fault_priors:{fault} sigma=2.1",
+                    extra="fix 1 all nve\nrun 4", thermo=1)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert f"WARNING: mlff_ttt: {PRIOR_FAULTS[fault]}" in result.stdout, result.stdout[-2000:]
+    rows = thermo_rows((tmp_path / "log.lammps").read_text())
+    assert len(rows) == 5
+    # the update count (column 2): none at step 0, the one at step 2 shows from step 3
+    assert list(rows[:, 2]) == [0, 0, 0, 1, 1]
+    assert time.monotonic() - start < 120

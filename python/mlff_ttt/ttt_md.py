@@ -244,8 +244,12 @@ def save(adapter: Adapter, path: str, step: int) -> None:
 
 
 def registry_prior(name: str, params: Dict[str, str]):
-    """A prior of the registry for the pair style (``pair_coeff * * prior python NAME k=v``);
-    values that read as numbers are passed as numbers."""
+    """A prior for the pair style (``pair_coeff * * prior python NAME k=v``): a registry name,
+    or ``module:Class`` for a prior of the user's own (a :class:`mlff_ttt.priors.Prior`
+    subclass, or any callable returning one); values that read as numbers are passed as
+    numbers."""
+    import importlib
+
     from .priors import get_prior
 
     def value(text: str):
@@ -256,14 +260,57 @@ def registry_prior(name: str, params: Dict[str, str]):
                 pass
         return text
 
-    return get_prior(name, **{key: value(v) for key, v in params.items()})
+    kwargs = {key: value(v) for key, v in params.items()}
+    if ":" not in name:
+        return get_prior(name, **kwargs)
+    module_name, _, attribute = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot find the prior {name} (module:Class on the Python path): "
+                         f"{error}") from None
+    prior = factory.create(**kwargs) if hasattr(factory, "create") else factory(**kwargs)
+    if not callable(getattr(prior, "compute", None)):
+        raise ValueError(f"{name} made {prior!r}, which has no compute(frames) method")
+    return prior
 
 
-def prior_labels(prior, symbols, positions, cell, pbc) -> Dict[str, object]:
-    """The registry prior's energy (eV) and forces (eV/A) of one rank's whole structure."""
+class PriorTimeout(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raises PriorTimeout in the block once ``seconds`` have passed (0: no limit), through
+    SIGALRM: a prior looping in Python or waiting in a system call is stopped; one stuck
+    inside compiled code is stopped when it next returns to Python. Only the main thread can
+    take signals, so elsewhere the block runs without a limit."""
+    import signal
+    import threading
+
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise PriorTimeout(f"the prior took longer than prior_timeout {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def prior_labels(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dict[str, object]:
+    """The prior's energy (eV) and forces (eV/A) of one rank's whole structure, within
+    ``timeout`` seconds (0: no limit)."""
     from ase import Atoms
 
     atoms = Atoms(symbols=list(symbols), positions=np.asarray(positions).reshape(-1, 3),
                   cell=np.asarray(cell).reshape(3, 3), pbc=[bool(p) for p in pbc])
-    energies, forces = prior.compute([atoms])
+    with time_limit(timeout):
+        energies, forces = prior.compute([atoms])
     return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}
