@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: setup build demo test bench bench-accuracy bench-test-time nve-long long-run models clean
+.PHONY: setup build demo test bench bench-accuracy bench-test-time nve-long long-run asan models clean
 
 setup: build
 
@@ -65,6 +65,11 @@ nve-long: setup
 long-run: setup
 	source $(VENV)/bin/activate && python tests/memory_run.py --steps 10000
 
+# The same 10000 steps with the pair style and core built under AddressSanitizer (build-asan/):
+# invalid accesses, leaks through our code, and leak growth against a 1000-step run.
+asan: setup
+	source $(VENV)/bin/activate && cd tests && python sanitizer_run.py --steps 10000
+
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup
 	source $(VENV)/bin/activate && OMP_NUM_THREADS=1 python tests/benchmarks/bench_accuracy.py
@@ -85,4 +90,4 @@ models: setup
 	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib
+	rm -rf $(BUILD) build-asan $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib

@@ -106,6 +106,25 @@ void TTTBridge::save(const std::string& path, int64_t step) {
   }
 }
 
+void TTTBridge::save_optimizer(const std::string& path) {
+  py::gil_scoped_acquire gil;
+  try {
+    state_->module.attr("save_optimizer")(state_->adapter, path);
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error("cannot save the TTT optimizer state to '" + path + "': " + e.what());
+  }
+}
+
+void TTTBridge::load_optimizer(const std::string& path) {
+  py::gil_scoped_acquire gil;
+  try {
+    state_->module.attr("load_optimizer")(state_->adapter, path);
+  } catch (py::error_already_set& e) {
+    throw std::runtime_error("cannot restore the TTT optimizer state from '" + path + "': " +
+                             e.what());
+  }
+}
+
 void TTTBridge::set_registry_prior(const std::string& name,
                                    const std::vector<std::pair<std::string, std::string>>& params) {
   py::gil_scoped_acquire gil;

@@ -58,6 +58,9 @@ class TTTBridge {
 
   // Writes the adapted model file (temporary name, then renamed).
   void save(const std::string& path, int64_t step);
+  // The optimizer's state in a file of its own, and back (for restart files).
+  void save_optimizer(const std::string& path);
+  void load_optimizer(const std::string& path);
 
   // A prior of the Python registry (mlff_ttt.priors) instead of a LAMMPS pair style: chosen
   // once, then evaluated on a whole structure (one rank holds all atoms). cell: 3 lattice

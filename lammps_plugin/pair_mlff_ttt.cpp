@@ -525,6 +525,8 @@ void PairMLFFTTT::init_prior()
                                               mlff::TTTOptions{ttt_steps, ttt_lr, ttt_optimizer,
                                                                ttt_max_change, ttt_prior_timeout});
       if (!prior_python.empty()) ttt->set_registry_prior(prior_python, prior_params);
+      if (!ttt_optimizer_file.empty()) ttt->load_optimizer(ttt_optimizer_file);
+      ttt_optimizer_file.clear();
     } catch (std::exception &e) {
       error->all(FLERR, "pair_style mlff_ttt: {}", e.what());
     }
@@ -896,10 +898,10 @@ void PairMLFFTTT::compute(int eflag, int vflag)
 }
 
 /* Restart files: the pair_style arguments, then the model and prior lines, so read_restart
-   continues a run without pair_coeff lines. With TTT updates made, the adapted model is
-   written beside the restart's working folder (mlff_ttt_adapted_step<N>.pt) and named
-   instead of the original; the optimizer's state is not kept, so a continued TTT run starts
-   its optimizer afresh. */
+   continues a run without pair_coeff lines, then the vector's values and the TTT state. With
+   TTT updates made, the adapted model and its optimizer's state are written into the working
+   folder (mlff_ttt_adapted_step<N>.pt and .optimizer.pt), and the restart names them: a
+   continued run equals an uninterrupted one bit for bit. */
 
 void PairMLFFTTT::write_strings(FILE *fp, const std::vector<std::string> &strings)
 {
@@ -949,20 +951,26 @@ void PairMLFFTTT::read_restart_settings(FILE *fp)
 void PairMLFFTTT::write_restart(FILE *fp)
 {
   write_restart_settings(fp);    // LAMMPS calls only this one; settings come first
-  std::vector<std::string> model_line = model_args;
+  std::vector<std::string> model_line = model_args, optimizer_file;
   if (ttt && extra[TTT_UPDATES] > 0) {
     const std::string adapted = fmt::format("mlff_ttt_adapted_step{}.pt", update->ntimestep);
+    const std::string optimizer = fmt::format("mlff_ttt_adapted_step{}.optimizer.pt",
+                                              update->ntimestep);
     try {
       ttt->save(adapted, update->ntimestep);    // write_restart runs on rank 0 only
+      ttt->save_optimizer(optimizer);
     } catch (std::exception &e) {
       error->one(FLERR, "pair_style mlff_ttt: cannot write the adapted model for the restart "
                  "file: {}", e.what());
     }
     model_line[0] = absolute_path(adapted);
+    optimizer_file.push_back(absolute_path(optimizer));
   }
   write_strings(fp, model_line);
   write_strings(fp, prior_args);
   fwrite(extra, sizeof(double), NUM_EXTRA, fp);
+  write_strings(fp, optimizer_file);
+  fwrite(&ttt_last_step, sizeof(bigint), 1, fp);
 }
 
 void PairMLFFTTT::read_restart(FILE *fp)
@@ -972,6 +980,10 @@ void PairMLFFTTT::read_restart(FILE *fp)
   const std::vector<std::string> prior_line = read_strings(fp);
   if (comm->me == 0) utils::sfread(FLERR, extra, sizeof(double), NUM_EXTRA, fp, nullptr, error);
   MPI_Bcast(extra, NUM_EXTRA, MPI_DOUBLE, 0, world);
+  const std::vector<std::string> optimizer_file = read_strings(fp);
+  bigint last_step = -1;
+  if (comm->me == 0) utils::sfread(FLERR, &last_step, sizeof(bigint), 1, fp, nullptr, error);
+  MPI_Bcast(&last_step, 1, MPI_LMP_BIGINT, 0, world);
   for (const auto *line : {&model_line, &prior_line}) {
     if (line->empty()) continue;
     std::vector<std::string> args{"*", "*"};
@@ -979,6 +991,9 @@ void PairMLFFTTT::read_restart(FILE *fp)
     std::vector<char *> argv = argv_of(args);
     coeff(static_cast<int>(argv.size()), argv.data());
   }
+  // after coeff, which starts TTT afresh: the bridge restores it when it is created
+  ttt_last_step = last_step;
+  ttt_optimizer_file = optimizer_file.empty() ? "" : optimizer_file[0];
 }
 
 /* Communication of comm_buffer (comm_width doubles per atom): forward copies owned atoms'

@@ -104,6 +104,7 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::TTTBridge> ttt;
   FILE *ttt_log;
   bigint ttt_last_step;                // an update per step at most (a run's set-up repeats it)
+  std::string ttt_optimizer_file;      // optimizer state of a restart file, for the bridge
 
   // what restart files carry: the pair_style arguments, the model line (model path made
   // absolute, elements) and the prior line, each as given after "* *"

@@ -63,3 +63,27 @@ def test_restart_after_ttt_names_the_adapted_model(tmp_path):
     assert f"mlff_ttt: model {adapted}" in proc.stdout
     continued = thermo_rows((tmp_path / "log.lammps").read_text())[-1]
     assert continued[1] == pytest.approx(at_restart[1], rel=1e-12)  # potential energy
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_ttt_run_continues_bit_for_bit(tmp_path, nprocs):
+    """TTT with Adam every 5 steps, a restart at step 10 (just after an update): the continued
+    run has the adapted parameters, the optimizer's moments and the update counters, and does
+    not repeat the update of step 10 in its set-up."""
+    prior = f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
+    style = "ttt every 5 steps 2 lr 1e-3 monitor off"
+    whole = SETUP.format(style=style, model=MODEL, prior=prior) + MD + \
+        "run 10\nwrite_restart state.restart\nrun 15\n" + DUMP.format(name="whole.dump")
+    proc = run_lmp(whole, tmp_path, nprocs=nprocs)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    uninterrupted = thermo_rows((tmp_path / "log.lammps").read_text())
+    assert (tmp_path / "mlff_ttt_adapted_step10.optimizer.pt").is_file()
+
+    continued = "read_restart state.restart\n" + MD + "run 15\n" + DUMP.format(name="cont.dump")
+    proc = run_lmp(continued, tmp_path, nprocs=nprocs)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    rows = thermo_rows((tmp_path / "log.lammps").read_text())
+    assert rows[-1, 5] == 5    # updates at steps 0, 5, 10, 15 and 20
+    assert np.array_equal(rows, uninterrupted[-len(rows):])
+    assert np.array_equal(read_dump_forces(tmp_path / "cont.dump"),
+                          read_dump_forces(tmp_path / "whole.dump"))

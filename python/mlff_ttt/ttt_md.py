@@ -243,6 +243,37 @@ def save(adapter: Adapter, path: str, step: int) -> None:
                  path)
 
 
+OPTIMIZER_STATE_FORMAT = 1
+
+
+def save_optimizer(adapter: Adapter, path: str) -> None:
+    """The optimizer's state (plain tensors and numbers: readable with weights_only=True) beside
+    an adapted model, so a restarted run continues the same optimizer; written under a
+    temporary name, then renamed."""
+    from pathlib import Path
+
+    output = Path(path)
+    partial = output.with_name(output.name + ".partial")
+    torch.save({"format": OPTIMIZER_STATE_FORMAT, "names": list(adapter.names),
+                "optimizer": type(adapter.optimizer).__name__,
+                "state": adapter.optimizer.state_dict()}, partial)
+    partial.replace(output)
+
+
+def load_optimizer(adapter: Adapter, path: str) -> None:
+    """Restores the optimizer state save_optimizer wrote (refused when it belongs to other
+    parameters or another optimizer)."""
+    saved = torch.load(path, weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != OPTIMIZER_STATE_FORMAT:
+        raise ValueError(f"{path} is not an optimizer state file of this version")
+    if saved["names"] != list(adapter.names):
+        raise ValueError(f"{path} holds the optimizer state of other parameters")
+    if saved["optimizer"] != type(adapter.optimizer).__name__:
+        raise ValueError(f"{path} holds the state of {saved['optimizer']}, not of "
+                         f"{type(adapter.optimizer).__name__} (the ttt optimizer keyword)")
+    adapter.optimizer.load_state_dict(saved["state"])
+
+
 def registry_prior(name: str, params: Dict[str, str]):
     """A prior for the pair style (``pair_coeff * * prior python NAME k=v``): a registry name,
     or ``module:Class`` for a prior of the user's own (a :class:`mlff_ttt.priors.Prior`
