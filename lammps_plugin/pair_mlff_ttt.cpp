@@ -177,8 +177,13 @@ void PairMLFFTTT::settings(int narg, char **arg)
       if (ttt_steps < 1) error->all(FLERR, "pair_style mlff_ttt ttt steps K needs K >= 1");
       if (!(ttt_lr > 0.0)) error->all(FLERR, "pair_style mlff_ttt ttt lr X needs X > 0");
       iarg += 7;
-      while (iarg + 1 < narg) {
+      static const std::vector<std::string> ttt_options{"optimizer", "max_change",
+                                                        "prior_timeout", "log", "save"};
+      while (iarg < narg) {
         const std::string option = arg[iarg];
+        if (std::find(ttt_options.begin(), ttt_options.end(), option) == ttt_options.end()) break;
+        if (iarg + 1 >= narg)
+          error->all(FLERR, "pair_style mlff_ttt ttt {}: its value is missing", option);
         if (option == "optimizer") {
           ttt_optimizer = arg[iarg + 1];
           if (ttt_optimizer != "sgd" && ttt_optimizer != "adam")
@@ -195,10 +200,8 @@ void PairMLFFTTT::settings(int narg, char **arg)
                        "(0: no limit)");
         } else if (option == "log") {
           ttt_log_path = arg[iarg + 1];
-        } else if (option == "save") {
+        } else {    // "save"
           ttt_save_path = arg[iarg + 1];
-        } else {
-          break;
         }
         iarg += 2;
       }
