@@ -4,7 +4,6 @@ forces, pressure tensor and per-atom virial after `run 0`, after `rerun`, and af
 `write_restart` / `read_restart` (no pair_coeff). The references are tests/reference/*.yaml,
 written by tests/force_style.py."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from .files import write_text_atomically
+
 
 def _train(args) -> None:
     from .config import load_config
@@ -65,8 +67,7 @@ def _eval(args) -> None:
         elif key != "structures":
             print(f"{key:28s} {value}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        write_text_atomically(args.json, json.dumps(result, indent=2))
 
 
 def _ttt_settings(args):

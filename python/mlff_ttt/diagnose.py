@@ -21,6 +21,7 @@ from typing import List, Sequence
 import numpy as np
 from ase import Atoms
 
+from .files import write_atomically, write_text_atomically
 from .data import PRIOR_FORCES, REF_FORCES, read_frames
 from .spectral import laplacian_spectrum, spectral_density, spectral_distance
 
@@ -222,7 +223,7 @@ def plot(record: dict, train_frames: Sequence[Atoms], test_frames: Sequence[Atom
     axes[2].set_title("elements")
     axes[2].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomically(path, lambda partial: fig.savefig(partial, dpi=120))
     plt.close(fig)
 
 
@@ -246,8 +247,7 @@ def run(args) -> int:
     record["train"]["file"], record["test_file"] = str(args.train), str(args.test)
     print(format_report(record))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(record, fh, indent=2)
+        write_text_atomically(args.json, json.dumps(record, indent=2))
     if args.plot:
         plot(record, train_frames, test_frames, args.plot)
     for note in record["notes"]:

@@ -7,6 +7,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from .files import write_atomically
 from .ase import MLFFCalculator
 from .data import REF_ENERGY, REF_FORCES, read_frames
 from .ttt import TTTSettings, adapt_model
@@ -94,5 +95,5 @@ def _parity_plot(true_e, pred_e, true_f, pred_f, result, path) -> None:
         ax.set_ylabel(f"model {label}")
         ax.set_title(f"MAE {mae:.4g}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomically(path, lambda partial: fig.savefig(partial, dpi=120))
     plt.close(fig)

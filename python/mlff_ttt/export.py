@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .files import write_atomically
 from .models import build_model
 from .rr import ReferenceStatistics, check_grid, default_grid, reference_statistics
 
@@ -218,15 +219,9 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         raise ValueError(f"cannot write {output}: {reason}") from None
     # written under a temporary name and renamed, so an existing file (perhaps the input)
     # is never left half-written
-    partial = output.with_name(output.name + ".partial")
     try:
-        scripted.save(str(partial))
-        partial.replace(output)
+        write_atomically(output, lambda partial: scripted.save(str(partial)))
     except (OSError, RuntimeError) as exc:  # torch reports write failures as RuntimeError
-        try:
-            partial.unlink(missing_ok=True)
-        except OSError:
-            pass
         reason = str(exc).strip().splitlines()[0]
         raise ValueError(f"cannot write {output} (an existing file is left as it was): "
                          f"{reason}") from None

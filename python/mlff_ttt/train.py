@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import random
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -14,6 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from tqdm import tqdm
 
+from .files import write_atomically, write_text_atomically
 from .config import Config
 from .data import Frame, collate, fit_element_energies, force_rms, load_frames
 from .forces import evaluate
@@ -46,10 +46,8 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def save_atomic(obj, path: Path) -> None:
-    """Writes to a temporary file and renames, so an interrupted save never corrupts `path`."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """A checkpoint written so that an interrupted save never corrupts `path`."""
+    write_atomically(path, lambda partial: torch.save(obj, partial))
 
 
 def _loss_terms(out, energy, forces, n_atoms):
@@ -172,7 +170,7 @@ def plot_log(log_path: Path, png_path: Path) -> None:
     ax_force.set_xlabel("epoch")
     ax_force.set_ylabel("validation force MAE (eV/A)")
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    write_atomically(png_path, lambda partial: fig.savefig(partial, dpi=100))
     plt.close(fig)
 
 
@@ -299,5 +297,5 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
     plot_log(log_path, out_dir / "log.png")
     summary = {"best_val_loss": state["best_val"], "epochs": state["epoch"],
                "phases": [name for name, _ in plan], "best": str(best_path)}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomically(out_dir / "summary.json", json.dumps(summary, indent=2))
     return best_path

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from ase import Atoms
 
+from .files import write_atomically
 from .data import PRIOR_ENERGY, PRIOR_FORCES, Frame, collate
 from .forces import evaluate
 from .graph import radius_graph
@@ -272,9 +273,7 @@ def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
     from .export import stamp_checksum
 
     stamp_checksum(module)
-    partial = output.with_name(output.name + ".partial")
-    module.save(str(partial))
-    partial.replace(output)
+    write_atomically(output, lambda partial: module.save(str(partial)))
 
 
 __all__ = ["TTTSettings", "TTTEngine", "label_with_prior", "adapt_model", "save_adapted",

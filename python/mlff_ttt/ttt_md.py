@@ -250,14 +250,12 @@ def save_optimizer(adapter: Adapter, path: str) -> None:
     """The optimizer's state (plain tensors and numbers: readable with weights_only=True) beside
     an adapted model, so a restarted run continues the same optimizer; written under a
     temporary name, then renamed."""
-    from pathlib import Path
+    from .files import write_atomically
 
-    output = Path(path)
-    partial = output.with_name(output.name + ".partial")
-    torch.save({"format": OPTIMIZER_STATE_FORMAT, "names": list(adapter.names),
-                "optimizer": type(adapter.optimizer).__name__,
-                "state": adapter.optimizer.state_dict()}, partial)
-    partial.replace(output)
+    state = {"format": OPTIMIZER_STATE_FORMAT, "names": list(adapter.names),
+             "optimizer": type(adapter.optimizer).__name__,
+             "state": adapter.optimizer.state_dict()}
+    write_atomically(path, lambda partial: torch.save(state, partial))
 
 
 def load_optimizer(adapter: Adapter, path: str) -> None:

@@ -39,7 +39,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -51,6 +50,8 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 from tqdm import tqdm
+
+from ..files import write_atomically
 
 REF_METHOD = "GFN2-xTB (tblite), Bannwarth, Ehlert, Grimme, JCTC 15, 1652 (2019)"
 PRIOR_METHOD = "GFN-FF (gfnff, default parametrisation), Spicher, Grimme, Angew. Chem. 59, 15665 (2020)"
@@ -383,16 +384,6 @@ def _up_to_date(xyz: Path, sidecar: Path, seed: int, plan: list[dict]) -> bool:
             and meta.get("trajectories") == plan and meta.get("xyz_sha256") == _sha256(xyz))
 
 
-def _write_atomic(path: Path, write) -> None:
-    """write(tmp_path), then rename onto path, so path is either absent/old or complete."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _force_stats(frames: list[Atoms]) -> dict:
     ref = np.concatenate([a.arrays["REF_forces"] for a in frames])
     prior = np.concatenate([a.arrays["PRIOR_forces"] for a in frames])
@@ -435,7 +426,7 @@ def generate(out_dir, seed: int = 0, scale: float = 1.0, splits=None,
             for traj in plan:
                 frames += _run_trajectory(traj, on_frame=bar.update)
         labelled = label_frames(frames, progress=progress)
-        _write_atomic(xyz, lambda p: ase.io.write(p, labelled, format="extxyz"))
+        write_atomically(xyz, lambda p: ase.io.write(p, labelled, format="extxyz"))
         meta = {
             "file": xyz.name,
             "split": split,
@@ -458,7 +449,7 @@ def generate(out_dir, seed: int = 0, scale: float = 1.0, splits=None,
             "versions": _versions(),
             "xyz_sha256": _sha256(xyz),
         }
-        _write_atomic(sidecar, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+        write_atomically(sidecar, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     return paths
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from ase import Atoms
 from tqdm import tqdm
 
+from ..files import write_atomically, write_text_atomically
 from ..lammps_import import import_lammps
 
 # --- sampling protocol -------------------------------------------------------------------
@@ -284,7 +285,7 @@ def generate(out_dir, seed: int = 0, n_train: int = 200, n_val: int = 40, n_test
         part = labelled[start:start + sizes[split]]
         start += sizes[split]
         path = out_dir / f"si_{split}.xyz"
-        ase.io.write(path, part, format="extxyz")
+        write_atomically(path, lambda partial: ase.io.write(partial, part, format="extxyz"))
         meta = {
             "file": path.name,
             "split": split,
@@ -308,7 +309,7 @@ def generate(out_dir, seed: int = 0, n_train: int = 200, n_val: int = 40, n_test
             },
             "versions": versions,
         }
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
         paths[split] = path
     return paths
 

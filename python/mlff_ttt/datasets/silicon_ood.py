@@ -29,6 +29,7 @@ from ase.build import bulk, diamond100
 from ase.spacegroup import crystal
 from tqdm import tqdm
 
+from ..files import write_atomically, write_text_atomically
 from . import silicon
 
 STRIDE_STEPS = 25
@@ -162,9 +163,8 @@ def generate(out_dir, seed: int = 0, n_frames: int = 40, splits=None,
             for traj in trajectories:
                 frames += run_trajectory(name, traj, on_frame=bar.update)
         labelled = silicon.label_frames(frames, progress=progress)
-        tmp = path.with_suffix(".xyz.tmp")
-        ase.io.write(tmp, labelled, format="extxyz")
-        tmp.replace(path)  # a complete file or none: an interrupted run leaves no half split
+        # a complete file or none: an interrupted run leaves no half split
+        write_atomically(path, lambda partial: ase.io.write(partial, labelled, format="extxyz"))
         meta = {
             "file": path.name, "split": name, "generator": "mlff_ttt.datasets.silicon_ood",
             "seed": int(seed), "n_frames": len(labelled),
@@ -176,6 +176,6 @@ def generate(out_dir, seed: int = 0, n_frames: int = 40, splits=None,
             "timestep_ps": silicon.TIMESTEP_PS, "stride_steps": STRIDE_STEPS,
             "trajectories": trajectories, "versions": versions,
         }
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
         paths[name] = path
     return paths

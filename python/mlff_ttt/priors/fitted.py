@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from ..files import write_text_atomically
 from ..graph import element_indices
 from .analytic import PairPrior, batched_graph
 from .base import Labels, bulk_silicon, check_labels
@@ -140,7 +141,7 @@ class PairFittedPrior(PairPrior):
 
     def save(self, path) -> None:
         """JSON; Python writes floats with round-trip precision, so ``load`` is exact."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        write_text_atomically(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path) -> "PairFittedPrior":
