@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #if defined(__SSE__)
@@ -20,10 +22,22 @@ namespace mlff {
 
 namespace {
 
+constexpr double kMaxCutoff = 30.0;  // A
+constexpr int kMaxLayers = 64;
+constexpr size_t kMaxElements = 118;
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 // Messages from damaged archives may quote their bytes; keep them printable ASCII so that
-// every caller (LAMMPS's log, Python's str) can show them.
+// every caller (LAMMPS's log, Python's str) can show them, and short (a damaged field may be
+// megabytes long).
 std::string printable(const std::string& text) {
-  std::string out = text;
+  constexpr size_t kLongest = 200;
+  std::string out = text.size() > kLongest ? text.substr(0, kLongest) + "..." : text;
   for (auto& c : out)
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
   return out;
@@ -77,9 +91,28 @@ ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
         info.rr_distance_std.size() != n)
       throw std::runtime_error(where + "inconsistent reference statistics");
   }
-  if (!(info.cutoff > 0.0)) throw std::runtime_error(where + "cutoff must be positive");
-  if (info.num_layers < 1) throw std::runtime_error(where + "num_layers must be >= 1");
-  if (info.elements.empty()) throw std::runtime_error(where + "element list is empty");
+  // bounds no real model comes near, so that a damaged or hostile file cannot make the pair
+  // style ask LAMMPS for a ghost shell of kilometres or loop over a million layers
+  if (!(info.cutoff > 0.0 && info.cutoff <= kMaxCutoff))
+    throw std::runtime_error(where + "cutoff " + number(info.cutoff) + " A is outside (0, " +
+                             number(kMaxCutoff) + "]");
+  if (info.num_layers < 1 || info.num_layers > kMaxLayers)
+    throw std::runtime_error(where + "num_layers " + std::to_string(info.num_layers) +
+                             " is outside [1, " + std::to_string(kMaxLayers) + "]");
+  if (info.elements.empty() || info.elements.size() > kMaxElements)
+    throw std::runtime_error(where + "the element list holds " +
+                             std::to_string(info.elements.size()) + " entries, not 1 to " +
+                             std::to_string(kMaxElements));
+  for (double r : info.rr_radii)
+    if (!(r > 0.0 && r <= info.cutoff))
+      throw std::runtime_error(where + "an RR radius lies outside (0, cutoff]");
+  for (const auto* values : {&info.rr_moments, &info.rr_moment_std, &info.rr_distance_mean,
+                             &info.rr_distance_std})
+    for (double v : *values)
+      if (!std::isfinite(v)) throw std::runtime_error(where + "non-finite reference statistics");
+  if (info.format_version >= 2 &&
+      !(std::isfinite(info.force_norm_mean) && std::isfinite(info.force_norm_std)))
+    throw std::runtime_error(where + "non-finite reference statistics");
   if (info.dtype != "float32" && info.dtype != "float64")
     throw std::runtime_error(where + "dtype '" + printable(info.dtype) + "' is not float32 or float64");
   if (info.units != "metal" && info.units != "real")
@@ -133,6 +166,45 @@ void verify_checksum(const torch::jit::Module& m, const std::string& path) {
                              "the checksum written when it was saved");
 }
 
+// The attributes export.attributes_checksum covers, hashed alike: int64 and float64 bytes
+// (little-endian, as on every platform torch runs on), strings' bytes, lists element-wise.
+constexpr const char* kCheckedAttributes[] = {
+    "format_version", "architecture", "cutoff", "num_layers", "elements", "units", "dtype",
+    "metadata_json", "rr_radii", "rr_moments", "rr_moment_std", "rr_distance_mean",
+    "rr_distance_std", "force_norm_mean", "force_norm_std"};
+
+void append_attribute_bytes(const torch::jit::IValue& value, std::string& out) {
+  if (value.isInt()) {
+    const int64_t v = value.toInt();
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  } else if (value.isDouble()) {
+    const double v = value.toDouble();
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  } else if (value.isString()) {
+    out += value.toStringRef();
+  } else if (value.isList()) {
+    for (const auto& item : value.toListRef()) append_attribute_bytes(item, out);
+  } else {
+    throw std::runtime_error("an attribute of an unexpected type");
+  }
+}
+
+void verify_attributes_checksum(const torch::jit::Module& m, const std::string& path) {
+  if (!m.hasattr("attributes_crc32")) return;  // files of earlier releases
+  uint32_t crc = 0;
+  for (const char* name : kCheckedAttributes) {
+    if (!m.hasattr(name)) continue;
+    std::string bytes;
+    append_attribute_bytes(m.attr(name), bytes);
+    crc = crc32(name, std::strlen(name), crc);
+    crc = crc32(bytes.data(), bytes.size(), crc);
+  }
+  if (static_cast<int64_t>(crc) != m.attr("attributes_crc32").toInt())
+    throw std::runtime_error("model file '" + path + "' is damaged: its attributes (cutoff, "
+                             "elements, statistics, metadata) do not match the checksum "
+                             "written when it was saved");
+}
+
 }  // namespace
 
 ModelRunner::ModelRunner(const std::string& path, const std::string& device)
@@ -159,6 +231,7 @@ ModelRunner::ModelRunner(const std::string& path, const std::string& device)
   }
   module_.eval();
   try {
+    verify_attributes_checksum(module_, path);
     info_ = read_info(module_, path);
     verify_checksum(module_, path);
   } catch (const c10::Error& e) {  // an attribute of the wrong type: a damaged file

