@@ -51,6 +51,16 @@ torch::jit::IValue required_attr(const torch::jit::Module& m, const std::string&
   return m.attr(name);
 }
 
+// First of all: a file of a newer format may lay out (and checksum) its attributes otherwise.
+void check_format_version(const torch::jit::Module& m, const std::string& path) {
+  const int64_t version = required_attr(m, "format_version", path).toInt();
+  if (version < kOldestModelFormatVersion || version > kModelFormatVersion)
+    throw std::runtime_error("model file '" + path + "': format version " +
+                             std::to_string(version) + ", this build reads versions " +
+                             std::to_string(kOldestModelFormatVersion) + " to " +
+                             std::to_string(kModelFormatVersion));
+}
+
 ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
   ModelInfo info;
   info.format_version = static_cast<int>(required_attr(m, "format_version", path).toInt());
@@ -64,12 +74,6 @@ ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
   info.metadata_json = required_attr(m, "metadata_json", path).toStringRef();
 
   const std::string where = "model file '" + path + "': ";
-  if (info.format_version < kOldestModelFormatVersion ||
-      info.format_version > kModelFormatVersion)
-    throw std::runtime_error(where + "format version " + std::to_string(info.format_version) +
-                             ", this build reads versions " +
-                             std::to_string(kOldestModelFormatVersion) + " to " +
-                             std::to_string(kModelFormatVersion));
   if (info.format_version >= 2) {
     auto doubles = [&](const std::string& name) {
       std::vector<double> out;
@@ -231,6 +235,7 @@ ModelRunner::ModelRunner(const std::string& path, const std::string& device)
   }
   module_.eval();
   try {
+    check_format_version(module_, path);
     verify_attributes_checksum(module_, path);
     info_ = read_info(module_, path);
     verify_checksum(module_, path);

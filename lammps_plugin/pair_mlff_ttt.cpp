@@ -399,16 +399,27 @@ double PairMLFFTTT::init_one(int i, int j)
 }
 
 /* Atoms closer than min_distance: a model trained on physical structures returns a finite,
-   meaningless number there, so the run stops instead, naming the pair. */
+   meaningless number there, so the run stops instead, naming the pair. Collective (one
+   MINLOC reduction per step), so rank 0 reports it with error->all: a message error->one
+   prints on another rank can be lost when MPI_Abort ends the run. */
 
 void PairMLFFTTT::check_min_distance()
 {
-  if (min_distance <= 0.0 || !(graph->closest_sq < min_distance * min_distance)) return;
-  const int i = graph->closest_atoms[0], j = graph->closest_atoms[1];
-  error->one(FLERR, "pair_style mlff_ttt at step {}: atoms {} and {} are {:.4g} A apart, closer "
+  if (min_distance <= 0.0) return;
+  struct {
+    double distance;
+    int rank;
+  } closest{std::sqrt(graph->closest_sq), comm->me}, global{};
+  MPI_Allreduce(&closest, &global, 1, MPI_DOUBLE_INT, MPI_MINLOC, world);
+  if (!(global.distance < min_distance)) return;
+  tagint ids[2] = {0, 0};
+  if (comm->me == global.rank)
+    for (int k = 0; k < 2; k++) ids[k] = atom->tag[graph->closest_atoms[k]];
+  MPI_Bcast(ids, 2, MPI_LMP_TAGINT, global.rank, world);
+  error->all(FLERR, "pair_style mlff_ttt at step {}: atoms {} and {} are {:.4g} A apart, closer "
              "than min_distance {} A (overlapping atoms: check the input structure; "
-             "min_distance 0 switches the check off)", update->ntimestep, atom->tag[i],
-             atom->tag[j], std::sqrt(graph->closest_sq), min_distance);
+             "min_distance 0 switches the check off)", update->ntimestep, std::min(ids[0], ids[1]),
+             std::max(ids[0], ids[1]), global.distance, min_distance);
 }
 
 double PairMLFFTTT::energy_conversion() const

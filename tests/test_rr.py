@@ -19,7 +19,8 @@ from conftest import (ROOT, central_difference_force, make_model_file, read_dump
 from mlff_ttt import _core
 from mlff_ttt.ase import MLFFCalculator
 from mlff_ttt.data import read_frames
-from mlff_ttt.export import export_checkpoint, read_metadata, reference_statistics_of
+from mlff_ttt.export import (export_checkpoint, read_metadata, reference_statistics_of,
+                             stamp_checksum)
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.rr import default_grid, reference_statistics, select_radius
 from mlff_ttt.spectral import dense_moments, kernel_moments, laplacian_spectrum
@@ -271,6 +272,7 @@ def test_reexport_keeps_the_model_and_refreshes_statistics(tmp_path, rr_model):
 def test_version_1_files_still_run_but_refuse_rr(tmp_path, rr_model):
     module = torch.jit.load(str(rr_model))
     module.format_version = 1  # what files of the previous format carry
+    stamp_checksum(module)
     old = tmp_path / "v1.pt"
     module.save(str(old))
     runner = _core.ModelRunner(str(old))

@@ -17,6 +17,7 @@ import torch
 from conftest import (ROOT, make_model_file, read_dump_forces, run_lmp, silicon, thermo_rows,
                       write_data)
 from mlff_ttt.data import collate, read_frames
+from mlff_ttt.export import stamp_checksum
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
 from mlff_ttt.ttt_md import Adapter, MDSettings, SerialCommunicator
@@ -193,6 +194,7 @@ def test_model_without_prior_head_is_a_lammps_error(tmp_path):
     metadata = json.loads(module.metadata_json)
     metadata["ttt_parameters"] = []
     module.metadata_json = json.dumps(metadata)
+    stamp_checksum(module)
     module.save(str(model))
     result = lammps(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3", model=model)
     assert result.returncode != 0 and "ERROR" in result.stdout
