@@ -455,7 +455,13 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph 
     lists.excluded = excluded_atoms.data();
   }
   fold = fold && atom->tag_enable;    // images are recognised by their atom IDs
-  if (fold) mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
+  // which ghost is an image of which owned atom changes only when LAMMPS rebuilds its lists
+  // (atoms migrate and are sorted then)
+  if (fold && (neighbor->ncalls != image_owner_build ||
+               image_owner.size() != static_cast<size_t>(lists.n_total))) {
+    mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
+    image_owner_build = neighbor->ncalls;
+  }
   mlff::build_graph(lists, cutoff, prune ? model->info().num_layers : 0,
                     fold ? &image_owner : nullptr, out);
   out.species.resize(out.n_nodes);
@@ -691,9 +697,9 @@ double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
     // would: through this style's (skip) list; its own list holds every atom (see
     // init_prior_pair), and manybody styles rely on skip lists to never meet a NULL type
     if (has_null_types) {
-      if (!is_full_list(prior_pair->list, nlocal))
+      if (!prior_pair->list || !is_full_list(prior_pair->list, nlocal))
         error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
-                   "style with full neighbor lists (tersoff, sw, ...)", prior_args[1]);
+                   "style with one full neighbor list (tersoff, sw, ...)", prior_args[1]);
       prior_pair->list = list;
     }
     prior_pair->compute(1, 0);

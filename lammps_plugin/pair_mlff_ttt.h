@@ -120,6 +120,7 @@ class PairMLFFTTT : public Pair {
   // the structure (the kernel's ghost communication works per LAMMPS atom)
   std::unique_ptr<mlff::Graph> atom_graph;
   std::vector<int> image_owner;        // find_image_owners of the current atoms
+  bigint image_owner_build = -1;       // the neighbor build (Neighbor::ncalls) it belongs to
   std::vector<double> atom_forces;     // the model's forces per LAMMPS atom (owned + ghost)
   std::vector<int> type_to_species;    // LAMMPS type (1-based) -> model element index (-1: NULL)
   bool has_null_types;                 // some type is NULL: its atoms are not in the graphs
