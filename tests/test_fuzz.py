@@ -4,11 +4,16 @@ reader, never a crash and never different numbers (tests/fuzz_model_file.py, in 
 so that a crash fails the test instead of the test run); then edited files that are valid
 archives."""
 
+import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT
 
@@ -40,7 +45,10 @@ OUT_OF_RANGE = {
     "force_norm_std": (float("nan"), "non-finite reference statistics"),
     "units": ("x" * 100000, "are not metal or real"),
 }
-BAD_METADATA = ['{"cutoff": 4.5', "[1, 2, 3]", "", "{" * 100000, '{"a": "' + "x" * 10**7 + '"}']
+BAD_METADATA = ['{"cutoff": 4.5', "[1, 2, 3]", "", "{" * 100000, '{"a": "' + "x" * 10**7 + '"}',
+                json.dumps({**json.loads(__import__("torch").jit.load(
+                    str(ROOT / "examples" / "models" / "si_schnet.pt")).metadata_json),
+                    "ttt_parameters": ["no.such.parameter"]})]
 
 
 def edited_file(tmp_path, name, value, stamp):
@@ -81,17 +89,68 @@ def test_an_out_of_range_attribute_is_refused_by_name(tmp_path, name):
 
 
 @pytest.mark.parametrize("text", BAD_METADATA, ids=["truncated", "a list", "empty", "deep",
-                                                    "10 MB string"])
+                                                    "10 MB string", "unknown TTT parameter"])
 def test_damaged_metadata_json_is_a_clean_error(tmp_path, text):
     from mlff_ttt.export import load_model_file, metadata_of
 
     path = edited_file(tmp_path, "metadata_json", text, stamp=True)
-    try:
+    with pytest.raises(ValueError, match="damaged metadata") as error:
         metadata_of(load_model_file(path), path)
-    except ValueError as error:
-        assert "damaged metadata" in str(error) and len(str(error)) < 1000
+    assert len(str(error.value)) < 1000
+
+
+# Property-based (hypothesis): any JSON in place of the metadata record, or of one of its
+# fields, gives a working model (the ASE calculator with and without RR, TTT in LAMMPS and
+# offline) or a short ValueError (the CLI's one-line error), never another exception escaping
+# as a traceback.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 63 - 1) | st.floats() |
+    st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=12)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_module():
+    import torch
+
+    return torch.jit.load(str(ROOT / "examples" / "models" / "si_schnet.pt"))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_metadata_gives_a_model_or_a_clean_error(tmp_path, data):
+    import ase.build
+
+    from mlff_ttt import ttt_md
+    from mlff_ttt.ase import MLFFCalculator
+    from mlff_ttt.export import stamp_checksum
+    from mlff_ttt.ttt import TTTEngine, TTTSettings, load_module
+
+    module = shipped_module()
+    original = module.metadata_json
+    record = json.loads(original)
+    field = data.draw(st.sampled_from(sorted(record) + ["(the whole record)"]))
+    value = data.draw(JSON_VALUES)
+    if field == "(the whole record)":
+        record = value
     else:
-        assert text.startswith('{"a"')    # valid JSON: read, and the fields it lacks ...
-        from mlff_ttt.ase import MLFFCalculator
-        with pytest.raises((ValueError, KeyError)):   # ... refused where they are needed
-            MLFFCalculator(str(path))
+        record[field] = value
+    path = tmp_path / "model.pt"
+    try:
+        module.metadata_json = json.dumps(record)
+        stamp_checksum(module)
+        module.save(str(path))
+    finally:
+        module.metadata_json = original
+    atoms = ase.build.bulk("Si", "diamond", a=5.43)
+    try:
+        for rr in (False, True):
+            atoms.calc = MLFFCalculator(str(path), rr=rr)
+            assert np.isfinite(atoms.get_potential_energy())
+        ttt_md.create(str(path), {"steps": 1, "lr": 1e-3})          # TTT in LAMMPS
+        TTTEngine(load_module(str(path)), TTTSettings())              # offline TTT
+    except ValueError as error:
+        assert 0 < len(str(error)) < 1000

@@ -159,8 +159,12 @@ def model_from_checkpoint(path: Union[str, Path]):
         module = load_model_file(path)
         metadata = metadata_of(module, path)
         state = {name[len("model."):]: value for name, value in module.state_dict().items()}
-        model = build_model(metadata["architecture"], **metadata["hparams"]).to(torch.float64)
-        model.load_state_dict({k: v.to(torch.float64) for k, v in state.items()})
+        try:
+            model = build_model(metadata["architecture"], **metadata["hparams"]).to(torch.float64)
+            model.load_state_dict({k: v.to(torch.float64) for k, v in state.items()})
+        except (TypeError, KeyError, RuntimeError) as exc:
+            raise ValueError(f"model file {path}: its metadata 'hparams' do not rebuild its "
+                             f"model ({str(exc).splitlines()[0][:200]})") from None
         ckpt = {"architecture": metadata["architecture"], "hparams": metadata["hparams"],
                 "parameter_groups": model.parameter_groups(), "exported_metadata": metadata}
         return model.eval(), ckpt
@@ -305,12 +309,49 @@ def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
     return metadata_of(load_model_file(path), path)
 
 
+# Fields every reader relies on, with their JSON types; the first seven are also typed
+# attributes of the module and must agree with them.
+_METADATA_FIELDS = {"format_version": int, "architecture": str, "cutoff": float,
+                    "elements": list, "units": str, "dtype": str, "num_layers": int,
+                    "hparams": dict}
+_OPTIONAL_FIELDS = {"ttt_parameters": list, "reference_statistics": dict,
+                    "ttt_reference": dict, "prior_name": str}
+
+
+def _json_type_ok(value, kind) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
 def metadata_of(module: torch.jit.ScriptModule, path) -> Dict[str, Any]:
-    """The metadata record of a loaded model file (``path`` names it in messages)."""
+    """The metadata record of a loaded model file (``path`` names it in messages), after
+    checking the fields readers rely on: present, of the right JSON type, and equal to the
+    module's typed attributes."""
     try:
         metadata = json.loads(module.metadata_json)
-    except ValueError as exc:
-        raise ValueError(f"model file {path} has damaged metadata: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"model file {path} has damaged metadata: {str(exc)[:200]}") from None
     if not isinstance(metadata, dict):
         raise ValueError(f"model file {path} has damaged metadata (not a JSON object)")
+    for fields, required in ((_METADATA_FIELDS, True), (_OPTIONAL_FIELDS, False)):
+        for name, kind in fields.items():
+            if name not in metadata or (not required and metadata[name] is None):
+                if required:
+                    raise ValueError(f"model file {path} has damaged metadata: no '{name}'")
+                continue
+            if not _json_type_ok(metadata[name], kind) or (
+                    kind is list and not all(isinstance(v, str) for v in metadata[name])):
+                raise ValueError(f"model file {path} has damaged metadata: '{name}' is not "
+                                 f"a {'list of strings' if kind is list else kind.__name__}")
+            if hasattr(module, name) and kind is not dict and metadata[name] != getattr(module, name):
+                raise ValueError(f"model file {path} has damaged metadata: '{name}' differs "
+                                 "from the model's own attribute")
+    parameters = {name for name, _ in module.named_parameters()}
+    unknown = [n for n in metadata.get("ttt_parameters") or [] if f"model.{n}" not in parameters]
+    if unknown:
+        raise ValueError(f"model file {path} has damaged metadata: 'ttt_parameters' names "
+                         f"parameters the model does not have ({', '.join(unknown[:3])[:200]})")
     return metadata

@@ -19,7 +19,7 @@ norm).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -82,6 +82,27 @@ class ReferenceStatistics:
 
     @classmethod
     def from_dict(cls, record: Dict[str, object]) -> "ReferenceStatistics":
+        """From a model file's metadata; ValueError naming what is wrong in a damaged record."""
+        def damaged(what: str) -> ValueError:
+            return ValueError(f"the model file's reference statistics are damaged: {what}")
+
+        names = [f.name for f in fields(cls)]
+        if not isinstance(record, dict) or sorted(record) != sorted(names):
+            raise damaged(f"expected the fields {', '.join(names)}")
+        n_radii = len(record["radii"]) if isinstance(record["radii"], list) else 0
+        shapes = {"radii": (n_radii,), "moments": (n_radii, NUM_MOMENTS),
+                  "moment_std": (n_radii, NUM_MOMENTS), "distance_mean": (n_radii,),
+                  "distance_std": (n_radii,), "densities": (n_radii, len(SPECTRUM_GRID)),
+                  "force_norm_mean": (), "force_norm_std": ()}
+        for name, shape in shapes.items():
+            try:
+                values = np.asarray(record[name], dtype=float)
+            except (TypeError, ValueError):
+                raise damaged(f"'{name}' is not numeric") from None
+            if values.shape != shape or not np.all(np.isfinite(values)) or n_radii == 0:
+                raise damaged(f"'{name}' is not a finite array of shape {shape}")
+        if not isinstance(record["n_structures"], int) or not isinstance(record["source"], str):
+            raise damaged("'n_structures' or 'source' has the wrong type")
         return cls(**record)
 
 
