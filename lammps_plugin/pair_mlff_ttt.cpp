@@ -697,7 +697,9 @@ double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
     // would: through this style's (skip) list; its own list holds every atom (see
     // init_prior_pair), and manybody styles rely on skip lists to never meet a NULL type
     if (has_null_types) {
-      if (!prior_pair->list || !is_full_list(prior_pair->list, nlocal))
+      int full = prior_pair->list && is_full_list(prior_pair->list, nlocal) ? 1 : 0;
+      MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
+      if (!full)
         error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
                    "style with one full neighbor list (tersoff, sw, ...)", prior_args[1]);
       prior_pair->list = list;
