@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import torch
@@ -41,7 +40,7 @@ class MLFFCalculator(Calculator):
                  rr_grid=None, radius=None, ttt=None, prior=None, **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(model, torch.jit.ScriptModule):  # e.g. a module adapted by TTT
-            self.model, self.metadata = model, json.loads(model.metadata_json)
+            self.model, self.metadata = model, metadata_of(model, "(the given module)")
         else:
             self.model = load_model_file(model)
             self.metadata = metadata_of(self.model, model)

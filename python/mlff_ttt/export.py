@@ -138,17 +138,6 @@ def stamp_checksum(module: torch.jit.ScriptModule) -> None:
             module._c._register_attribute(name, torch._C.IntType.get(), crc)
 
 
-def verify_checksum(module: torch.jit.ScriptModule, path) -> None:
-    if hasattr(module, "weights_crc32") and module.weights_crc32 != weights_checksum(module):
-        raise ValueError(f"model file {path} is damaged: its weights do not match the checksum "
-                         "written when it was saved")
-    if hasattr(module, "attributes_crc32") and \
-            module.attributes_crc32 != attributes_checksum(module):
-        raise ValueError(f"model file {path} is damaged: its attributes (cutoff, elements, "
-                         "statistics, metadata) do not match the checksum written when it was "
-                         "saved")
-
-
 def model_from_checkpoint(path: Union[str, Path]):
     """The float64 model and a checkpoint-like record (architecture, hparams, parameter groups,
     config) from a training checkpoint or from a model file written by this module."""
@@ -297,12 +286,10 @@ def load_model_file(path: Union[str, Path]) -> torch.jit.ScriptModule:
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
     try:
-        _core.ModelRunner(str(path))
+        _core.ModelRunner(str(path))    # also verifies both checksums
     except RuntimeError as exc:
         raise ValueError(str(exc)) from None
-    module = torch.jit.load(str(path), map_location="cpu")
-    verify_checksum(module, path)
-    return module
+    return torch.jit.load(str(path), map_location="cpu")
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:

@@ -132,14 +132,14 @@ class TTTEngine:
     def __init__(self, module: torch.jit.ScriptModule, settings: TTTSettings) -> None:
         self.module = module
         self.settings = settings.check()
-        self.metadata = json.loads(module.metadata_json)
+        from .export import metadata_of
+
+        # also checks that the TTT parameters it names exist
+        self.metadata = metadata_of(module, "(the module to adapt)")
         if not self.metadata.get("ttt_parameters"):
             raise ValueError("the model file names no representation parameters for TTT")
         names = {f"model.{name}" for name in self.metadata["ttt_parameters"]}
         self.parameters = dict(module.named_parameters())
-        missing = names - set(self.parameters)
-        if missing:
-            raise ValueError(f"the model file lacks TTT parameters {sorted(missing)[:3]}")
         self.trainable = [p for name, p in self.parameters.items() if name in names]
         for name, p in self.parameters.items():
             p.requires_grad_(name in names)
@@ -242,11 +242,10 @@ def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
 
 
 def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:
-    from .export import load_model_file, metadata_of
+    """A model file, checked (its metadata is checked where it is read: TTTEngine)."""
+    from .export import load_model_file
 
-    module = load_model_file(model_path)
-    metadata_of(module, model_path)  # the checks and messages of its metadata
-    return module
+    return load_model_file(model_path)
 
 
 def adapt_model(model_path: Union[str, Path], structures: Sequence[Atoms],

@@ -207,10 +207,10 @@ def create(model_path: str, settings: Dict[str, object]) -> Adapter:
     """The adapter the pair style holds: the model file loaded again (the same parameters as
     the C++ runner's module), and the names of the parameters it may update, in the order of
     the flat parameter vectors exchanged with the runner."""
-    import json
+    from .export import metadata_of
 
     module = load_module(model_path)
-    metadata = json.loads(module.metadata_json)
+    metadata = metadata_of(module, model_path)
     if not metadata.get("ttt_parameters"):
         raise ValueError(f"model file {model_path} names no representation parameters (no "
                          "prior head to adapt through)")
