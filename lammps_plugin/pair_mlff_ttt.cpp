@@ -398,28 +398,36 @@ double PairMLFFTTT::init_one(int i, int j)
   return cut;
 }
 
-/* Atoms closer than min_distance: a model trained on physical structures returns a finite,
-   meaningless number there, so the run stops instead, naming the pair. Collective (one
-   MINLOC reduction per step), so rank 0 reports it with error->all: a message error->one
-   prints on another rank can be lost when MPI_Abort ends the run. */
+/* One collective verdict per step on what each rank sees alone: atoms closer than
+   min_distance (a model trained on physical structures returns a finite, meaningless number
+   there, so the run stops, naming the pair) and a failed model call (`failure`: its message).
+   One MAXLOC reduction finds the worst rank, overlaps first and the closest pair among them;
+   that rank's message goes to every rank and the run ends with error->all, because a message
+   error->one prints on another rank than 0 can be lost when MPI_Abort ends the run. */
 
-void PairMLFFTTT::check_min_distance()
+void PairMLFFTTT::check_step(const std::string &failure)
 {
-  if (min_distance <= 0.0) return;
+  const double closest = std::sqrt(graph->closest_sq);
+  const bool overlap = min_distance > 0.0 && closest < min_distance;
   struct {
-    double distance;
+    double severity;
     int rank;
-  } closest{std::sqrt(graph->closest_sq), comm->me}, global{};
-  MPI_Allreduce(&closest, &global, 1, MPI_DOUBLE_INT, MPI_MINLOC, world);
-  if (!(global.distance < min_distance)) return;
-  tagint ids[2] = {0, 0};
-  if (comm->me == global.rank)
-    for (int k = 0; k < 2; k++) ids[k] = atom->tag[graph->closest_atoms[k]];
-  MPI_Bcast(ids, 2, MPI_LMP_TAGINT, global.rank, world);
-  error->all(FLERR, "pair_style mlff_ttt at step {}: atoms {} and {} are {:.4g} A apart, closer "
-             "than min_distance {} A (overlapping atoms: check the input structure; "
-             "min_distance 0 switches the check off)", update->ntimestep, std::min(ids[0], ids[1]),
-             std::max(ids[0], ids[1]), global.distance, min_distance);
+  } mine{overlap ? 2.0 + 1.0 / (1.0 + closest) : failure.empty() ? 0.0 : 1.0, comm->me}, worst{};
+  MPI_Allreduce(&mine, &worst, 1, MPI_DOUBLE_INT, MPI_MAXLOC, world);
+  if (worst.severity == 0.0) return;
+  std::string message = failure;
+  if (comm->me == worst.rank && overlap) {
+    const tagint a = atom->tag[graph->closest_atoms[0]], b = atom->tag[graph->closest_atoms[1]];
+    message = fmt::format("atoms {} and {} are {:.4g} A apart, closer than min_distance {} A "
+                          "(overlapping atoms: check the input structure; min_distance 0 "
+                          "switches the check off)", std::min(a, b), std::max(a, b), closest,
+                          min_distance);
+  }
+  int length = static_cast<int>(message.size());
+  MPI_Bcast(&length, 1, MPI_INT, worst.rank, world);
+  message.resize(length);
+  MPI_Bcast(&message[0], length, MPI_CHAR, worst.rank, world);
+  error->all(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, message);
 }
 
 double PairMLFFTTT::energy_conversion() const
@@ -696,7 +704,7 @@ double PairMLFFTTT::evaluate_prior(std::vector<double> &forces)
     // with NULL types the prior sees the model's atoms only, as a sub-style of pair hybrid
     // would: through this style's (skip) list; its own list holds every atom (see
     // init_prior_pair), and manybody styles rely on skip lists to never meet a NULL type
-    if (has_null_types) {
+    if (has_null_types && prior_pair->list != list) {    // once per run set-up
       int full = prior_pair->list && is_full_list(prior_pair->list, nlocal) ? 1 : 0;
       MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
       if (!full)
@@ -867,19 +875,19 @@ void PairMLFFTTT::compute(int eflag, int vflag)
 
   // the graph at the radius in use (the model's own switch makes the cut smooth)
   build_graph(radius, true, true, *graph);
-  check_min_distance();
   mlff::Results result;
+  std::string failure;
   try {
     result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
                             radius);
   } catch (mlff::NonFiniteOutput &e) {
-    if (e.node < 0)
-      error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
-    error->one(FLERR, "pair_style mlff_ttt at step {}: {} for atom {}", update->ntimestep,
-               e.what(), atom->tag[graph->node_atom[e.node]]);
+    failure = e.node < 0 ? std::string(e.what())
+                         : fmt::format("{} for atom {}", e.what(),
+                                       atom->tag[graph->node_atom[e.node]]);
   } catch (std::exception &e) {
-    error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+    failure = e.what();
   }
+  check_step(failure);
   const double scale = energy_conversion();
   const int ntotal = atom->nlocal + atom->nghost;
   mlff::spread_to_atoms(*graph, result.forces.data(), 3, ntotal, atom_forces);

@@ -59,7 +59,7 @@ class PairMLFFTTT : public Pair {
   void allocate();
   void build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out);
   double energy_conversion() const;
-  void check_min_distance();
+  void check_step(const std::string &failure);
   void spectral_update(bool all_radii);
   void monitor_forces(const std::vector<double> &forces);
   void prior_coeff(int narg, char **arg);

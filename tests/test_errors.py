@@ -117,8 +117,11 @@ run 0
 """
 
 
-def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path):
-    """A model whose energy is NaN for oxygen only: the ERROR names the step and the oxygen."""
+@pytest.mark.parametrize("element, atom_id, nprocs", [(3, 3, 1), (2, 4, 2)])
+def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path, element,
+                                                                        atom_id, nprocs):
+    """A model whose energy is NaN for one element only (O, atom 3; or N, atom 4, which rank 1
+    owns on 2 ranks): the ERROR names the step and that atom, from whichever rank saw it."""
     import torch
 
     from conftest import ROOT
@@ -127,13 +130,14 @@ def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path
     from mlff_ttt.export import stamp_checksum
 
     with torch.no_grad():
-        module.model.reference_head.shift[3] = float("nan")  # elements H C N O
+        module.model.reference_head.shift[element] = float("nan")  # elements H C N O
     stamp_checksum(module)  # a model that is what it claims to be, only broken
-    torch.jit.save(module, str(tmp_path / "nan_for_oxygen.pt"))
-    proc = run_lmp(MOLECULE.format(model=tmp_path / "nan_for_oxygen.pt"), tmp_path)
+    torch.jit.save(module, str(tmp_path / "nan_for_one_element.pt"))
+    proc = run_lmp(MOLECULE.format(model=tmp_path / "nan_for_one_element.pt"), tmp_path,
+                   nprocs=nprocs)
     assert proc.returncode > 0, proc.stdout[-2000:]
-    assert "at step 0: model" in proc.stdout and "returned a non-finite energy for atom 3" \
-        in proc.stdout, proc.stdout[-2000:]
+    assert "at step 0: model" in proc.stdout and \
+        f"returned a non-finite energy for atom {atom_id}" in proc.stdout, proc.stdout[-2000:]
 
 
 def _shipped(name):
