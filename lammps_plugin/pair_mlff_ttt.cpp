@@ -41,9 +41,9 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     Pair(lmp), graph(new mlff::Graph), atom_graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
     rr_grid_given(false), min_distance(0.5), device("cpu"), monitor_every(10), monitor_given(false),
     rr_once_pending(false),
-    radius(0.0), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
+    radius(0.0), radius_evaluated(false), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
     ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_prior_timeout(600.0), ttt_log(nullptr), ttt_last_step(-1),
-    has_null_types(false), prior_init_pending(false)
+    has_null_types(false), prior_init_pending(false), hook_last_step(-1), ttt_started(0.0)
 {
   nextra = NUM_EXTRA;
   pvector = new double[nextra];
@@ -107,6 +107,7 @@ void PairMLFFTTT::settings(int narg, char **arg)
   hook.reset();
   hook_target.clear();
   hook_every = 0;
+  hook_last_step = -1;
   rr_mode = RR_OFF;
   rr_every = 0;
   rr_grid.clear();
@@ -235,6 +236,9 @@ void PairMLFFTTT::settings(int narg, char **arg)
   }
   if (rr_grid_given && rr_mode == RR_OFF)
     error->all(FLERR, "pair_style mlff_ttt rr_grid needs rr once or rr every N");
+  // new keywords start from the trained cutoff (RR chooses again under its new grid)
+  radius = model ? model->info().cutoff : 0.0;
+  radius_evaluated = false;
 
   if (!hook_target.empty()) {
     try {
@@ -278,6 +282,8 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   model_args[0] = absolute_path(arg[2]);
   type_elements.assign(arg + 3, arg + 3 + ntypes);
   ttt.reset();
+  radius = info.cutoff;
+  radius_evaluated = false;
   type_to_species.assign(ntypes + 1, -1);
   has_null_types = false;
   for (int t = 1; t <= ntypes; t++) {
@@ -333,8 +339,16 @@ void PairMLFFTTT::init_style()
                  e.what());
     }
   }
-  radius = info.cutoff;
+  // The radius RR chose stays in use across runs, as it would within one run (a second `run`
+  // continues the first); pair_style, pair_coeff and read_restart set it. `rr once` chooses
+  // again at the first force call of each run.
+  if (rr_mode == RR_OFF || !(radius > 0.0)) radius = info.cutoff;
   rr_once_pending = rr_mode == RR_ONCE;
+  if (ttt_every == 0 && (prior_pair || !prior_python.empty()) && !warned_unused_prior) {
+    warned_unused_prior = true;
+    if (comm->me == 0) error->warning(FLERR, "pair_coeff * * prior {}: pair_style mlff_ttt has no ttt keyword, "
+                   "so the prior is not used", prior_args.size() > 1 ? prior_args[1] : "");
+  }
   if (comm->me == 0 && refiner) {
     std::string grid;
     for (double r : refiner->grid()) grid += fmt::format(" {:.4g}", r);
@@ -463,13 +477,12 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph 
     lists.excluded = excluded_atoms.data();
   }
   fold = fold && atom->tag_enable;    // images are recognised by their atom IDs
-  // which ghost is an image of which owned atom changes only when LAMMPS rebuilds its lists
-  // (atoms migrate and are sorted then)
-  if (fold && (neighbor->ncalls != image_owner_build ||
-               image_owner.size() != static_cast<size_t>(lists.n_total))) {
-    mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
-    image_owner_build = neighbor->ncalls;
-  }
+  // Which ghost images which owned atom is found again at every graph build, never cached:
+  // LAMMPS renumbers its atoms at neighbor builds, sorts, exchanges, every run's set-up,
+  // displace_atoms, rerun and read_dump, and no counter it offers a pair style changes at all
+  // of them (Neighbor::ncalls restarts from 0 at each run's set-up). It costs one hash map
+  // over the owned atoms, a small part of building the edges.
+  if (fold) mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
   mlff::build_graph(lists, cutoff, prune ? model->info().num_layers : 0,
                     fold ? &image_owner : nullptr, out);
   out.species.resize(out.n_nodes);
@@ -489,6 +502,7 @@ void PairMLFFTTT::prior_coeff(int narg, char **arg)
   prior_python.clear();
   prior_params.clear();
   ttt.reset();
+  warned_unused_prior = false;
   if (style == "python") {
     // pair_coeff * * prior python NAME [key=value ...]: the elements are the model line's
     if (narg < 5) error->all(FLERR, "pair_coeff * * prior python NAME [key=value ...] expected");
@@ -567,18 +581,26 @@ void PairMLFFTTT::init_prior()
   }
 }
 
-/* The model's energy (all ranks) of the current graph at the radius in use. */
+/* The model's energy (all ranks) of `graph` at `at_radius`, without forces: what an energy
+   change caused by TTT or RR is measured against. */
 
-double PairMLFFTTT::model_energy()
+double PairMLFFTTT::model_energy(double at_radius)
 {
   double energy = 0.0;
+  std::string failure;
   try {
-    energy = model->compute(*graph, {false, false, false, false}, radius).energy;
+    energy = model->compute(*graph, {false, false, false, false}, at_radius).energy;
   } catch (std::exception &e) {
-    error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+    failure = e.what();
   }
-  MPI_Allreduce(MPI_IN_PLACE, &energy, 1, MPI_DOUBLE, MPI_SUM, world);
-  return energy;
+  check_step(failure);
+  return global_energy(energy);
+}
+
+double PairMLFFTTT::global_energy(double local_energy)
+{
+  MPI_Allreduce(MPI_IN_PLACE, &local_energy, 1, MPI_DOUBLE, MPI_SUM, world);
+  return local_energy;
 }
 
 namespace {
@@ -614,13 +636,15 @@ class PairCommunicator : public mlff::Communicator {
 };
 }    // namespace
 
-/* One TTT update after this step's forces: the prior's forces and energy on the same atoms
-   (into separate storage; nothing of them reaches the MD forces), K optimizer steps in
-   Python, the new parameters copied into the runner's module in place. */
+/* One TTT update on this step's structure, before its forces: the prior's forces and energy
+   on the same atoms (into separate storage; nothing of them reaches the MD forces), K
+   optimizer steps in Python, the new parameters copied into the runner's module in place.
+   This step's forces then come from the adapted model, so a later `run` (whose set-up
+   computes this step's forces again, and does not repeat the update) continues exactly. */
 
-void PairMLFFTTT::ttt_update(double local_energy)
+void PairMLFFTTT::ttt_update()
 {
-  const double start = platform::walltime();
+  ttt_started = platform::walltime();
   const int ntotal = atom->nlocal + atom->nghost;
   const double scale = energy_conversion();    // model units -> LAMMPS units
   std::vector<double> prior_forces(3 * ntotal, 0.0);
@@ -629,29 +653,33 @@ void PairMLFFTTT::ttt_update(double local_energy)
   // a non-finite prior (NaN energy from a failed registry prior, or a pair style's output)
   // reaches the engine, whose loss is then non-finite: the update is rolled back there
 
-  double before = local_energy;    // this step's, from the force call
-  MPI_Allreduce(MPI_IN_PLACE, &before, 1, MPI_DOUBLE, MPI_SUM, world);
-  mlff::TTTUpdate result;
   PairCommunicator bridge_comm(this, *graph, ntotal);
   std::vector<double> node_prior_forces(3 * graph->n_nodes);
   mlff::gather_from_atoms(*graph, prior_forces.data(), 3, node_prior_forces.data());
   try {
-    result = ttt->update(*graph, node_prior_forces.data(), prior_energy, model_atoms(), radius,
-                         bridge_comm);
-    model->set_parameters(ttt->parameter_names(), result.values);
+    ttt_result = ttt->update(*graph, node_prior_forces.data(), prior_energy, model_atoms(),
+                             radius, bridge_comm);
+    model->set_parameters(ttt->parameter_names(), ttt_result.values);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
-  const double change = (model_energy() - before) * scale;
-
-  if (result.rolled_back && comm->me == 0)
+  if (ttt_result.rolled_back && comm->me == 0)
     error->warning(FLERR, "mlff_ttt: TTT update at step {} rolled back: {}", update->ntimestep,
-                   result.reason);
-  if (!result.rolled_back) extra[TTT_UPDATES] += 1.0;
-  extra[TTT_LOSS_BEFORE] = result.loss_before;
-  extra[TTT_LOSS_AFTER] = result.loss_after;
+                   ttt_result.reason);
+}
+
+/* What the update of this step did, once the step's energy with the adapted model is known:
+   `change` is that energy minus the energy before the update (LAMMPS units), at the same
+   positions and radius. */
+
+void PairMLFFTTT::ttt_record(double change)
+{
+  if (!ttt_result.rolled_back) extra[TTT_UPDATES] += 1.0;
+  extra[TTT_LOSS_BEFORE] = ttt_result.loss_before;
+  extra[TTT_LOSS_AFTER] = ttt_result.loss_after;
   extra[TTT_ENERGY_CHANGE] = change;
   extra[TTT_ENERGY_CHANGE_SUM] += change;
+  extra[REFINEMENT_ENERGY_CHANGE_SUM] += change;
   if (!ttt_save_path.empty() && comm->me == 0) {
     try {
       ttt->save(ttt_save_path, update->ntimestep);
@@ -663,11 +691,11 @@ void PairMLFFTTT::ttt_update(double local_energy)
                      e.what());
     }
   }
-  extra[TTT_SECONDS] += platform::walltime() - start;
+  extra[TTT_SECONDS] += platform::walltime() - ttt_started;
   if (ttt_log) {
     fmt::print(ttt_log, "{} {:.17g} {:.17g} {} {:.17g} {:.17g} {:.6g}\n", update->ntimestep,
-               result.loss_before, result.loss_after, result.rolled_back ? 1 : 0, change,
-               extra[TTT_ENERGY_CHANGE_SUM], extra[TTT_SECONDS]);
+               ttt_result.loss_before, ttt_result.loss_after, ttt_result.rolled_back ? 1 : 0,
+               change, extra[TTT_ENERGY_CHANGE_SUM], extra[TTT_SECONDS]);
     fflush(ttt_log);
   }
 }
@@ -802,6 +830,13 @@ void PairMLFFTTT::broadcast(double *values, int n)
 
 void PairMLFFTTT::spectral_update(bool all_radii)
 {
+  // no atoms (none created yet, or all deleted): no structure to measure; the radius in use
+  // stays, and the spectral entries read 0 with no shift flagged
+  const bigint n_atoms = model_atoms();
+  if (n_atoms == 0) {
+    extra[SPECTRAL_DISTANCE] = extra[CONNECTIVITY_SHIFT] = 0.0;
+    return;
+  }
   build_graph(model->info().cutoff, false, false, *atom_graph);
   mlff::SpectralResult result;
   try {
@@ -812,7 +847,7 @@ void PairMLFFTTT::spectral_update(bool all_radii)
     std::vector<double> global(local.size());
     MPI_Allreduce(local.data(), global.data(), static_cast<int>(local.size()), MPI_DOUBLE,
                   MPI_SUM, world);
-    result = refiner->finish(global, static_cast<double>(model_atoms()));
+    result = refiner->finish(global, static_cast<double>(n_atoms));
   } catch (std::exception &e) {
     error->all(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
@@ -836,7 +871,9 @@ void PairMLFFTTT::spectral_update(bool all_radii)
 }
 
 /* The monitor's force measure: the model's forces on owned atoms (ghost contributions
-   brought home first), their mean norm as a z-score against the training structures. */
+   brought home first), their mean norm as a z-score against the training structures. Only
+   the upper tail is a shift: the label shift the paper describes is larger forces than in
+   training, and a structure calmer than the training ones (a perfect crystal) is not one. */
 
 void PairMLFFTTT::monitor_forces(const std::vector<double> &forces)
 {
@@ -850,11 +887,16 @@ void PairMLFFTTT::monitor_forces(const std::vector<double> &forces)
   double total = 0.0;
   MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, world);
   // the training statistics are in the model's units (eV/A), like `forces`
-  const double mean_norm = total / static_cast<double>(model_atoms());
+  const bigint n_atoms = model_atoms();
+  if (n_atoms == 0) {    // no atoms: no force measure, no shift
+    extra[FORCE_NORM_Z] = extra[FORCE_SHIFT] = 0.0;
+    return;
+  }
+  const double mean_norm = total / static_cast<double>(n_atoms);
   const double z = (mean_norm - info.force_norm_mean) / std::max(info.force_norm_std, 1e-12);
   extra[FORCE_NORM_Z] = z;
-  extra[FORCE_SHIFT] = std::abs(z) > 1.0 ? 1.0 : 0.0;
-  if (std::abs(z) > 1.0 && !warned_force) {
+  extra[FORCE_SHIFT] = z > 1.0 ? 1.0 : 0.0;
+  if (z > 1.0 && !warned_force) {
     warned_force = true;
     if (comm->me == 0)
       error->warning(FLERR, "mlff_ttt monitor: force shift at step {}: mean force norm {:.4g} "
@@ -863,18 +905,41 @@ void PairMLFFTTT::monitor_forces(const std::vector<double> &forces)
   }
 }
 
+/* One force call: RR and the monitor's spectral part (when due), a TTT update (when due), the
+   model on the graph at the radius in use, and what the refinements changed. An energy
+   change that RR or TTT makes at a step is measured at that step's positions (the energy
+   before the change: one extra energy-only model call, made only then) and summed into
+   REFINEMENT_ENERGY_CHANGE_SUM, so E_total minus that sum is what NVE conserves. */
+
 void PairMLFFTTT::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
   const bigint step = update->ntimestep;
   const bool rr_due = (rr_mode == RR_EVERY && step % rr_every == 0) || rr_once_pending;
   const bool monitor_due = monitor_every > 0 && step % monitor_every == 0;
+  // (with no atoms to adapt to, there is no update)
+  const bool ttt_due = ttt && step % ttt_every == 0 && step != ttt_last_step && model_atoms() > 0;
   rr_once_pending = false;
+  const double previous_radius = radius;
   if (rr_due || monitor_due) spectral_update(rr_due);
   extra[RR_RADIUS] = radius;
 
+  // the energy before this step's refinements, when one of them changes it
+  const bool radius_changed = radius_evaluated && radius != previous_radius;
+  double energy_before = 0.0;
+  if (radius_changed) {
+    build_graph(previous_radius, true, true, *graph);
+    energy_before = model_energy(previous_radius);
+  }
   // the graph at the radius in use (the model's own switch makes the cut smooth)
   build_graph(radius, true, true, *graph);
+  double energy_before_ttt = 0.0;
+  if (ttt_due) {
+    ttt_last_step = step;
+    energy_before_ttt = model_energy(radius);    // also the overlap check, before TTT
+    ttt_update();
+  }
+
   mlff::Results result;
   std::string failure;
   try {
@@ -888,19 +953,24 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     failure = e.what();
   }
   check_step(failure);
+  radius_evaluated = true;
   const double scale = energy_conversion();
+  if (radius_changed || ttt_due) {
+    const double energy = global_energy(result.energy);
+    const double before_ttt = ttt_due ? energy_before_ttt : energy;
+    if (radius_changed) {
+      extra[RR_ENERGY_CHANGE] = (before_ttt - energy_before) * scale;
+      extra[REFINEMENT_ENERGY_CHANGE_SUM] += extra[RR_ENERGY_CHANGE];
+    }
+    if (ttt_due) ttt_record((energy - energy_before_ttt) * scale);
+  }
   const int ntotal = atom->nlocal + atom->nghost;
   mlff::spread_to_atoms(*graph, result.forces.data(), 3, ntotal, atom_forces);
   if (monitor_due) monitor_forces(atom_forces);
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
-  // reports them. They describe the parameters this step's energy was computed with, so an
-  // update made after this step's forces shows from the next step on (then E_total minus
-  // entry 10 stays consistent at every step).
+  // reports them. They describe this step's energy: its radius and the updates made up to
+  // and including this step's.
   for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
-  if (ttt && step % ttt_every == 0 && step != ttt_last_step) {
-    ttt_last_step = step;
-    ttt_update(result.energy);
-  }
 
   double **f = atom->f;
   for (int i = 0; i < ntotal; i++)
@@ -915,12 +985,13 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     for (int64_t k = 0; k < graph->n_nodes; k++)
       for (int d = 0; d < 6; d++) vatom[graph->node_atom[k]][d] += scale * result.node_virial[6 * k + d];
 
-  if (hook && update->ntimestep % hook_every == 0) {
+  if (hook && step % hook_every == 0 && step != hook_last_step) {
+    hook_last_step = step;
     build_graph(radius, true, false, *atom_graph);
     std::vector<double> positions(3 * atom_graph->n_nodes);
     mlff::gather_from_atoms(*atom_graph, atom->x[0], 3, positions.data());
     try {
-      hook->call(*atom_graph, {positions.data(), update->ntimestep, comm->me, comm->nprocs});
+      hook->call(*atom_graph, {positions.data(), step, comm->me, comm->nprocs});
     } catch (std::exception &e) {
       error->one(FLERR, "pair_style mlff_ttt: {}", e.what());
     }
@@ -998,6 +1069,8 @@ void PairMLFFTTT::write_restart(FILE *fp)
   }
   write_strings(fp, model_line);
   write_strings(fp, prior_args);
+  const int num_extra = NUM_EXTRA;    // read back first: a file of another layout is refused
+  fwrite(&num_extra, sizeof(int), 1, fp);
   fwrite(extra, sizeof(double), NUM_EXTRA, fp);
   write_strings(fp, optimizer_file);
   fwrite(&ttt_last_step, sizeof(bigint), 1, fp);
@@ -1008,6 +1081,13 @@ void PairMLFFTTT::read_restart(FILE *fp)
   read_restart_settings(fp);
   const std::vector<std::string> model_line = read_strings(fp);
   const std::vector<std::string> prior_line = read_strings(fp);
+  int num_extra = 0;
+  if (comm->me == 0) utils::sfread(FLERR, &num_extra, sizeof(int), 1, fp, nullptr, error);
+  MPI_Bcast(&num_extra, 1, MPI_INT, 0, world);
+  if (num_extra != NUM_EXTRA)
+    error->all(FLERR, "This restart file's pair_style mlff_ttt record is of another release "
+               "({} counters, this one keeps {}): re-issue pair_style and pair_coeff",
+               num_extra, static_cast<int>(NUM_EXTRA));
   if (comm->me == 0) utils::sfread(FLERR, extra, sizeof(double), NUM_EXTRA, fp, nullptr, error);
   MPI_Bcast(extra, NUM_EXTRA, MPI_DOUBLE, 0, world);
   const std::vector<std::string> optimizer_file = read_strings(fp);
@@ -1021,8 +1101,13 @@ void PairMLFFTTT::read_restart(FILE *fp)
     std::vector<char *> argv = argv_of(args);
     coeff(static_cast<int>(argv.size()), argv.data());
   }
-  // after coeff, which starts TTT afresh: the bridge restores it when it is created
+  // after coeff, which starts TTT and RR afresh: the bridge restores TTT when it is created,
+  // and the radius in use when the restart was written stays in use
   ttt_last_step = last_step;
+  if (extra[RR_RADIUS] > 0.0) {
+    radius = extra[RR_RADIUS];
+    radius_evaluated = true;
+  }
   ttt_optimizer_file = optimizer_file.empty() ? "" : optimizer_file[0];
 }
 

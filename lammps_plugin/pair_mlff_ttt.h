@@ -5,6 +5,8 @@
 
 #include "pair.h"
 
+#include "ttt_bridge.h"
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -45,7 +47,7 @@ class PairMLFFTTT : public Pair {
   enum {
     RR_RADIUS, SPECTRAL_DISTANCE, FORCE_NORM_Z, CONNECTIVITY_SHIFT, FORCE_SHIFT,
     TTT_UPDATES, TTT_LOSS_BEFORE, TTT_LOSS_AFTER, TTT_ENERGY_CHANGE, TTT_ENERGY_CHANGE_SUM,
-    TTT_SECONDS, NUM_EXTRA
+    TTT_SECONDS, RR_ENERGY_CHANGE, REFINEMENT_ENERGY_CHANGE_SUM, NUM_EXTRA
   };
 
   // The engine's ghost communication and MPI sums, for the TTT bridge: values hold `width`
@@ -67,9 +69,11 @@ class PairMLFFTTT : public Pair {
   void init_prior_pair();
   bool prior_init_pending;             // init_one sets the prior pair style up
   void check_prior_elements();
-  void ttt_update(double local_energy);
+  void ttt_update();
+  void ttt_record(double change);
+  double global_energy(double local_energy);
   double evaluate_prior(std::vector<double> &forces);    // this rank's share of this step's energy
-  double model_energy();
+  double model_energy(double at_radius);
 
   enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };
   RRMode rr_mode;
@@ -82,7 +86,9 @@ class PairMLFFTTT : public Pair {
   bool monitor_given;                  // `monitor every N` written in the deck
   bool rr_once_pending;
   double radius;                       // in use: the trained cutoff unless RR chose another
+  bool radius_evaluated;               // a force call has used `radius` (a change then counts)
   bool warned_connectivity, warned_force;
+  bool warned_unused_prior = false;    // a prior line without `ttt` is said once
   double extra[NUM_EXTRA];             // the vector's values, the same on every rank
   std::unique_ptr<mlff::RadiusRefiner> refiner;
   std::vector<double> comm_buffer;     // what forward/reverse communication moves
@@ -119,8 +125,7 @@ class PairMLFFTTT : public Pair {
   // every owned and ghost atom in LAMMPS's order, as the spectral kernel and the hook see
   // the structure (the kernel's ghost communication works per LAMMPS atom)
   std::unique_ptr<mlff::Graph> atom_graph;
-  std::vector<int> image_owner;        // find_image_owners of the current atoms
-  bigint image_owner_build = -1;       // the neighbor build (Neighbor::ncalls) it belongs to
+  std::vector<int> image_owner;        // find_image_owners of the current atoms (storage)
   std::vector<double> atom_forces;     // the model's forces per LAMMPS atom (owned + ghost)
   std::vector<int> type_to_species;    // LAMMPS type (1-based) -> model element index (-1: NULL)
   bool has_null_types;                 // some type is NULL: its atoms are not in the graphs
@@ -130,6 +135,9 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::PythonHook> hook;
   std::string hook_target;
   bigint hook_every;
+  bigint hook_last_step;               // the hook sees each step once (a run's set-up repeats it)
+  double ttt_started;                  // wall time at the start of this step's update
+  mlff::TTTUpdate ttt_result;          // this step's update, recorded after its forces
 };
 
 }    // namespace LAMMPS_NS

