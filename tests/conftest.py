@@ -155,3 +155,12 @@ def shipped_system(name: str, folder: Path, cells: int = 3) -> dict:
     setup = "units metal\natom_style atomic\nboundary f f f\nread_data molecule.data\n"
     return {"model": model, "setup": setup, "elements": " ".join(present), "temperature": 300,
             "prior": None, "one_rank_prior": "pair_coeff * * prior python gfnff"}
+
+
+def refinements(system: dict, nprocs: int):
+    """RR and the monitor every 5 steps, and TTT every 5 where a prior runs on these ranks."""
+    prior = system["prior"] if nprocs > 1 else system["one_rank_prior"]
+    style = "rr every 5 monitor every 5 min_distance 0.3"
+    if prior:
+        style += " ttt every 5 steps 2 lr 1e-3"
+    return style, prior or ""

@@ -1,58 +1,67 @@
 """Restart files carry the pair style: read_restart continues a run without pair_coeff lines,
-and the continued run equals an uninterrupted one bit for bit."""
+and the continued run equals one uninterrupted run (the restart written inside it by the
+`restart` command) bit for bit: every shipped model, 1 and 2 ranks, RR, the monitor and TTT on.
+
+LAMMPS repeats its own steps exactly only when it builds its lists at every step and never
+re-sorts (SAME_STEPS): a continued run's set-up does both."""
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, read_dump_forces, run_lmp, silicon_box, thermo_rows
+from conftest import (SAME_STEPS, SHIPPED_MODELS, TERSOFF, read_dump_forces, refinements,
+                      run_lmp, shipped_system, thermo_rows)
 
-MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
-POTENTIALS = __import__("pathlib").Path(__import__("lammps").__file__).parent / "share" / \
-    "lammps" / "potentials"
-DUMP = "write_dump all custom {name} id x y z fx fy fz modify sort id format float %.17g"
-SETUP = silicon_box(2) + """
-displace_atoms all random 0.1 0.1 0.1 4321
-pair_style mlff_ttt {style}
-pair_coeff * * {model} Si
-{prior}
-velocity all create 900 777 mom yes rot yes
-"""
-MD = """
-compute shift all pair mlff_ttt
-thermo_style custom step pe etotal c_shift[1] c_shift[2] c_shift[6]
+DUMP = "write_dump all custom {name} id x y z fx fy fz modify sort id format float %.17g\n"
+# every compute pair entry but (11), TTT's wall time
+COLUMNS = " ".join(f"c_shift[{k}]" for k in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13))
+MD = SAME_STEPS + f"""compute shift all pair mlff_ttt
+thermo_style custom step pe etotal {COLUMNS}
 thermo_modify format float %.17g
 thermo 5
 fix integrate all nve
 """
 
 
+def whole_deck(system, style, prior):
+    return (system["setup"] + f"pair_style mlff_ttt {style}\n"
+            f"pair_coeff * * {system['model']} {system['elements']}\n{prior}\n"
+            f"velocity all create {system['temperature']} 777 mom yes rot yes\n" + MD +
+            "restart 10 state.*.restart\nrun 20\n" + DUMP.format(name="whole.dump"))
+
+
 @pytest.mark.parametrize("nprocs", [1, 2])
-def test_read_restart_continues_bit_for_bit(tmp_path, nprocs):
-    style = "rr every 5 monitor every 5 min_distance 0.3"
-    whole = SETUP.format(style=style, model=MODEL, prior="") + MD + \
-        "run 10\nwrite_restart state.restart\nrun 10\n" + DUMP.format(name="whole.dump")
-    proc = run_lmp(whole, tmp_path, nprocs=nprocs)
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_read_restart_continues_one_run_bit_for_bit(tmp_path, name, nprocs):
+    system = shipped_system(name, tmp_path, cells=2)
+    style, prior = refinements(system, nprocs)
+    proc = run_lmp(whole_deck(system, style, prior), tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-2000:]
     uninterrupted = thermo_rows((tmp_path / "log.lammps").read_text())
+    if prior:    # the update of step 10 was made when the restart was written
+        assert (tmp_path / "mlff_ttt_adapted_step10.optimizer.pt").is_file()
 
-    continued = "read_restart state.restart\n" + MD + "run 10\n" + DUMP.format(name="cont.dump")
+    continued = "read_restart state.10.restart\n" + MD + "run 10\n" + DUMP.format(name="cont.dump")
     proc = run_lmp(continued, tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "pair_coeff" not in continued
     rows = thermo_rows((tmp_path / "log.lammps").read_text())
-    assert np.array_equal(rows, uninterrupted[-len(rows):])
+    assert list(rows[:, 0]) == [10, 15, 20]
+    assert np.array_equal(rows, uninterrupted[-3:], equal_nan=True)
     assert np.array_equal(read_dump_forces(tmp_path / "cont.dump"),
                           read_dump_forces(tmp_path / "whole.dump"))
+    if prior:
+        assert rows[-1, 8] == 5    # c_shift[6]: updates at steps 0, 5, 10, 15 and 20
 
 
 def test_restart_after_ttt_names_the_adapted_model(tmp_path):
     """With TTT updates made, the restart names the adapted model (written beside it), so the
     continued run starts from the adapted parameters: its first energy equals the energy the
     uninterrupted run computes at that step."""
-    prior = f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
-    whole = SETUP.format(style="ttt every 5 steps 2 lr 1e-3 monitor off", model=MODEL,
-                         prior=prior) + MD + "run 10\nwrite_restart state.restart\nrun 0\n"
-    proc = run_lmp(whole, tmp_path)
+    system = shipped_system("si_schnet.pt", tmp_path, cells=2)
+    prior = f"pair_coeff * * prior tersoff/mod {TERSOFF} Si"
+    deck = whole_deck(system, "ttt every 5 steps 2 lr 1e-3 monitor off", prior)
+    proc = run_lmp(deck.replace("restart 10 state.*.restart\nrun 20",
+                                "run 10\nwrite_restart state.restart\nrun 0"), tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]
     adapted = tmp_path / "mlff_ttt_adapted_step10.pt"
     assert adapted.is_file()
@@ -62,28 +71,4 @@ def test_restart_after_ttt_names_the_adapted_model(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert f"mlff_ttt: model {adapted}" in proc.stdout
     continued = thermo_rows((tmp_path / "log.lammps").read_text())[-1]
-    assert continued[1] == pytest.approx(at_restart[1], rel=1e-12)  # potential energy
-
-
-@pytest.mark.parametrize("nprocs", [1, 2])
-def test_ttt_run_continues_bit_for_bit(tmp_path, nprocs):
-    """TTT with Adam every 5 steps, a restart at step 10 (just after an update): the continued
-    run has the adapted parameters, the optimizer's moments and the update counters, and does
-    not repeat the update of step 10 in its set-up."""
-    prior = f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
-    style = "ttt every 5 steps 2 lr 1e-3 monitor off"
-    whole = SETUP.format(style=style, model=MODEL, prior=prior) + MD + \
-        "run 10\nwrite_restart state.restart\nrun 15\n" + DUMP.format(name="whole.dump")
-    proc = run_lmp(whole, tmp_path, nprocs=nprocs)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    uninterrupted = thermo_rows((tmp_path / "log.lammps").read_text())
-    assert (tmp_path / "mlff_ttt_adapted_step10.optimizer.pt").is_file()
-
-    continued = "read_restart state.restart\n" + MD + "run 15\n" + DUMP.format(name="cont.dump")
-    proc = run_lmp(continued, tmp_path, nprocs=nprocs)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    rows = thermo_rows((tmp_path / "log.lammps").read_text())
-    assert rows[-1, 5] == 5    # updates at steps 0, 5, 10, 15 and 20
-    assert np.array_equal(rows, uninterrupted[-len(rows):])
-    assert np.array_equal(read_dump_forces(tmp_path / "cont.dump"),
-                          read_dump_forces(tmp_path / "whole.dump"))
+    assert continued[1] == at_restart[1]  # potential energy

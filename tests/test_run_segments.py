@@ -8,8 +8,8 @@ map keyed on LAMMPS's neighbor-build counter, which restarts at every set-up, di
 import numpy as np
 import pytest
 
-from conftest import (SAME_STEPS, SHIPPED_MODELS, read_dump_forces, run_lmp, shipped_system,
-                      thermo_rows)
+from conftest import (SAME_STEPS, SHIPPED_MODELS, read_dump_forces, refinements, run_lmp,
+                      shipped_system, thermo_rows)
 
 DUMP = "write_dump all custom {name} id fx fy fz modify sort id format float %.17g\n"
 # every compute pair entry but (11), TTT's wall time
@@ -51,15 +51,6 @@ def run_both(tmp_path, system, style, prior, nprocs, segments, neighboring):
         results.append((rows_by_step(thermo_rows((folder / "log.lammps").read_text())),
                         read_dump_forces(folder / "f.dump")))
     return results
-
-
-def refinements(system: dict, nprocs: int):
-    """RR and the monitor every 5 steps, and TTT every 5 where a prior runs on these ranks."""
-    prior = system["prior"] if nprocs > 1 else system["one_rank_prior"]
-    style = "rr every 5 monitor every 5 min_distance 0.3"
-    if prior:
-        style += " ttt every 5 steps 2 lr 1e-3"
-    return style, prior or ""
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
