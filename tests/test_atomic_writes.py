@@ -1,7 +1,7 @@
 """A write that fails half-way (the disk full, simulated by a writer that puts part of the file
 down and then raises ENOSPC) leaves the previous file intact and no temporary file behind:
-checkpoints, exported and adapted model files, the optimizer state, records and datasets all
-go through mlff_ttt.files.write_atomically."""
+checkpoints, exported and adapted model files, the optimizer state, records, datasets and plots
+all go through mlff_ttt.files.write_atomically."""
 
 import errno
 import hashlib
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EXAMPLE_MODEL
+from conftest import EXAMPLE_MODEL, ROOT
 from mlff_ttt import files
 from mlff_ttt.export import export_checkpoint
 from mlff_ttt.train import save_atomic
@@ -81,3 +81,53 @@ def test_a_failed_ttt_save_keeps_the_previous_adapted_model_and_optimizer(tmp_pa
             save()
     assert (digest(model), digest(state)) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapted.optimizer.pt", "adapted.pt"]
+
+
+def test_a_failed_dataset_write_keeps_the_previous_dataset(tmp_path, monkeypatch):
+    """`mlff-ttt data silicon-ood` (one frame of the vacancy split: real MD and labels, 7 s):
+    the extended-XYZ write fails; the earlier split and its provenance sidecar are unchanged."""
+    import ase.io
+
+    from mlff_ttt.datasets import silicon_ood
+
+    dataset, sidecar = tmp_path / "si_ood_vacancy.xyz", tmp_path / "si_ood_vacancy.json"
+    dataset.write_bytes(ROOT.joinpath("examples", "data", "si_test.xyz").read_bytes())
+    sidecar.write_text('{"seed": 99}\n')   # another seed's: the split is made again
+    before = digest(dataset), digest(sidecar)
+    write = ase.io.write
+
+    def disk_full_for_datasets(path, images, format=None, **kwargs):
+        if format != "extxyz":   # the generator's own LAMMPS input files are not the dataset
+            return write(path, images, format=format, **kwargs)
+        disk_full_after(20000)(path)
+
+    monkeypatch.setattr(ase.io, "write", disk_full_for_datasets)
+    with pytest.raises(OSError, match="No space left"):
+        silicon_ood.generate(tmp_path, n_frames=1, splits=["ood_vacancy"], progress=False)
+    assert (digest(dataset), digest(sidecar)) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [sidecar.name, dataset.name]
+
+
+@pytest.mark.parametrize("writer", ["eval parity plot", "diagnose histograms"])
+def test_a_failed_plot_keeps_the_previous_plot(writer, tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from mlff_ttt.data import read_frames
+
+    data = ROOT / "examples" / "data" / "si_test.xyz"
+    plot = tmp_path / "plot.png"
+    plot.write_bytes(b"\x89PNG previous plot")
+    before = digest(plot)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda self, path, **kwargs: disk_full_after(3000)(path))
+    with pytest.raises(OSError, match="No space left"):
+        if writer == "eval parity plot":
+            from mlff_ttt.evaluate import evaluate_model
+
+            evaluate_model(EXAMPLE_MODEL, data, plot=plot)
+        else:
+            from mlff_ttt.diagnose import diagnose, plot as histograms
+
+            frames = read_frames(data)[:4]
+            histograms(diagnose(frames[:2], frames[2:]), frames[:2], frames[2:], plot)
+    assert digest(plot) == before and leftovers(tmp_path, plot) == []

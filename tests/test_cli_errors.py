@@ -1,5 +1,6 @@
 """Bad input to the command line: each case runs `mlff-ttt` in a subprocess and must end with
-exit status 1 and a one-line message naming the problem, never a traceback."""
+exit status 1 and a one-line message naming the problem, never a traceback. An output that
+cannot be written is found before any work (before torch is even imported)."""
 
 import subprocess
 import sys
@@ -32,6 +33,9 @@ def make_inputs(folder: Path) -> None:
     (folder / "wrong_type.yaml").write_text(
         "data: {train: x.xyz, val: y.xyz}\nmodel: {architecture: schnet, elements: [Si], "
         "cutoff: four}\n")
+    (folder / "output_under_a_file.yaml").write_text(
+        f"data: {{train: {TEST}, val: {TEST}}}\nmodel: {{architecture: schnet, elements: [Si]}}\n"
+        "output: a_file/run\n")
 
 
 CASES = {
@@ -54,8 +58,26 @@ CASES = {
     "output_under_a_file": (["export", MODEL, "-o", "a_file/model.pt"],
                             "cannot write a_file/model.pt: a_file is a file, not a folder"),
     "unwritable_output": (["export", MODEL, "-o", "/proc/model.pt"], "cannot write /proc/model.pt"),
+    "output_is_a_folder": (["export", MODEL, "-o", "."], "cannot write .: it is a folder, not a file"),
+    "ttt_output_under_a_file": (["ttt", MODEL, TEST, "-o", "a_file/out.pt"],
+                                "cannot write a_file/out.pt: a_file is a file, not a folder"),
+    "eval_unwritable_json": (["eval", MODEL, TEST, "--json", "/proc/errors.json"],
+                             "cannot write /proc/errors.json"),
+    "eval_plot_under_a_file": (["eval", MODEL, TEST, "--plot", "a_file/parity.png"],
+                               "cannot write a_file/parity.png: a_file is a file, not a folder"),
+    "diagnose_json_under_a_file": (["diagnose", "--train", TEST, "--test", TEST, "--json",
+                                    "a_file/shift.json"],
+                                   "cannot write a_file/shift.json: a_file is a file, not a folder"),
+    "data_out_under_a_file": (["data", "silicon", "--out", "a_file/data"],
+                              "cannot write a_file/data: a_file is a file, not a folder"),
+    "train_output_under_a_file": (["train", "output_under_a_file.yaml"],
+                                  "a_file is a file, not a folder"),
     "not_a_model": (["info", "a_file"], "a_file"),
 }
+# the cases whose output cannot be written: refused before any work is done
+OUTPUT_CASES = ["output_under_a_file", "unwritable_output", "output_is_a_folder",
+                "ttt_output_under_a_file", "eval_unwritable_json", "eval_plot_under_a_file",
+                "diagnose_json_under_a_file", "data_out_under_a_file", "train_output_under_a_file"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -68,3 +90,18 @@ def test_bad_cli_input_is_a_one_line_error(case, tmp_path):
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     error = proc.stderr.strip().splitlines()[-1]
     assert error.startswith(f"mlff-ttt {args[0]}: error: ") and message in error, error
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES)
+def test_an_unwritable_output_is_found_before_any_work(case, tmp_path):
+    """The command stops at its output check: torch (1.5 s to import; loading the model and
+    the training-set statistics come after it) is never imported."""
+    make_inputs(tmp_path)
+    args, message = CASES[case]
+    probe = ("import sys\nfrom mlff_ttt.cli import main\n"
+             f"status = main({[str(a) for a in args]!r})\n"
+             "print(status, 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.stdout.split() == ["1", "False"], proc.stdout + proc.stderr[-2000:]
+    assert message in proc.stderr

@@ -59,7 +59,7 @@ def test_lammps_matches_python(model_file, structure, tmp_path):
     lmp = lammps_results(model_file, structure, tmp_path)
     atoms = structure.copy()
     atoms.calc = MLFFCalculator(str(model_file))
-    rel = 1e-6
+    rel = 1e-10
     assert lmp["energy"] == pytest.approx(atoms.get_potential_energy(), rel=rel)
     forces = atoms.get_forces()
     np.testing.assert_allclose(lmp["forces"], forces, atol=rel * np.abs(forces).max())

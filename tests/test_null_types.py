@@ -112,6 +112,6 @@ def test_ttt_with_null_types_adapts_on_the_model_atoms_only(tmp_path):
         assert proc.returncode == 0, proc.stdout[-2000:]
         rows[name] = thermo_rows((tmp_path / name / "log.lammps").read_text())[-1]
     lj_energy = run("lj_alone", tmp_path / "lj_alone", 2)[0][0]
-    assert rows["hybrid"][2] == 1    # the update at step 0, shown at step 1
+    assert rows["hybrid"][2] == 2    # the updates of steps 0 and 1
     np.testing.assert_allclose(rows["hybrid"][3:], rows["model_alone"][3:], rtol=1e-9)
     np.testing.assert_allclose(rows["hybrid"][1], rows["model_alone"][1] + lj_energy, rtol=1e-12)

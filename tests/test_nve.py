@@ -16,4 +16,6 @@ def test_nve_energy_drift(tmp_path):
     print("\n" + report(result))
     assert result["natoms"] == 64 and result["steps"] == 2000
     assert 300 < result["mean_temperature"] < 700  # the run really moved
-    assert abs(result["drift_ev_per_atom_ps"]) < 1e-4
+    # measured here: drift +4.1e-6 eV/atom/ps, max |E(t) - E(0)| 9.6e-5 eV/atom
+    assert abs(result["drift_ev_per_atom_ps"]) < 2e-5
+    assert result["max_deviation_ev_per_atom"] < 2e-4

@@ -107,7 +107,7 @@ def test_kernel_choice_equals_dense_reference_choice():
              + read_frames(DATA / "si_ood_pressure.xyz")[::8])
     agree += [select_radius(a, si_stats, "dense").radius ==
               select_radius(a, si_stats, "kernel").radius for a in cells]
-    assert np.mean(agree) >= 0.95
+    assert all(agree), [k for k, same in enumerate(agree) if not same]
 
 
 def test_rr_changes_radius_of_a_flagged_structure_only(rr_model):

@@ -111,8 +111,8 @@ def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
                      parameters(folder / "adapted.pt")))
     for thermo, params in runs[1:]:
         np.testing.assert_allclose(thermo[:, 1], runs[0][0][:, 1], rtol=1e-8)
-        # updates after the forces of steps 0, 10, ..., 40 show at step 50 (50's comes next)
-        assert thermo[-1, 2] == runs[0][0][-1, 2] == 5
+        # updates before the forces of steps 0, 10, ..., 50
+        assert thermo[-1, 2] == runs[0][0][-1, 2] == 6
         np.testing.assert_allclose(params, runs[0][1], rtol=1e-10, atol=1e-12)
 
 
@@ -166,7 +166,7 @@ print("updates", lmp.extract_compute("shift", 0, 1)[5])
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "updates 1.0" in result.stdout  # step 0's update, as seen at step 1
+    assert "updates 2.0" in result.stdout  # the updates of steps 0 and 1
 
 
 @pytest.mark.parametrize("style, prior, message", [

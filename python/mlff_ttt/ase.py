@@ -8,6 +8,7 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 
 from .export import DTYPES, load_model_file, metadata_of, reference_statistics_of
+from .model_calls import model_call_settings
 from .forces import evaluate
 from .graph import radius_graph
 from .rr import check_grid, select_radius
@@ -81,9 +82,10 @@ class MLFFCalculator(Calculator):
         model = self.model
         if radius is not None:  # the model's own switch cuts the graph smoothly at radius
             model = lambda s, e, v: self.model(s, e, v, radius)  # noqa: E731
-        out = evaluate(model, torch.from_numpy(graph.species),
-                       torch.from_numpy(graph.edge_index),
-                       torch.from_numpy(graph.edge_vec).to(self.dtype), n)
+        with model_call_settings():    # as the C++ runner calls it
+            out = evaluate(model, torch.from_numpy(graph.species),
+                           torch.from_numpy(graph.edge_index),
+                           torch.from_numpy(graph.edge_vec).to(self.dtype), n)
         energy = float(out["energy"][0].detach())
         self.results = {
             "energy": energy,

@@ -1,4 +1,10 @@
-"""The `mlff-ttt` command line."""
+"""The `mlff-ttt` command line.
+
+Every command checks the paths it will write (check_output) before it imports torch or reads
+anything, so a mistyped or unwritable output fails at once, not after the work. For the same
+reason this module imports nothing heavy: diagnose's arguments are defined here, not in
+mlff_ttt.diagnose (which needs torch and ASE, 1.5 s to import).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,31 @@ import json
 import os
 import sys
 
-from .files import write_text_atomically
+from .files import check_output, write_text_atomically
+
+DIAGNOSE_CUTOFF = 5.0   # diagnose's radius-graph cutoff in A (mlff_ttt.diagnose.DEFAULT_CUTOFF)
+
+
+def _check_outputs(*paths) -> None:
+    """check_output on each output path given (None: that output is not asked for)."""
+    for path in paths:
+        if path is not None:
+            check_output(path)
 
 
 def _train(args) -> None:
     from .config import load_config
+
+    config = load_config(args.config)
+    check_output(config.output, folder=True)
     from .train import train
 
-    best = train(load_config(args.config), resume=args.resume, overwrite=args.overwrite)
+    best = train(config, resume=args.resume, overwrite=args.overwrite)
     print(f"best checkpoint: {best}")
 
 
 def _export(args) -> None:
+    _check_outputs(args.output)
     from .export import export_checkpoint
 
     metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype,
@@ -48,6 +67,7 @@ def _plugin_path(args) -> None:
 
 
 def _eval(args) -> None:
+    _check_outputs(args.json, args.plot)
     from .evaluate import evaluate_model
 
     settings = _ttt_settings(args) if args.ttt or args.ttt_per_structure else None
@@ -82,6 +102,7 @@ def _ttt_settings(args):
 
 
 def _ttt(args) -> None:
+    _check_outputs(args.output)
     from .data import read_frames
     from .ttt import adapt_model, save_adapted
 
@@ -107,12 +128,14 @@ def _add_ttt_arguments(p) -> None:
 
 
 def _diagnose(args) -> int:
+    _check_outputs(args.json, args.plot)
     from .diagnose import run
 
     return run(args)
 
 
 def _data(args) -> None:
+    check_output(args.out, folder=True)
     if args.family == "silicon":
         from .datasets import silicon
 
@@ -188,9 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("diagnose", help="the three distribution-shift measures of a test set "
                                          "against a training set")
-    from .diagnose import add_arguments
-
-    add_arguments(p)
+    add_diagnose_arguments(p)
     p.set_defaults(func=_diagnose)
 
     p = sub.add_parser("data", help="generate a labelled dataset (deterministic from --seed)")
@@ -209,15 +230,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_diagnose_arguments(parser) -> None:
+    parser.add_argument("--train", required=True, help="training set (extended XYZ)")
+    parser.add_argument("--test", required=True, help="test set (extended XYZ)")
+    parser.add_argument("--json", help="also write the record to this JSON file")
+    parser.add_argument("--plot", help="save training vs test histograms to this PNG")
+    parser.add_argument("--cutoff", type=float, default=DIAGNOSE_CUTOFF,
+                        help=f"radius-graph cutoff in Angstrom (default {DIAGNOSE_CUTOFF})")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as exc:
-        print(f"mlff-ttt {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    # OSError: a missing input, a full disk or a folder that turned read-only mid-run
+    except (OSError, ValueError, FloatingPointError) as exc:
+        print(f"mlff-ttt {args.command}: error: {exc}", file=sys.stderr)
         return 1
     return int(status or 0)
 

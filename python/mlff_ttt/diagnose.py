@@ -21,11 +21,12 @@ from typing import List, Sequence
 import numpy as np
 from ase import Atoms
 
+from .cli import DIAGNOSE_CUTOFF as DEFAULT_CUTOFF
+from .cli import add_diagnose_arguments as add_arguments  # noqa: F401 (kept importable here)
 from .files import write_atomically, write_text_atomically
 from .data import PRIOR_FORCES, REF_FORCES, read_frames
 from .spectral import laplacian_spectrum, spectral_density, spectral_distance
 
-DEFAULT_CUTOFF = 5.0
 SHIFTS = ("element", "force_norm", "connectivity")
 
 
@@ -228,15 +229,7 @@ def plot(record: dict, train_frames: Sequence[Atoms], test_frames: Sequence[Atom
 
 
 # ----------------------------------------------------------------------------- command line
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--train", required=True, help="training set (extended XYZ)")
-    parser.add_argument("--test", required=True, help="test set (extended XYZ)")
-    parser.add_argument("--json", help="also write the record to this JSON file")
-    parser.add_argument("--plot", help="save training vs test histograms to this PNG")
-    parser.add_argument("--cutoff", type=float, default=DEFAULT_CUTOFF,
-                        help=f"radius-graph cutoff in Angstrom (default {DEFAULT_CUTOFF})")
-
+# (the arguments are defined in mlff_ttt.cli, which imports nothing heavy)
 
 def run(args) -> int:
     """Runs the diagnosis; FileNotFoundError/ValueError propagate to the CLI's handler."""
@@ -256,8 +249,6 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":  # python -m mlff_ttt.diagnose --train ... --test ...
-    import argparse
+    from .cli import main
 
-    _parser = argparse.ArgumentParser(prog="mlff-ttt diagnose", description=__doc__)
-    add_arguments(_parser)
-    sys.exit(run(_parser.parse_args()))
+    sys.exit(main(["diagnose"] + sys.argv[1:]))

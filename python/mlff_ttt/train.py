@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from tqdm import tqdm
 
-from .files import write_atomically, write_text_atomically
+from .files import load_plain_torch_file, write_atomically, write_text_atomically
 from .config import Config
 from .data import Frame, collate, fit_element_energies, force_rms, load_frames
 from .forces import evaluate
@@ -26,16 +26,7 @@ def load_checkpoint(path: Path) -> dict:
     """A training checkpoint, read with ``weights_only=True``: only tensors and plain values
     are unpickled, so opening a checkpoint from someone else cannot run code. ValueError
     naming the problem for anything else."""
-    import pickle
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"{path} is not a readable mlff-ttt training checkpoint: {first}. mlff-ttt "
-            "checkpoints hold only tensors and plain values and are read without running any "
-            "code; a file that needs more (other objects pickled into it) is refused") from None
+    ckpt = load_plain_torch_file(path, "mlff-ttt training checkpoint")
     if not isinstance(ckpt, dict) or "model_state" not in ckpt:
         raise ValueError(f"{path} is not an mlff-ttt training checkpoint or model file")
     version = ckpt.get("checkpoint_version", 1)

@@ -29,6 +29,7 @@ from .files import write_atomically
 from .data import PRIOR_ENERGY, PRIOR_FORCES, Frame, collate
 from .forces import evaluate
 from .graph import radius_graph
+from .model_calls import model_call_settings
 from .priors import get_prior
 
 OPTIMIZERS = ("sgd", "adam")
@@ -174,7 +175,15 @@ class TTTEngine:
     def adapt(self, structures: Sequence[Atoms]) -> Dict[str, object]:
         """Adapts the module in place on structures carrying prior labels; returns the
         prior loss before and after and per step. A non-finite loss or gradient rolls the
-        parameters back to the last good state and stops, with a warning."""
+        parameters back to the last good state (the last one whose loss was finite) and
+        stops, with a warning; the record then says ``rolled_back``, and its ``steps`` and
+        ``history`` count only the steps still in effect, as a run of that many steps would.
+        The model is called as in MD (model_call_settings): with TorchScript's optimizing
+        executor the loss of unchanged parameters differed by an ulp between calls."""
+        with model_call_settings():
+            return self._adapt(structures)
+
+    def _adapt(self, structures: Sequence[Atoms]) -> Dict[str, object]:
         s = self.settings
         frames = self._frames(structures)
         rng = random.Random(s.seed)
@@ -184,8 +193,8 @@ class TTTEngine:
         if threshold is not None and before <= threshold:
             return {"prior_loss_before": before, "prior_loss_after": before, "history": [],
                     "steps": 0, "n_structures": len(frames), "skipped": True,
-                    "gate_threshold": threshold}
-        good, history, order = self.state(), [], []
+                    "rolled_back": False, "gate_threshold": threshold}
+        good, history, order, rolled_back = self.state(), [], [], False
         for step in range(s.steps):
             if len(order) < s.batch_size:
                 order += rng.sample(range(len(frames)), len(frames))
@@ -199,6 +208,7 @@ class TTTEngine:
                 warnings.warn(f"TTT step {step}: non-finite loss or gradient; parameters rolled "
                               "back to the last good state")
                 self.restore(good)
+                rolled_back = True
                 break
             good = self.state()
             optimizer.step()
@@ -210,10 +220,14 @@ class TTTEngine:
         if not math.isfinite(after):
             warnings.warn("TTT: non-finite prior loss after the last step; rolled back")
             self.restore(good)
+            rolled_back = True
             after = self.loss_on(frames)
+        if rolled_back and history:
+            # `good` is the state before the last recorded step: that step is undone
+            history.pop()
         return {"prior_loss_before": before, "prior_loss_after": after, "history": history,
                 "steps": len(history), "n_structures": len(frames), "skipped": False,
-                "gate_threshold": threshold}
+                "rolled_back": rolled_back, "gate_threshold": threshold}
 
     def gate_threshold(self) -> Optional[float]:
         """The training prior loss's mean + gate_std std, when the model file has it for this

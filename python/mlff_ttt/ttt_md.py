@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Protocol
 import numpy as np
 import torch
 
+from .model_calls import model_call_settings
 from .ttt import TTTSettings, load_module, make_optimizer
 
 
@@ -189,20 +190,6 @@ class Adapter:
                             seconds=time.perf_counter() - start)
 
 
-@contextlib.contextmanager
-def model_call_settings():
-    """What the C++ runner sets around its model calls, for the update's: TorchScript's plain
-    interpreter (the optimizing executor re-profiles graphs whose size changes each call) and
-    float32 denormals flushed to zero (x86 computes on them at a fraction of full speed)."""
-    optimize = torch._C._get_graph_executor_optimize(False)  # sets it, returns the old value
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-        torch._C._get_graph_executor_optimize(optimize)
-
-
 def create(model_path: str, settings: Dict[str, object]) -> Adapter:
     """The adapter the pair style holds: the model file loaded again (the same parameters as
     the C++ runner's module), and the names of the parameters it may update, in the order of
@@ -260,14 +247,18 @@ def save_optimizer(adapter: Adapter, path: str) -> None:
 
 def load_optimizer(adapter: Adapter, path: str) -> None:
     """Restores the optimizer state save_optimizer wrote (refused when it belongs to other
-    parameters or another optimizer)."""
-    saved = torch.load(path, weights_only=True)
+    parameters or another optimizer). Read with ``weights_only=True``: a file that pickles
+    anything but tensors and plain values (an object whose unpickling would run code) is
+    refused before any of it is built."""
+    from .files import load_plain_torch_file
+
+    saved = load_plain_torch_file(path, "TTT optimizer state file")
     if not isinstance(saved, dict) or saved.get("format") != OPTIMIZER_STATE_FORMAT:
         raise ValueError(f"{path} is not an optimizer state file of this version")
-    if saved["names"] != list(adapter.names):
+    if saved.get("names") != list(adapter.names):
         raise ValueError(f"{path} holds the optimizer state of other parameters")
-    if saved["optimizer"] != type(adapter.optimizer).__name__:
-        raise ValueError(f"{path} holds the state of {saved['optimizer']}, not of "
+    if saved.get("optimizer") != type(adapter.optimizer).__name__:
+        raise ValueError(f"{path} holds the state of {saved.get('optimizer')}, not of "
                          f"{type(adapter.optimizer).__name__} (the ttt optimizer keyword)")
     adapter.optimizer.load_state_dict(saved["state"])
 
