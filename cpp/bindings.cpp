@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "graph.h"
 #include "model_runner.h"
 #include "radius_refiner.h"
 #include "spectral_moments.h"
@@ -182,6 +183,17 @@ PYBIND11_MODULE(_core, m) {
         py::arg("moments"), py::arg("mean"), py::arg("std"),
         "Root mean square z-score of per-atom mean moments m1..m4 against a training mean and "
         "standard deviation.");
+  m.def("find_image_owners",
+        [](const Int64Array& ids, int n_local) {
+          if (ids.ndim() != 1 || n_local < 0 || n_local > ids.shape(0))
+            throw std::invalid_argument("ids must be 1-d with n_local <= len(ids)");
+          std::vector<int> owner;
+          mlff::find_image_owners(ids.data(), n_local, static_cast<int>(ids.shape(0)), owner);
+          return py::array_t<int>(py::ssize_t(owner.size()), owner.data());
+        },
+        py::arg("ids"), py::arg("n_local"),
+        "For atoms with IDs `ids` (owned ones first), the owned atom each one is: itself, the "
+        "owned atom of the same ID (a periodic image), or -1.");
   m.def("choose_radius", &mlff::choose_radius, py::arg("distances"), py::arg("threshold"),
         "Index of the radius to use: the last (trained cutoff) if its distance is within "
         "threshold, else the closest (last wins exact ties, else the smallest index).");

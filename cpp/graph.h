@@ -3,6 +3,7 @@
 // model does not see (NeighborLists::excluded) are no nodes; node_atom maps nodes to atoms.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -57,13 +58,35 @@ struct NeighborLists {
 // For each atom, the owned atom it is: itself if owned; for a ghost that carries an owned
 // atom's ID, that atom (the ghost is its periodic image: this rank spans that periodic
 // direction whole, as a single rank spans all); -1 for ghosts owned by other ranks.
+// The pair style calls it at every graph build (LAMMPS renumbers atoms at will), so it is
+// made cheap: where the owned IDs are dense (LAMMPS numbers atoms 1..N; one rank owns them
+// all), a table indexed by ID; else a hash map over the owned atoms.
 template <typename Id>
 void find_image_owners(const Id* ids, int n_local, int n_total, std::vector<int>& owner) {
+  owner.resize(n_total);
+  for (int i = 0; i < n_local; ++i) owner[i] = i;
+  if (n_local == 0) {
+    std::fill(owner.begin(), owner.end(), -1);
+    return;
+  }
+  int64_t low = static_cast<int64_t>(ids[0]), high = low;
+  for (int i = 1; i < n_local; ++i) {
+    low = std::min(low, static_cast<int64_t>(ids[i]));
+    high = std::max(high, static_cast<int64_t>(ids[i]));
+  }
+  const int64_t span = high - low + 1;
+  if (span <= 4 * static_cast<int64_t>(n_local) + 1024) {
+    std::vector<int> by_id(span, -1);
+    for (int i = 0; i < n_local; ++i) by_id[static_cast<int64_t>(ids[i]) - low] = i;
+    for (int i = n_local; i < n_total; ++i) {
+      const int64_t slot = static_cast<int64_t>(ids[i]) - low;
+      owner[i] = slot >= 0 && slot < span ? by_id[slot] : -1;
+    }
+    return;
+  }
   std::unordered_map<int64_t, int> owned;
   owned.reserve(n_local);
   for (int i = 0; i < n_local; ++i) owned.emplace(static_cast<int64_t>(ids[i]), i);
-  owner.resize(n_total);
-  for (int i = 0; i < n_local; ++i) owner[i] = i;
   for (int i = n_local; i < n_total; ++i) {
     const auto it = owned.find(static_cast<int64_t>(ids[i]));
     owner[i] = it == owned.end() ? -1 : it->second;

@@ -66,3 +66,25 @@ def test_core_rejects_bad_graph(model_file):
         runner.compute(np.zeros(2, dtype=np.int64), np.array([[0], [5]]), np.ones((1, 3)))
     with pytest.raises(ValueError, match="edge_vec must have shape"):
         runner.compute(np.zeros(2, dtype=np.int64), np.array([[0], [1]]), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("ids_of", ["dense", "sparse"])
+def test_image_owners_dense_and_sparse_ids(ids_of):
+    """Both ways of finding the owner of each image (a table for dense IDs, a hash map else)
+    against a Python dictionary, with images, foreign ghosts and IDs on either side of the
+    owned range."""
+    rng = np.random.default_rng(3)
+    n_local = 500
+    if ids_of == "dense":    # 1..N in a shuffled order, as LAMMPS stores them
+        owned = rng.permutation(np.arange(1, n_local + 1))
+        foreign = np.array([n_local + 1, n_local + 7, 10**6])
+    else:                    # a rank's share of a large system
+        owned = rng.choice(10**9, size=n_local, replace=False) + 1
+        foreign = np.array([0, 10**9 + 5, 17])
+    images = rng.choice(owned, size=2000)
+    ids = np.concatenate([owned, images, foreign, images[:10]])
+    owner = _core.find_image_owners(ids, n_local)
+    index = {int(t): i for i, t in enumerate(owned)}
+    expected = [i if i < n_local else index.get(int(t), -1) for i, t in enumerate(ids)]
+    np.testing.assert_array_equal(owner, expected)
+    assert list(_core.find_image_owners(ids[n_local:], 0)) == [-1] * (len(ids) - n_local)
