@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, read_dump_forces, run_lmp, silicon_box, thermo_rows
 
-MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
+ARCHITECTURES = [ROOT / "examples" / "models" / name for name in ("si_schnet.pt", "si_painn.pt")]
 DECK = silicon_box(2) + """
 displace_atoms all random 0.3 0.3 0.3 4321
 pair_style {style}
@@ -16,18 +16,20 @@ thermo_modify format float %.17g
 run 0
 write_dump all custom forces.dump id fx fy fz modify sort id format float %.17g
 """
-STYLES = {
-    "mlff": ("mlff_ttt", f"pair_coeff * * {MODEL} Si"),
-    "zbl": ("zbl 1.0 2.0", "pair_coeff * * 14 14"),
-    "overlay": ("hybrid/overlay mlff_ttt zbl 1.0 2.0",
-                f"pair_coeff * * mlff_ttt {MODEL} Si\npair_coeff * * zbl 14 14"),
-}
+def styles(model):
+    return {
+        "mlff": ("mlff_ttt", f"pair_coeff * * {model} Si"),
+        "zbl": ("zbl 1.0 2.0", "pair_coeff * * 14 14"),
+        "overlay": ("hybrid/overlay mlff_ttt zbl 1.0 2.0",
+                    f"pair_coeff * * mlff_ttt {model} Si\npair_coeff * * zbl 14 14"),
+    }
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
-def test_hybrid_overlay_is_the_sum_of_its_parts(tmp_path, nprocs):
+@pytest.mark.parametrize("model", ARCHITECTURES, ids=lambda p: p.stem)
+def test_hybrid_overlay_is_the_sum_of_its_parts(tmp_path, nprocs, model):
     results = {}
-    for name, (style, coeff) in STYLES.items():
+    for name, (style, coeff) in styles(model).items():
         folder = tmp_path / name
         folder.mkdir()
         proc = run_lmp(DECK.format(style=style, coeff=coeff), folder, nprocs=nprocs)
@@ -40,16 +42,18 @@ def test_hybrid_overlay_is_the_sum_of_its_parts(tmp_path, nprocs):
                                rtol=1e-10, atol=1e-9)
 
 
-def test_nve_conserves_momentum(tmp_path):
+@pytest.mark.parametrize("model", ARCHITECTURES, ids=lambda p: p.stem)
+def test_nve_conserves_momentum(tmp_path, model):
     """Forces sum to zero at every step (pairwise edge gradients), so the centre of mass does
     not drift in NVE: 200 steps of a hot, disordered 64-atom cell on 2 ranks."""
-    deck = DECK.format(style="mlff_ttt", coeff=f"pair_coeff * * {MODEL} Si").replace(
+    deck = DECK.format(style="mlff_ttt", coeff=f"pair_coeff * * {model} Si").replace(
         "thermo_style custom step pe press pxx pyy pzz pxy pxz pyz",
         "velocity all create 1500 99 mom yes rot no\nfix 1 all nve\ntimestep 0.001\n"
         "variable px equal vcm(all,x)\nvariable py equal vcm(all,y)\n"
         "variable pz equal vcm(all,z)\nvariable fx equal fcm(all,x)\n"
         "thermo_style custom step v_px v_py v_pz v_fx\nthermo 20").replace(
-        "run 0", "run 200").replace("random 0.3 0.3 0.3", "random 0.1 0.1 0.1")
+        "run 0", "run 200").replace("random 0.3 0.3 0.3 4321",
+                                   "random 0.1 0.1 0.1 4321 units box")
     proc = run_lmp(deck, tmp_path, nprocs=2)
     assert proc.returncode == 0, proc.stdout[-2000:]
     rows = thermo_rows((tmp_path / "log.lammps").read_text())

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, run_lmp, thermo_rows
 
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
+ARCHITECTURES = [ROOT / "examples" / "models" / name for name in ("si_schnet.pt", "si_painn.pt")]
 HEAD = """units metal
 atom_style atomic
 lattice diamond 5.431
@@ -29,14 +30,18 @@ write_dump all custom atoms.dump id type fx fy fz c_pa modify sort id format flo
 MLFF_KEYWORDS = "rr every 1 monitor every 1"
 LJ_COEFFS = "pair_coeff 1 2 lj/cut 0.05 2.5\npair_coeff 2 2 lj/cut 0.05 2.5\n"
 VECTOR = "compute v all pair mlff_ttt", "c_v[1] c_v[2] c_v[3]"
-RUNS = {
-    "hybrid": (f"pair_style hybrid mlff_ttt {MLFF_KEYWORDS} lj/cut 5.0\n"
-               f"pair_coeff * * mlff_ttt {MODEL} Si NULL\n" + LJ_COEFFS, VECTOR),
-    "model_alone": (f"group other type 2\ndelete_atoms group other compress no\n"
-                    f"pair_style mlff_ttt {MLFF_KEYWORDS}\npair_coeff * * {MODEL} Si Si\n", VECTOR),
-    "lj_alone": ("pair_style lj/cut 5.0\npair_coeff 1 1 0.0 2.5\n" +
-                 LJ_COEFFS.replace(" lj/cut", ""), ("", "")),
-}
+
+
+def runs(model):
+    return {
+        "hybrid": (f"pair_style hybrid mlff_ttt {MLFF_KEYWORDS} lj/cut 5.0\n"
+                   f"pair_coeff * * mlff_ttt {model} Si NULL\n" + LJ_COEFFS, VECTOR),
+        "model_alone": (f"group other type 2\ndelete_atoms group other compress no\n"
+                        f"pair_style mlff_ttt {MLFF_KEYWORDS}\npair_coeff * * {model} Si Si\n",
+                        VECTOR),
+        "lj_alone": ("pair_style lj/cut 5.0\npair_coeff 1 1 0.0 2.5\n" +
+                     LJ_COEFFS.replace(" lj/cut", ""), ("", "")),
+    }
 
 
 def read_atoms(path):
@@ -47,8 +52,8 @@ def read_atoms(path):
     return {int(r[0]): np.array(r[1:]) for r in rows}
 
 
-def run(name, folder, nprocs):
-    coeffs, (compute, columns) = RUNS[name]
+def run(name, folder, nprocs, model=MODEL):
+    coeffs, (compute, columns) = runs(model)[name]
     folder.mkdir()
     proc = run_lmp(HEAD + coeffs + TAIL.format(compute=compute, columns=columns), folder,
                    nprocs=nprocs)
@@ -58,8 +63,11 @@ def run(name, folder, nprocs):
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
-def test_hybrid_with_null_types_is_the_model_on_its_atoms_plus_the_other_style(tmp_path, nprocs):
-    hybrid, model, lj = (run(name, tmp_path / name, nprocs) for name in RUNS)
+@pytest.mark.parametrize("model_path", ARCHITECTURES, ids=lambda p: p.stem)
+def test_hybrid_with_null_types_is_the_model_on_its_atoms_plus_the_other_style(tmp_path, nprocs,
+                                                                              model_path):
+    hybrid, model, lj = (run(name, tmp_path / name, nprocs, model_path)
+                         for name in ("hybrid", "model_alone", "lj_alone"))
     assert len(hybrid[1]) == 64 and len(model[1]) == 48
     # energy, then the vector: RR radius, spectral distance, force z-score
     np.testing.assert_allclose(hybrid[0][0], model[0][0] + lj[0][0], rtol=1e-12)
