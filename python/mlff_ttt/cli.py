@@ -2,8 +2,8 @@
 
 Every command checks the paths it will write (check_output) before it imports torch or reads
 anything, so a mistyped or unwritable output fails at once, not after the work. For the same
-reason this module imports nothing heavy: diagnose's arguments are defined here, not in
-mlff_ttt.diagnose (which needs torch and ASE, 1.5 s to import).
+reason this module imports nothing heavy: diagnose's arguments come from
+mlff_ttt.diagnose_arguments, not mlff_ttt.diagnose (which needs torch and ASE).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import json
 import os
 import sys
 
+from .diagnose_arguments import add_arguments as add_diagnose_arguments
 from .files import check_output, write_text_atomically
-
-DIAGNOSE_CUTOFF = 5.0   # diagnose's radius-graph cutoff in A (mlff_ttt.diagnose.DEFAULT_CUTOFF)
 
 
 def _check_outputs(*paths) -> None:
@@ -228,15 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", nargs="+", help="silicon-ood, molecules: only these splits")
     p.set_defaults(func=_data)
     return parser
-
-
-def add_diagnose_arguments(parser) -> None:
-    parser.add_argument("--train", required=True, help="training set (extended XYZ)")
-    parser.add_argument("--test", required=True, help="test set (extended XYZ)")
-    parser.add_argument("--json", help="also write the record to this JSON file")
-    parser.add_argument("--plot", help="save training vs test histograms to this PNG")
-    parser.add_argument("--cutoff", type=float, default=DIAGNOSE_CUTOFF,
-                        help=f"radius-graph cutoff in Angstrom (default {DIAGNOSE_CUTOFF})")
 
 
 def main(argv=None) -> int:

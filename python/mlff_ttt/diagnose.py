@@ -21,8 +21,8 @@ from typing import List, Sequence
 import numpy as np
 from ase import Atoms
 
-from .cli import DIAGNOSE_CUTOFF as DEFAULT_CUTOFF
-from .cli import add_diagnose_arguments as add_arguments  # noqa: F401 (kept importable here)
+from .diagnose_arguments import DEFAULT_CUTOFF
+from .diagnose_arguments import add_arguments  # noqa: F401 (importable from here, as before)
 from .files import write_atomically, write_text_atomically
 from .data import PRIOR_FORCES, REF_FORCES, read_frames
 from .spectral import laplacian_spectrum, spectral_density, spectral_distance
@@ -229,7 +229,7 @@ def plot(record: dict, train_frames: Sequence[Atoms], test_frames: Sequence[Atom
 
 
 # ----------------------------------------------------------------------------- command line
-# (the arguments are defined in mlff_ttt.cli, which imports nothing heavy)
+# (the arguments are in mlff_ttt.diagnose_arguments, which imports nothing heavy)
 
 def run(args) -> int:
     """Runs the diagnosis; FileNotFoundError/ValueError propagate to the CLI's handler."""
