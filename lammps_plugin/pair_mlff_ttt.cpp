@@ -44,7 +44,7 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     warned_force(false), comm_width(0), ttt_every(0), ttt_steps(0), ttt_lr(0.0),
     ttt_max_change(0.0), ttt_prior_timeout(600.0), ttt_log(nullptr), ttt_last_step(-1),
     graph(new mlff::Graph), atom_graph(new mlff::Graph), has_null_types(false), hook_every(0),
-    hook_last_step(-1), ttt_started(0.0)
+    hook_last_step(-1)
 {
   nextra = NUM_EXTRA;
   pvector = new double[nextra];
@@ -341,14 +341,14 @@ void PairMLFFTTT::init_style()
     }
   }
   // The radius RR chose stays in use across runs, as it would within one run (a second `run`
-  // continues the first); pair_style, pair_coeff and read_restart set it. `rr once` chooses
-  // again at the first force call of each run.
-  if (rr_mode == RR_OFF || !(radius > 0.0)) radius = info.cutoff;
+  // continues the first): only pair_style, pair_coeff and read_restart set it. `rr once`
+  // chooses again at the first force call of each run.
   rr_once_pending = rr_mode == RR_ONCE;
   if (ttt_every == 0 && (prior_pair || !prior_python.empty()) && !warned_unused_prior) {
     warned_unused_prior = true;
-    if (comm->me == 0) error->warning(FLERR, "pair_coeff * * prior {}: pair_style mlff_ttt has no ttt keyword, "
-                   "so the prior is not used", prior_args.size() > 1 ? prior_args[1] : "");
+    if (comm->me == 0)
+      error->warning(FLERR, "pair_coeff * * prior {}: pair_style mlff_ttt has no ttt keyword, "
+                     "so the prior is not used", prior_args.size() > 1 ? prior_args[1] : "");
   }
   if (comm->me == 0 && refiner) {
     std::string grid;
@@ -481,8 +481,8 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph 
   // Which ghost images which owned atom is found again at every graph build, never cached:
   // LAMMPS renumbers its atoms at neighbor builds, sorts, exchanges, every run's set-up,
   // displace_atoms, rerun and read_dump, and no counter it offers a pair style changes at all
-  // of them (Neighbor::ncalls restarts from 0 at each run's set-up). It costs one hash map
-  // over the owned atoms, a small part of building the edges.
+  // of them (Neighbor::ncalls restarts from 0 at each run's set-up). It costs one pass over
+  // the atoms (see find_image_owners), a small part of building the edges.
   if (fold) mlff::find_image_owners(atom->tag, lists.n_local, lists.n_total, image_owner);
   mlff::build_graph(lists, cutoff, prune ? model->info().num_layers : 0,
                     fold ? &image_owner : nullptr, out);
@@ -643,9 +643,9 @@ class PairCommunicator : public mlff::Communicator {
    This step's forces then come from the adapted model, so a later `run` (whose set-up
    computes this step's forces again, and does not repeat the update) continues exactly. */
 
-void PairMLFFTTT::ttt_update()
+mlff::TTTUpdate PairMLFFTTT::ttt_update()
 {
-  ttt_started = platform::walltime();
+  mlff::TTTUpdate result;
   const int ntotal = atom->nlocal + atom->nghost;
   const double scale = energy_conversion();    // model units -> LAMMPS units
   std::vector<double> prior_forces(3 * ntotal, 0.0);
@@ -658,26 +658,27 @@ void PairMLFFTTT::ttt_update()
   std::vector<double> node_prior_forces(3 * graph->n_nodes);
   mlff::gather_from_atoms(*graph, prior_forces.data(), 3, node_prior_forces.data());
   try {
-    ttt_result = ttt->update(*graph, node_prior_forces.data(), prior_energy, model_atoms(),
-                             radius, bridge_comm);
-    model->set_parameters(ttt->parameter_names(), ttt_result.values);
+    result = ttt->update(*graph, node_prior_forces.data(), prior_energy, model_atoms(), radius,
+                         bridge_comm);
+    model->set_parameters(ttt->parameter_names(), result.values);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
   }
-  if (ttt_result.rolled_back && comm->me == 0)
+  if (result.rolled_back && comm->me == 0)
     error->warning(FLERR, "mlff_ttt: TTT update at step {} rolled back: {}", update->ntimestep,
-                   ttt_result.reason);
+                   result.reason);
+  return result;
 }
 
 /* What the update of this step did, once the step's energy with the adapted model is known:
    `change` is that energy minus the energy before the update (LAMMPS units), at the same
-   positions and radius. */
+   positions and radius; `started` the wall time the update began at. */
 
-void PairMLFFTTT::ttt_record(double change)
+void PairMLFFTTT::ttt_record(const mlff::TTTUpdate &result, double change, double started)
 {
-  if (!ttt_result.rolled_back) extra[TTT_UPDATES] += 1.0;
-  extra[TTT_LOSS_BEFORE] = ttt_result.loss_before;
-  extra[TTT_LOSS_AFTER] = ttt_result.loss_after;
+  if (!result.rolled_back) extra[TTT_UPDATES] += 1.0;
+  extra[TTT_LOSS_BEFORE] = result.loss_before;
+  extra[TTT_LOSS_AFTER] = result.loss_after;
   extra[TTT_ENERGY_CHANGE] = change;
   extra[TTT_ENERGY_CHANGE_SUM] += change;
   extra[REFINEMENT_ENERGY_CHANGE_SUM] += change;
@@ -692,11 +693,10 @@ void PairMLFFTTT::ttt_record(double change)
                      e.what());
     }
   }
-  extra[TTT_SECONDS] += platform::walltime() - ttt_started;
+  extra[TTT_SECONDS] += platform::walltime() - started;
   if (ttt_log) {
     fmt::print(ttt_log, "{} {:.17g} {:.17g} {} {:.17g} {:.17g} {:.6g}\n", update->ntimestep,
-               ttt_result.loss_before, ttt_result.loss_after, ttt_result.rolled_back ? 1 : 0,
-               change, extra[TTT_ENERGY_CHANGE_SUM], extra[TTT_SECONDS]);
+               result.loss_before, result.loss_after, result.rolled_back ? 1 : 0, change, extra[TTT_ENERGY_CHANGE_SUM], extra[TTT_SECONDS]);
     fflush(ttt_log);
   }
 }
@@ -934,11 +934,13 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   }
   // the graph at the radius in use (the model's own switch makes the cut smooth)
   build_graph(radius, true, true, *graph);
-  double energy_before_ttt = 0.0;
+  double energy_before_ttt = 0.0, ttt_started = 0.0;
+  mlff::TTTUpdate ttt_result;
   if (ttt_due) {
     ttt_last_step = step;
+    ttt_started = platform::walltime();
     energy_before_ttt = model_energy(radius);    // also the overlap check, before TTT
-    ttt_update();
+    ttt_result = ttt_update();
   }
 
   mlff::Results result;
@@ -963,7 +965,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
       extra[RR_ENERGY_CHANGE] = (before_ttt - energy_before) * scale;
       extra[REFINEMENT_ENERGY_CHANGE_SUM] += extra[RR_ENERGY_CHANGE];
     }
-    if (ttt_due) ttt_record((energy - energy_before_ttt) * scale);
+    if (ttt_due) ttt_record(ttt_result, (energy - energy_before_ttt) * scale, ttt_started);
   }
   const int ntotal = atom->nlocal + atom->nghost;
   mlff::spread_to_atoms(*graph, result.forces.data(), 3, ntotal, atom_forces);

@@ -5,8 +5,6 @@
 
 #include "pair.h"
 
-#include "ttt_bridge.h"
-
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -18,6 +16,7 @@ class PythonHook;
 class RadiusRefiner;
 class TTTBridge;
 struct Graph;
+struct TTTUpdate;
 }    // namespace mlff
 
 namespace LAMMPS_NS {
@@ -69,8 +68,8 @@ class PairMLFFTTT : public Pair {
   void init_prior_pair();
   bool prior_init_pending;             // init_one sets the prior pair style up
   void check_prior_elements();
-  void ttt_update();
-  void ttt_record(double change);
+  mlff::TTTUpdate ttt_update();
+  void ttt_record(const mlff::TTTUpdate &result, double change, double started);
   double global_energy(double local_energy);
   double evaluate_prior(std::vector<double> &forces);    // this rank's share of this step's energy
   double model_energy(double at_radius);
@@ -136,8 +135,6 @@ class PairMLFFTTT : public Pair {
   std::string hook_target;
   bigint hook_every;
   bigint hook_last_step;               // the hook sees each step once (a run's set-up repeats it)
-  double ttt_started;                  // wall time at the start of this step's update
-  mlff::TTTUpdate ttt_result;          // this step's update, recorded after its forces
 };
 
 }    // namespace LAMMPS_NS

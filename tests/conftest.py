@@ -121,6 +121,11 @@ def printed_value(output: str, name: str) -> float:
     return float(match.group(1))
 
 
+# The `compute shift all pair mlff_ttt` entries (1-based) as thermo keywords: all 13, and all
+# but (11), TTT's wall time, which no two runs share.
+COMPUTE_PAIR_ENTRIES = " ".join(f"c_shift[{k}]" for k in range(1, 14))
+REPRODUCIBLE_ENTRIES = " ".join(f"c_shift[{k}]" for k in range(1, 14) if k != 11)
+
 # Every model file shipped in examples/models, with the system each is made for.
 SHIPPED_SILICON = ["si_schnet.pt", "si_painn.pt", "si_schnet_f32.pt", "si_painn_f32.pt"]
 SHIPPED_MOLECULES = ["mol_schnet.pt", "mol_painn.pt", "md17_schnet.pt"]

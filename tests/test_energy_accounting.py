@@ -5,10 +5,10 @@ E_total minus (13) is what NVE conserves. The `ttt ... log FILE` rows repeat ent
 
 import numpy as np
 
-from conftest import ROOT, SAME_STEPS, run_lmp, shipped_system, thermo_rows, write_data
+from conftest import (COMPUTE_PAIR_ENTRIES, ROOT, SAME_STEPS, run_lmp, shipped_system,
+                      thermo_rows, write_data)
 from mlff_ttt.data import read_frames
 
-ENTRIES = " ".join(f"c_shift[{k}]" for k in range(1, 14))
 DECK = """{setup}pair_style mlff_ttt {style}
 pair_coeff * * {model} Si
 {prior}
@@ -27,7 +27,7 @@ def nve(tmp_path, style, setup=None, temperature=900):
     system = shipped_system("si_schnet.pt", tmp_path, cells=2)
     deck = DECK.format(setup=(setup or system["setup"]) + SAME_STEPS, style=style,
                        model=system["model"], prior=system["prior"] if "ttt" in style else "",
-                       entries=ENTRIES,
+                       entries=COMPUTE_PAIR_ENTRIES,
                        temperature=temperature)
     proc = run_lmp(deck, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -5,7 +5,7 @@ line without `ttt`."""
 import numpy as np
 import pytest
 
-from conftest import TERSOFF, run_lmp, silicon_box, thermo_blocks
+from conftest import COMPUTE_PAIR_ENTRIES, TERSOFF, run_lmp, silicon_box, thermo_blocks
 
 MODEL = __import__("conftest").ROOT / "examples" / "models" / "si_schnet.pt"
 STYLE = "rr every 1 monitor every 1 ttt every 1 steps 1 lr 1e-3"
@@ -13,7 +13,7 @@ PAIR = f"""pair_style mlff_ttt {{style}}
 pair_coeff * * {MODEL} Si
 {{prior}}
 compute shift all pair mlff_ttt
-thermo_style custom step atoms pe {" ".join(f"c_shift[{k}]" for k in range(1, 14))}
+thermo_style custom step atoms pe {COMPUTE_PAIR_ENTRIES}
 thermo 1
 """
 EMPTY_BOX = ("units metal\natom_style atomic\nregion box block 0 10.86 0 10.86 0 10.86\n"
