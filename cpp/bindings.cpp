@@ -141,6 +141,7 @@ const double* moments_of(const DoubleArray& moments, const char* name) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "C++ core of mlff-ttt: TorchScript model runner, spectral moments of radius graphs";
   m.attr("MODEL_FORMAT_VERSION") = mlff::kModelFormatVersion;
+  m.attr("WEIGHTED_STATISTICS_VERSION") = mlff::kWeightedStatisticsVersion;
   py::class_<ModelRunner>(m, "ModelRunner")
       .def(py::init<const std::string&, const std::string&>(), py::arg("path"),
            py::arg("device") = "cpu")
@@ -165,13 +166,26 @@ PYBIND11_MODULE(_core, m) {
 #endif
   m.def("node_degrees", &node_degrees, py::arg("n_nodes"), py::arg("edge_index"),
         py::arg("distances"), py::arg("radii"),
-        "(n_nodes, R) degrees with self-loop: 1 + number of edges of each center shorter than "
-        "each radius (ascending).");
+        "(n_nodes, R) degrees with self-loop: 1 + the summed spectral_edge_weight of the edges "
+        "of each center shorter than each radius (ascending).");
+  m.def("spectral_edge_weights",
+        [](const DoubleArray& distances, double radius) {
+          py::array_t<double> out(distances.request().shape);
+          const double* d = distances.data();
+          double* w = out.mutable_data();
+          for (py::ssize_t k = 0; k < distances.size(); ++k)
+            w[k] = mlff::spectral_edge_weight(d[k], radius);
+          return out;
+        },
+        py::arg("distances"), py::arg("radius"),
+        "Weights of edges of these lengths in the spectral graph at `radius`: the models' "
+        "cosine envelope with the radius as cutoff, (cos(pi d / radius) + 1) / 2 below it, 0 "
+        "beyond.");
   m.def("moment_sums", &moment_sums, py::arg("n_local"), py::arg("edge_index"),
         py::arg("distances"), py::arg("radii"), py::arg("degrees") = py::none(),
         py::arg("device") = "cpu",
         "(R, 4) sums over owned atoms [0, n_local) of (M^k)_ii, k = 1..4, with "
-        "M = D^-1/2 A D^-1/2 of the radius graph with self-loops at each radius. edge_index "
+        "M = D^-1/2 A D^-1/2 of the envelope-weighted radius graph with self-loops at each radius. edge_index "
         "must list both directions of every pair. degrees (n_nodes, R): exact degrees of all "
         "nodes (needed when ghosts' edge lists are incomplete); computed from the edges if "
         "None.");

@@ -15,9 +15,13 @@ namespace mlff {
 
 // The model file format export writes; the runner also reads the older versions back to
 // kOldestModelFormatVersion (version 1 files have no reference statistics, so no RR; before
-// version 3 every layer evaluates every edge).
-constexpr int kModelFormatVersion = 3;
+// version 3 every layer evaluates every edge). Version 4 changed no layout, only what the
+// reference statistics mean: moments of envelope-weighted graphs (spectral_moments.h).
+// Statistics of older files describe 0/1 graphs, which this build no longer computes, so
+// RR and the monitor refuse them (the model itself still runs).
+constexpr int kModelFormatVersion = 4;
 constexpr int kOldestModelFormatVersion = 1;
+constexpr int kWeightedStatisticsVersion = 4;
 
 struct ModelInfo {
   int format_version = 0;
@@ -37,7 +41,14 @@ struct ModelInfo {
   // norm's mean and std.
   std::vector<double> rr_radii, rr_moments, rr_moment_std, rr_distance_mean, rr_distance_std;
   double force_norm_mean = 0.0, force_norm_std = 0.0;
-  bool has_statistics() const { return !rr_radii.empty(); }
+  bool has_statistics() const {
+    return !rr_radii.empty() && format_version >= kWeightedStatisticsVersion;
+  }
+  // Statistics of 0/1 radius graphs (format 2 and 3): to be re-exported before RR or the
+  // monitor can use them.
+  bool has_outdated_statistics() const {
+    return !rr_radii.empty() && format_version < kWeightedStatisticsVersion;
+  }
 
   // Distance over which an atom's energy depends on other atoms.
   double receptive_field() const { return cutoff * num_layers; }

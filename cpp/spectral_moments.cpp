@@ -99,7 +99,12 @@ std::vector<double> node_degrees(const SortedNeighbors& nb, const std::vector<do
     std::vector<int64_t> counts(n_radii);
     for (int64_t n = b; n < e; ++n) {
       count_within(nb, radii, n, counts.data());
-      for (int64_t k = 0; k < n_radii; ++k) degrees[(n - begin) * n_radii + k] = 1.0 + counts[k];
+      for (int64_t k = 0; k < n_radii; ++k) {
+        double degree = 1.0;  // the self-loop
+        for (int64_t p = nb.offsets[n]; p < nb.offsets[n] + counts[k]; ++p)
+          degree += spectral_edge_weight(nb.distance[p], radii[k]);
+        degrees[(n - begin) * n_radii + k] = degree;
+      }
     }
   });
   return degrees;
@@ -145,60 +150,69 @@ std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<dou
                                 const std::vector<double>& radii, int64_t n_local) {
   check_moment_inputs(nb, degrees, radii, n_local);
   const int64_t n_nodes = nb.num_nodes(), n_radii = radii.size();
+  const int64_t n_entries = static_cast<int64_t>(nb.index.size());
 
   const std::vector<double> inv_degree = inverse_degrees(degrees);
   const std::vector<int64_t> row_end = radius_row_ends(nb, radii);
 
   // Fixed chunks of atoms, each summed in order into its own slot, then the slots in order:
   // the floating-point result is the same for any number of threads.
-  constexpr int64_t kChunk = 256;
-  const int64_t n_chunks = (n_local + kChunk - 1) / kChunk;
+  const int64_t n_chunks = (n_local + kMomentChunk - 1) / kMomentChunk;
   const int64_t slot_size = n_radii * kNumMoments;
   std::vector<double> chunk_sums(n_chunks * slot_size, 0.0);
-  at::parallel_for(0, n_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-    std::vector<double> w(n_nodes, 0.0);  // walk weights of the current atom; zero elsewhere
-    std::vector<int64_t> touched;         // the nodes where w is non-zero, to reset them
-    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      double* sums = chunk_sums.data() + chunk * slot_size;
-      const int64_t atom_end = std::min(n_local, (chunk + 1) * kChunk);
-      for (int64_t i = chunk * kChunk; i < atom_end; ++i) {
-        for (int64_t r = 0; r < n_radii; ++r) {
-          auto inv_d = [&](int64_t n) { return inv_degree[n * n_radii + r]; };
-          const int64_t* row_i = nb.index.data() + nb.offsets[i];
-          const int64_t n_i = row_end[i * n_radii + r] - nb.offsets[i];
-          // w_j = sum over k in N(i) u {i} of [j in N(k) u {k}] / d_k
-          auto scatter = [&](int64_t k) {
-            const double v = inv_d(k);
-            if (w[k] == 0.0) touched.push_back(k);
-            w[k] += v;
+  // One radius at a time, so that the edge weights (a cosine each, too dear to evaluate again
+  // in every 2-hop walk) are stored for one radius only: n_entries doubles, not n_radii times.
+  std::vector<double> weight(n_entries);
+  for (int64_t r = 0; r < n_radii; ++r) {
+    at::parallel_for(0, n_nodes, 1024, [&](int64_t begin, int64_t end) {
+      for (int64_t n = begin; n < end; ++n)
+        for (int64_t p = nb.offsets[n]; p < row_end[n * n_radii + r]; ++p)
+          weight[p] = spectral_edge_weight(nb.distance[p], radii[r]);
+    });
+    auto inv_d = [&](int64_t n) { return inv_degree[n * n_radii + r]; };
+    at::parallel_for(0, n_chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+      std::vector<double> v(n_nodes, 0.0);  // walk weights of the current atom; zero elsewhere
+      std::vector<int64_t> touched;         // the nodes where v is non-zero, to reset them
+      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+        double* s = chunk_sums.data() + chunk * slot_size + r * kNumMoments;
+        const int64_t atom_end = std::min(n_local, (chunk + 1) * kMomentChunk);
+        for (int64_t i = chunk * kMomentChunk; i < atom_end; ++i) {
+          const int64_t row_i = nb.offsets[i], end_i = row_end[i * n_radii + r];
+          // v_j = sum over k in {i} u N(i) of A_ik A_kj / d_k (A_kk = 1)
+          auto scatter = [&](int64_t k, double a_ik) {
+            const double c = a_ik * inv_d(k);
+            if (v[k] == 0.0) touched.push_back(k);
+            v[k] += c;
             for (int64_t p = nb.offsets[k]; p < row_end[k * n_radii + r]; ++p) {
               const int64_t j = nb.index[p];
-              if (w[j] == 0.0) touched.push_back(j);
-              w[j] += v;
+              if (v[j] == 0.0) touched.push_back(j);
+              v[j] += c * weight[p];
             }
           };
-          scatter(i);
-          for (int64_t q = 0; q < n_i; ++q) scatter(row_i[q]);
-          double s2 = inv_d(i), s3 = w[i] * inv_d(i), s4 = 0.0;
-          for (int64_t q = 0; q < n_i; ++q) {
-            s2 += inv_d(row_i[q]);
-            s3 += w[row_i[q]] * inv_d(row_i[q]);
+          scatter(i, 1.0);
+          for (int64_t q = row_i; q < end_i; ++q) scatter(nb.index[q], weight[q]);
+          // (M^2)_ii d_i = sum_j A_ij^2 / d_j, (M^3)_ii d_i = sum_j A_ij v_j / d_j,
+          // (M^4)_ii d_i = sum_j v_j^2 / d_j
+          double s2 = inv_d(i), s3 = v[i] * inv_d(i), s4 = 0.0;
+          for (int64_t q = row_i; q < end_i; ++q) {
+            const int64_t j = nb.index[q];
+            s2 += weight[q] * weight[q] * inv_d(j);
+            s3 += weight[q] * v[j] * inv_d(j);
           }
           for (const int64_t j : touched) {
-            s4 += w[j] * w[j] * inv_d(j);
-            w[j] = 0.0;
+            s4 += v[j] * v[j] * inv_d(j);
+            v[j] = 0.0;
           }
           touched.clear();
           const double inv_di = inv_d(i);
-          double* s = sums + r * kNumMoments;
           s[0] += inv_di;
           s[1] += inv_di * s2;
           s[2] += inv_di * s3;
           s[3] += inv_di * s4;
         }
       }
-    }
-  });
+    });
+  }
 
   std::vector<double> total(slot_size, 0.0);
   for (int64_t chunk = 0; chunk < n_chunks; ++chunk)

@@ -1,22 +1,44 @@
 // Spectral moments of radius graphs, for choosing a cutoff radius at test time.
 //
-// For a radius r the graph has adjacency A with self-loops (A_ii = 1, A_ij = 1 when
-// 0 < |x_i - x_j| < r), degrees d_i = 1 + #neighbours closer than r and M = D^-1/2 A D^-1/2
-// (the normalized Laplacian's eigenvalues are 1 - eig(M)). The spectral moments
-// (1/N) tr(M^k), k = 1..4, are means over atoms of (M^k)_ii, and each atom's term needs only
-// its 2-hop neighbourhood, so they cost O(N) instead of a dense eigendecomposition. Neighbour
-// rows sorted by distance hold the neighbours within any r as a prefix: one pass over the
-// atoms serves every candidate radius.
+// For a radius r the graph has a weighted adjacency A with self-loops: A_ii = 1 and, for
+// 0 < d_ij = |x_i - x_j| < r, A_ij = w(d_ij, r), the cosine envelope the models weight their
+// messages with, scaled to r (spectral_edge_weight). Degrees are d_i = sum_j A_ij and
+// M = D^-1/2 A D^-1/2 (the normalized Laplacian's eigenvalues are 1 - eig(M)). The weights
+// make every moment a continuous function of the positions: with 0/1 edges a neighbour shell
+// sitting at the radius (diamond silicon's third shell at 4.503 A against a 4.5 A cutoff)
+// flipped in and out of the graph with thermal noise, so the perfect crystal lay far from the
+// training crystals it is the zero-temperature limit of.
+//
+// The spectral moments (1/N) tr(M^k), k = 1..4, are means over atoms of (M^k)_ii, and each
+// atom's term needs only its 2-hop neighbourhood, so they cost O(N) instead of a dense
+// eigendecomposition. Neighbour rows sorted by distance hold the neighbours within any r as
+// a prefix: one pass over the atoms serves every candidate radius.
 //
 // Nodes are owned atoms [0, n_local) followed by ghost/image atoms, as in the model graph.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
+
+#ifdef __CUDACC__
+#define MLFF_HOST_DEVICE __host__ __device__
+#else
+#define MLFF_HOST_DEVICE
+#endif
 
 namespace mlff {
 
 constexpr int kNumMoments = 4;
+
+// The weight of an edge of length `distance` in the graph at `radius`: the models' cosine
+// envelope (models/layers.py CosineEnvelope) with the radius as its cutoff, so at the trained
+// cutoff the spectral graph weights each edge as the model does. 1 at zero length, falling
+// smoothly (zero slope at both ends) to 0 at the radius; 0 beyond.
+MLFF_HOST_DEVICE inline double spectral_edge_weight(double distance, double radius) {
+  constexpr double kPi = 3.14159265358979323846;
+  return distance < radius ? 0.5 * (::cos(kPi * distance / radius) + 1.0) : 0.0;
+}
 
 // Neighbour rows in CSR layout, each sorted by distance (ties by neighbour index).
 struct SortedNeighbors {
@@ -34,7 +56,8 @@ SortedNeighbors sort_neighbors(int64_t n_nodes, const int64_t* centers, const in
                                const double* distances, int64_t n_edges);
 
 // Degrees of nodes [begin, end) at every radius, (end - begin) x R row-major:
-// 1 + number of row entries closer than radii[k]. Radii must be ascending and positive.
+// 1 + the sum of the weights of the row entries closer than radii[k]. Radii must be
+// ascending and positive.
 std::vector<double> node_degrees(const SortedNeighbors& neighbors,
                                  const std::vector<double>& radii, int64_t begin, int64_t end);
 
@@ -45,6 +68,11 @@ std::vector<double> node_degrees(const SortedNeighbors& neighbors,
 std::vector<double> moment_sums(const SortedNeighbors& neighbors,
                                 const std::vector<double>& degrees,
                                 const std::vector<double>& radii, int64_t n_local);
+
+// Both kernels sum the per-atom terms in chunks of this many atoms, each chunk in atom order,
+// then the chunks in order: that fixes the floating-point result for any thread count and
+// makes the CPU and CUDA sums agree to rounding of the per-atom terms.
+constexpr int64_t kMomentChunk = 256;
 
 // What both moment_sums implementations share: input checks (std::invalid_argument),
 // 1 / degree per node and radius, and where each node's row prefix closer than radii[r] ends

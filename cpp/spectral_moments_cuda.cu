@@ -1,5 +1,5 @@
 // The spectral-moment kernel of spectral_moments.cpp on a CUDA device. One warp per owned
-// atom: for each radius it accumulates the walk weights w_j over the atom's 2-hop
+// atom: for each radius it accumulates the walk weights v_j over the atom's 2-hop
 // neighbourhood in an open-addressing hash table in shared memory (the CPU kernel's dense
 // scratch array has no per-warp counterpart on a GPU), then reduces m1..m4 across the warp.
 // Per-atom results are summed on the host in the CPU kernel's order of fixed chunks.
@@ -71,9 +71,11 @@ __device__ double warp_sum(double v) {
   return v;
 }
 
-// per_atom[(i * n_radii + r) * 4 + m]: atom i's (M^(m+1))_ii at radius r.
-__global__ void moments_kernel(long long n_local, int n_radii, const long long* offsets,
-                               const long long* index, const long long* row_end,
+// per_atom[(i * n_radii + r) * 4 + m]: atom i's (M^(m+1))_ii at radius r. Edge weights are
+// evaluated where they are used (a cosine is cheap on the device, memory traffic is not).
+__global__ void moments_kernel(long long n_local, int n_radii, const double* radii,
+                               const long long* offsets, const long long* index,
+                               const double* distance, const long long* row_end,
                                const double* inv_degree, double* per_atom, int* overflow) {
   __shared__ unsigned long long keys_all[kWarpsPerBlock][kTableSize];
   __shared__ double values_all[kWarpsPerBlock][kTableSize];
@@ -89,22 +91,29 @@ __global__ void moments_kernel(long long n_local, int n_radii, const long long* 
       values[t] = 0.0;
     }
     __syncwarp();
-    // w_j = sum over k in N(i) u {i} of [j in N(k) u {k}] / d_k; q = -1 stands for i itself
+    // v_j = sum over k in {i} u N(i) of A_ik A_kj / d_k (A_kk = 1); q = -1 stands for i
+    const double radius = radii[r];
     const long long n_i = row_end[i * n_radii + r] - offsets[i];
     for (long long q = -1; q < n_i; ++q) {
       const long long k = q < 0 ? i : index[offsets[i] + q];
-      const double v = inv_degree[k * n_radii + r];
+      const double a_ik = q < 0 ? 1.0 : spectral_edge_weight(distance[offsets[i] + q], radius);
+      const double c = a_ik * inv_degree[k * n_radii + r];
       const long long n_k = row_end[k * n_radii + r] - offsets[k];
-      for (long long p = lane - 1; p < n_k; p += kWarpSize)
-        table_add(keys, values, p < 0 ? k : index[offsets[k] + p], v, overflow);
+      for (long long p = lane - 1; p < n_k; p += kWarpSize) {
+        const double a_kj = p < 0 ? 1.0 : spectral_edge_weight(distance[offsets[k] + p], radius);
+        table_add(keys, values, p < 0 ? k : index[offsets[k] + p], c * a_kj, overflow);
+      }
     }
     __syncwarp();
+    // (M^2)_ii d_i = sum_j A_ij^2 / d_j, (M^3)_ii d_i = sum_j A_ij v_j / d_j,
+    // (M^4)_ii d_i = sum_j v_j^2 / d_j
     double s2 = 0.0, s3 = 0.0, s4 = 0.0;
     for (long long q = lane - 1; q < n_i; q += kWarpSize) {
       const long long j = q < 0 ? i : index[offsets[i] + q];
+      const double a_ij = q < 0 ? 1.0 : spectral_edge_weight(distance[offsets[i] + q], radius);
       const double inv_dj = inv_degree[j * n_radii + r];
-      s2 += inv_dj;
-      s3 += table_get(keys, values, j) * inv_dj;
+      s2 += a_ij * a_ij * inv_dj;
+      s3 += a_ij * table_get(keys, values, j) * inv_dj;
     }
     for (int t = lane; t < kTableSize; t += kWarpSize)
       if (keys[t] != kEmpty)
@@ -142,6 +151,8 @@ std::vector<double> moment_sums_cuda(const SortedNeighbors& nb, const std::vecto
   auto as_ll = [](const std::vector<int64_t>& v) { return reinterpret_cast<const long long*>(v.data()); };
   DeviceArray<long long> d_offsets(as_ll(nb.offsets), nb.offsets.size());
   DeviceArray<long long> d_index(as_ll(nb.index), nb.index.size());
+  DeviceArray<double> d_distance(nb.distance.data(), nb.distance.size());
+  DeviceArray<double> d_radii(radii.data(), radii.size());
   DeviceArray<long long> d_row_end(as_ll(row_end), row_end.size());
   DeviceArray<double> d_inv_degree(inv_degree.data(), inv_degree.size());
   DeviceArray<double> d_per_atom(n_local * slot_size);
@@ -150,8 +161,8 @@ std::vector<double> moment_sums_cuda(const SortedNeighbors& nb, const std::vecto
 
   const long long blocks = (n_local + kWarpsPerBlock - 1) / kWarpsPerBlock;
   moments_kernel<<<static_cast<unsigned int>(blocks), kWarpsPerBlock * kWarpSize>>>(
-      n_local, static_cast<int>(n_radii), d_offsets.data, d_index.data, d_row_end.data,
-      d_inv_degree.data, d_per_atom.data, d_overflow.data);
+      n_local, static_cast<int>(n_radii), d_radii.data, d_offsets.data, d_index.data,
+      d_distance.data, d_row_end.data, d_inv_degree.data, d_per_atom.data, d_overflow.data);
   check(cudaGetLastError(), "kernel launch");
   std::vector<double> per_atom(n_local * slot_size);
   int overflow = 0;
@@ -163,12 +174,11 @@ std::vector<double> moment_sums_cuda(const SortedNeighbors& nb, const std::vecto
     throw std::runtime_error("CUDA spectral kernel: an atom's 2-hop neighbourhood exceeds " +
                              std::to_string(kTableSize) + " atoms; use the CPU kernel");
 
-  // the CPU kernel's summation order: chunks of 256 atoms, then the chunks in order
-  constexpr int64_t kChunk = 256;
+  // the CPU kernel's summation order (kMomentChunk)
   std::vector<double> chunk(slot_size);
-  for (int64_t begin = 0; begin < n_local; begin += kChunk) {
+  for (int64_t begin = 0; begin < n_local; begin += kMomentChunk) {
     std::fill(chunk.begin(), chunk.end(), 0.0);
-    for (int64_t i = begin; i < std::min(n_local, begin + kChunk); ++i)
+    for (int64_t i = begin; i < std::min(n_local, begin + kMomentChunk); ++i)
       for (int64_t q = 0; q < slot_size; ++q) chunk[q] += per_atom[i * slot_size + q];
     for (int64_t q = 0; q < slot_size; ++q) total[q] += chunk[q];
   }

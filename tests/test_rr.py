@@ -153,8 +153,9 @@ def _lammps(tmp_path, atoms, style, model, extra="run 0", nprocs=1, thermo=1):
 
 def test_monitor_flags_liquid_not_crystal_and_matches_python(tmp_path, rr_model):
     stats = reference_statistics_of(read_metadata(rr_model))
-    for name, flagged in (("si_test", 0.0), ("si_ood_liquid", 1.0)):
-        atoms = read_frames(DATA / f"{name}.xyz")[0]
+    crystal = silicon(rattle=0.0)   # the zero-temperature limit of the training crystals
+    liquid = read_frames(DATA / "si_ood_liquid.xyz")[0]
+    for name, atoms, flagged in (("crystal", crystal, 0.0), ("liquid", liquid, 1.0)):
         folder = tmp_path / name
         folder.mkdir()
         result, log = _lammps(folder, atoms, "monitor every 1", rr_model)
@@ -287,3 +288,35 @@ def test_version_1_files_still_run_but_refuse_rr(tmp_path, rr_model):
     result, _ = _lammps(folder, silicon(), "rr once", old)
     assert result.returncode != 0 and "ERROR" in result.stdout
     assert "no reference statistics (format version 1)" in result.stdout, result.stdout[-1500:]
+
+
+def test_version_3_statistics_are_refused_with_a_re_export_hint(tmp_path, rr_model):
+    """Files before format 4 hold statistics of 0/1 radius graphs, which the weighted kernel
+    would compare against silently wrong: the model runs, RR and the monitor refuse them, and
+    the monitor left at its default says it is off."""
+    module = torch.jit.load(str(rr_model))
+    module.format_version = 3
+    metadata = json.loads(module.metadata_json)
+    metadata["format_version"] = 3
+    module.metadata_json = json.dumps(metadata, sort_keys=True)
+    stamp_checksum(module)
+    old = tmp_path / "v3.pt"
+    module.save(str(old))
+    with pytest.raises(ValueError, match="unweighted radius graphs.*mlff-ttt export"):
+        reference_statistics_of(read_metadata(old))
+    result, _ = _lammps(tmp_path, silicon(), "", old)
+    assert result.returncode == 0, result.stdout[-1500:]
+    assert "WARNING: pair_style mlff_ttt: the monitor is off" in result.stdout
+    for style in ("rr once", "monitor every 10"):
+        folder = tmp_path / style.replace(" ", "_")
+        folder.mkdir()
+        result, _ = _lammps(folder, silicon(), style, old)
+        assert result.returncode != 0 and "ERROR" in result.stdout
+        assert "(format version 3) are of unweighted radius graphs" in result.stdout, \
+            result.stdout[-1500:]
+    # re-exporting gives the current format and statistics again
+    again = tmp_path / "again.pt"
+    export_checkpoint(old, again)
+    assert read_metadata(again)["format_version"] == _core.MODEL_FORMAT_VERSION
+    assert reference_statistics_of(read_metadata(again)) == reference_statistics_of(
+        read_metadata(rr_model))

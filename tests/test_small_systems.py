@@ -5,7 +5,8 @@ line without `ttt`."""
 import numpy as np
 import pytest
 
-from conftest import COMPUTE_PAIR_ENTRIES, TERSOFF, run_lmp, silicon_box, thermo_blocks
+from conftest import (COMPUTE_PAIR_ENTRIES, SHIPPED_SILICON, TERSOFF, run_lmp, silicon_box,
+                      thermo_blocks)
 
 MODEL = __import__("conftest").ROOT / "examples" / "models" / "si_schnet.pt"
 STYLE = "rr every 1 monitor every 1 ttt every 1 steps 1 lr 1e-3"
@@ -26,7 +27,10 @@ def test_empty_systems_run(tmp_path, nprocs):
     update made; then atoms are created, MD runs, and all are deleted again."""
     prior = f"pair_coeff * * prior tersoff/mod {TERSOFF} Si"
     deck = (EMPTY_BOX + PAIR.format(style=STYLE, prior=prior) + "run 2\n"
-            "lattice diamond 5.431\ncreate_atoms 1 box\nvelocity all create 300 5\n"
+            "lattice diamond 5.431\ncreate_atoms 1 box\n"
+            # rattled: on the perfect crystal the prior loss is ~1e-5 and a first Adam step of
+            # lr 1e-3 raises it 10^4-fold, so every update would be rolled back
+            "displace_atoms all random 0.1 0.1 0.1 7 units box\nvelocity all create 300 5\n"
             "fix nve all nve\nrun 2\ndelete_atoms group all\nrun 2\n")
     proc = run_lmp(deck, tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -42,15 +46,25 @@ def test_empty_systems_run(tmp_path, nprocs):
     np.testing.assert_array_equal(after[:, 8], md[-1, 8])              # none while empty
 
 
-def test_perfect_crystal_is_no_force_shift(tmp_path):
-    """The perfect diamond crystal has smaller forces (zero) than the rattled training frames:
-    a z-score far below 0, which is no shift (only larger forces are the paper's label shift)."""
-    deck = silicon_box(2) + PAIR.format(style="monitor every 1", prior="") + "run 0\n"
-    proc = run_lmp(deck, tmp_path)
+@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("model", SHIPPED_SILICON)
+def test_perfect_crystal_is_in_distribution(tmp_path, model, nprocs):
+    """The perfect diamond crystal, the zero-temperature limit of the training crystals, and
+    the first steps of its MD at 300 K: no force shift (forces smaller than the training ones
+    are none: a z-score below 0), no connectivity shift (its third neighbour shell at 4.503 A
+    sits just past the 4.5 A cutoff, which the envelope-weighted statistics see as the
+    training crystals' own), and RR keeps the trained cutoff throughout."""
+    pair = PAIR.replace(str(MODEL), str(MODEL.parent / model))
+    deck = (silicon_box(3) + pair.format(style="rr every 1 monitor every 1", prior="") +
+            "run 0\nvelocity all create 300 5\nfix nve all nve\nrun 10\n")
+    proc = run_lmp(deck, tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    row = thermo_blocks((tmp_path / "log.lammps").read_text())[-1][-1]
-    assert row[5] < -1.0 and row[7] == 0.0    # c_shift[3] (z) and c_shift[5] (force shift)
-    assert "force shift" not in proc.stdout
+    start, md = thermo_blocks((tmp_path / "log.lammps").read_text())
+    assert start[0, 5] < -1.0                                 # c_shift[3]: force norm z
+    rows = np.vstack([start, md])
+    assert np.all(rows[:, 3] == 4.5)                          # c_shift[1]: the radius in use
+    assert np.all(rows[:, 6] == 0.0) and np.all(rows[:, 7] == 0.0)  # connectivity, force shift
+    assert "shift at step" not in proc.stdout
 
 
 def test_prior_without_ttt_warns_once(tmp_path):

@@ -1,5 +1,6 @@
 """The C++ spectral-moment kernel (mlff_ttt._core.moment_sums and friends) against dense
-eigendecompositions of M = D^-1/2 A D^-1/2 for radius graphs with self-loops."""
+eigendecompositions of M = D^-1/2 A D^-1/2 for envelope-weighted radius graphs with
+self-loops."""
 
 from pathlib import Path
 
@@ -17,9 +18,16 @@ MOL_RADII = [3.0, 3.5, 4.0, 5.0]
 SI_RADII = [2.7, 3.5, 4.5]
 
 
+def weighted_adjacency(dist, radius):
+    """The spectral graph's edge weights, written out here independently of the core: the
+    models' cosine envelope with the radius as cutoff; 0 on the diagonal and beyond."""
+    inside = (dist > 0) & (dist < radius)
+    return np.where(inside, 0.5 * (np.cos(np.pi * dist / radius) + 1.0), 0.0)
+
+
 def dense_spectrum(adjacency):
-    """Eigenvalues of M for a boolean adjacency without self-loops."""
-    a = adjacency | np.eye(len(adjacency), dtype=bool)
+    """Eigenvalues of M for a weighted adjacency without self-loops."""
+    a = adjacency + np.eye(len(adjacency))
     inv_sqrt = 1.0 / np.sqrt(a.sum(axis=1))
     return np.linalg.eigvalsh(a * inv_sqrt[:, None] * inv_sqrt[None, :])
 
@@ -50,8 +58,8 @@ def periodic_edges(atoms, cutoff):
 def supercell_spectrum(atoms, radius):
     """Eigenvalues of M for a periodic supercell wide enough that no 4-step walk wraps."""
     (i, j), d = periodic_edges(atoms, radius)
-    adjacency = np.zeros((len(atoms), len(atoms)), dtype=bool)
-    adjacency[i, j] = True
+    adjacency = np.zeros((len(atoms), len(atoms)))
+    np.add.at(adjacency, (i, j), weighted_adjacency(d, radius))
     return dense_spectrum(adjacency)
 
 
@@ -62,7 +70,7 @@ def test_molecules_match_dense(name):
         sums = _core.moment_sums(len(atoms), edge_index, distances, MOL_RADII)
         assert sums.shape == (len(MOL_RADII), _core.NUM_MOMENTS)
         for r, radius in enumerate(MOL_RADII):
-            expected = mean_moments(dense_spectrum((dist > 0) & (dist < radius)))
+            expected = mean_moments(dense_spectrum(weighted_adjacency(dist, radius)))
             np.testing.assert_allclose(sums[r] / len(atoms), expected, rtol=0, atol=1e-12)
 
 
@@ -125,10 +133,35 @@ def test_supercell_list_and_thread_count():
     np.testing.assert_allclose(one[-1] / len(supercell), expected, rtol=0, atol=1e-10)
 
 
+def test_edge_weights_are_the_models_envelope():
+    from mlff_ttt.models.layers import CosineEnvelope
+
+    r = np.linspace(0.0, 6.0, 601)
+    for cutoff in (4.5, 5.0):
+        model = CosineEnvelope(cutoff)(torch.tensor(r, dtype=torch.float64)).numpy()
+        np.testing.assert_allclose(_core.spectral_edge_weights(r, cutoff), model, rtol=0,
+                                   atol=1e-15)
+    np.testing.assert_array_equal(_core.spectral_edge_weights(r, 3.0),
+                                  weighted_adjacency(r, 3.0) + (r == 0))
+
+
+def test_moments_are_continuous_where_a_neighbour_crosses_the_radius():
+    """An atom at the radius, just inside or just outside: with 0/1 edges the moments would
+    jump by O(1); weighted, the change is second order in the displacement."""
+    radius = 4.5
+    for eps in (1e-3, 1e-5):
+        sums = []
+        for d in (radius - eps, radius + eps):
+            positions = np.array([[0.0, 0.0, 0.0], [2.35, 0.0, 0.0], [2.35 + d, 0.0, 0.0]])
+            edge_index, distances, _ = all_pairs(positions)
+            sums.append(_core.moment_sums(3, edge_index, distances, [radius]))
+        assert np.abs(sums[0] - sums[1]).max() < 10 * eps**2
+
+
 def test_moment_distance_is_the_rms_z_score():
     atoms = ase.io.read(DATA / "mol_ood_connectivity.xyz", index=0)
     _, _, dist = all_pairs(atoms.positions)
-    spectra = [dense_spectrum((dist > 0) & (dist < r)) for r in MOL_RADII]
+    spectra = [dense_spectrum(weighted_adjacency(dist, r)) for r in MOL_RADII]
     mean, std = mean_moments(spectra[-1]), np.array([0.01, 0.02, 0.03, 0.04])
     for mu in spectra[:-1]:
         expected = np.sqrt(np.mean(((mean_moments(mu) - mean) / std) ** 2))

@@ -167,11 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint to a TorchScript model file")
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--dtype", choices=["float32", "float64"],
+                   help="default: an exported file's own dtype, float64 for a checkpoint")
     p.add_argument("--train", help="training set for the RR/monitor reference statistics "
                                    "(default: the checkpoint's training set)")
     p.add_argument("--rr-grid", type=float, nargs="+", metavar="R",
-                   help="candidate RR radii in A (default: 9 from 0.6 x cutoff to the cutoff)")
+                   help="candidate RR radii in A (default: an exported file's own grid, else 9 "
+                        "from 0.6 x cutoff to the cutoff)")
     p.add_argument("--prior", help="registry name of the prior the prior head was trained on "
                                    "(TTT's default prior)")
     p.add_argument("--val", help="held-out in-distribution set with PRIOR labels for TTT's "

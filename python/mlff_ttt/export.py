@@ -4,7 +4,8 @@ The file loads from C++ without Python. Typed attributes carry what the C++ core
 (format version, cutoff, layers, elements, units, dtype) and, from format version 2, the
 training-set reference statistics of radius refinement and the shift monitor (``rr_*``,
 ``force_norm_*``; empty when the export had no training set), from version 3 the per-layer
-edge counts of ``forward``; ``metadata_json`` carries the
+edge counts of ``forward``, from version 4 statistics of envelope-weighted graphs (older
+ones are refused by RR and the monitor: re-export); ``metadata_json`` carries the
 full record shown by ``mlff-ttt info``. An exported file can be exported again (to add or
 refresh the statistics) like a checkpoint.
 """
@@ -16,11 +17,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from . import _core
 from .files import write_atomically
 from .models import build_model
 from .rr import ReferenceStatistics, check_grid, default_grid, reference_statistics
 
-MODEL_FORMAT_VERSION = 3
+# the format this package writes: the C++ core's, which reads every version since the first
+MODEL_FORMAT_VERSION = _core.MODEL_FORMAT_VERSION
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -184,7 +187,7 @@ def _dataset(given, *recorded) -> Optional[str]:
 
 
 def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
-                      dtype: str = "float64", train: Optional[Union[str, Path]] = None,
+                      dtype: Optional[str] = None, train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None,
                       prior: Optional[str] = None,
                       val: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
@@ -193,21 +196,26 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     reference statistics of RR and the monitor come from ``train`` (default: the
     training set named in the checkpoint's config or in an exported file's metadata, else the
     set an exported file's statistics came from); without any training set the file has none,
-    and RR and the monitor refuse it."""
+    and RR and the monitor refuse it. ``dtype`` defaults to an exported file's own (a
+    float32 file stays float32 when its statistics are refreshed), else float64."""
     from .data import PRIOR_FORCES, read_frames
     from .priors import available
     from .ttt import training_prior_loss
 
-    if dtype not in DTYPES:
+    if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
     if prior is not None and prior not in available():
         raise ValueError(f"unknown prior {prior!r}; known priors: {', '.join(available())}")
     model, ckpt = model_from_checkpoint(checkpoint)
     earlier = ckpt.get("exported_metadata", {})
+    dtype = dtype or earlier.get("dtype", "float64")
     config = ckpt.get("config", {})
     mode = config.get("training", {}).get("mode", earlier.get("training_mode"))
     training_data = config.get("data", {}).get("train", earlier.get("training_data"))
-    radii = check_grid(default_grid(model.cutoff) if rr_grid is None else rr_grid, model.cutoff)
+    # the grid given, else an exported file's own, else the default one
+    earlier_grid = (earlier.get("reference_statistics") or {}).get("radii")
+    radii = check_grid(rr_grid if rr_grid is not None else
+                       earlier_grid or default_grid(model.cutoff), model.cutoff)
     # the statistics' set: --train, else the training set, else the one an earlier export used
     source = _dataset(train, training_data,
                       (earlier.get("reference_statistics") or {}).get("source"))
@@ -273,6 +281,12 @@ def reference_statistics_of(metadata: Dict[str, Any]) -> ReferenceStatistics:
         raise ValueError("the model file has no reference statistics for RR and the monitor "
                          "(format version 1, or exported without a training set): re-export "
                          "it with `mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz`")
+    if metadata["format_version"] < _core.WEIGHTED_STATISTICS_VERSION:
+        raise ValueError(
+            f"the model file's reference statistics (format version "
+            f"{metadata['format_version']}) are of unweighted radius graphs, which this "
+            "version no longer compares: re-export it with "
+            "`mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz`")
     return ReferenceStatistics.from_dict(record)
 
 

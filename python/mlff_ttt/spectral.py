@@ -1,7 +1,12 @@
 """The graph spectra behind diagnose, radius refinement (RR) and the live shift monitor.
 
 Two views of the spectrum of the symmetric normalized Laplacian L = I - D^-1/2 A D^-1/2 of a
-radius graph (A with self-loops, as in the paper):
+radius graph (A with self-loops, as in the paper). Where the paper's A is 0/1, ours weights
+each edge by the models' cosine envelope at the graph's radius (:func:`edge_weights`, defined
+once in the C++ core): the spectrum is then continuous in the positions, so a neighbour shell
+at the radius (diamond silicon's third shell at 4.503 A, cutoff 4.5 A) no longer flips in and
+out of the graph with thermal noise, and the perfect crystal lands among the training
+crystals instead of far from them.
 
 * dense: all eigenvalues (:func:`laplacian_spectrum`), compared as smoothed densities
   (:func:`spectral_density`, :func:`spectral_distance`); O(N^3), for molecules and small cells.
@@ -53,11 +58,18 @@ def kpoint_grid(atoms: Atoms, cutoff: float) -> tuple[int, int, int]:
     return cell_repeats(atoms, SUPERCELL_CUTOFFS * cutoff)
 
 
+def edge_weights(distances: np.ndarray, radius: float) -> np.ndarray:
+    """Weights of edges of these lengths in the spectral graph at ``radius``: the models'
+    cosine envelope with the radius as cutoff (the C++ core's ``spectral_edge_weight``)."""
+    return _core.spectral_edge_weights(np.ascontiguousarray(distances, np.float64), float(radius))
+
+
 def laplacian_spectrum(atoms: Atoms, cutoff: float) -> np.ndarray:
     """Sorted eigenvalues (all in [0, 2]) of L = I - D^-1/2 A D^-1/2 of the radius graph.
 
-    A is the symmetric 0/1 adjacency over atoms (pairs within ``cutoff``) plus self-loops, as
-    in the paper, so that isolated atoms have non-zero degree; a finite structure uses it as
+    A is the symmetric adjacency over atoms (pairs within ``cutoff``, weighted by
+    :func:`edge_weights`) plus self-loops of weight 1, as in the paper, so that isolated atoms
+    have non-zero degree; a finite structure uses it as
     is. A periodic cell is a sample of an infinite crystal, and the spectrum of the cell's own
     graph depends on the cell size: it only samples the crystal's Laplacian "band structure"
     at the k-points commensurate with the cell, so a 64- and a 216-atom diamond cell give
@@ -65,16 +77,17 @@ def laplacian_spectrum(atoms: Atoms, cutoff: float) -> np.ndarray:
     SUPERCELL_CUTOFFS cutoffs wide (the same 6x6x6 conventional diamond supercell for 2x2x2
     and 3x3x3 cells), computed cheaply with Bloch's theorem: its spectrum is the union over
     the k-points k = (m1/n1, m2/n2, m3/n3) of the spectra of the Bloch Laplacians, with
-    A(k)_ij = delta_ij + sum over images S of j within the cutoff of i of exp(2 pi i k.S),
+    A(k)_ij = delta_ij + sum over images S of j within the cutoff of i of w_ijS exp(2 pi i k.S),
     and D the degrees of A(0). For cells wider than two cutoffs, k = 0 alone is exactly the
-    cell's own 0/1 atom graph. Returns n_atoms * n1 * n2 * n3 eigenvalues.
+    cell's own atom graph. Returns n_atoms * n1 * n2 * n3 eigenvalues.
     """
     graph = radius_graph(atoms, cutoff, sorted(set(atoms.get_chemical_symbols())))
     periodic = bool(atoms.get_pbc().all())
     i, j, shifts = graph.edge_index[0], graph.edge_index[1], graph.shifts
+    weight = edge_weights(np.linalg.norm(graph.edge_vec, axis=1), cutoff)
     n = len(atoms)
     grid = kpoint_grid(atoms, cutoff) if periodic else (1, 1, 1)
-    degree = 1.0 + np.bincount(i, minlength=n)  # self-loop plus all neighbor images
+    degree = 1.0 + np.bincount(i, weights=weight, minlength=n)  # self-loop plus neighbor images
     scale = 1.0 / np.sqrt(degree)
     # k and -k give complex-conjugate A(k) with the same spectrum: diagonalize one of each
     # pair and count it twice
@@ -84,7 +97,7 @@ def laplacian_spectrum(atoms: Atoms, cutoff: float) -> np.ndarray:
     keep = key <= partner
     multiplicity = np.where(key[keep] == partner[keep], 1, 2)
     kpoints = m[keep] / np.asarray(grid)
-    phases = np.exp(2j * np.pi * (kpoints @ shifts.T))          # (n_k, n_pairs)
+    phases = weight * np.exp(2j * np.pi * (kpoints @ shifts.T))  # (n_k, n_pairs)
     a = np.zeros((len(kpoints), n * n), dtype=np.complex128)
     np.add.at(a.T, i * n + j, phases.T)                          # sums over images of a pair
     a = a.reshape(-1, n, n) + np.eye(n)
