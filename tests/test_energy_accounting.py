@@ -88,12 +88,13 @@ def test_ttt_energy_changes_and_log(tmp_path):
 
 
 def test_rr_energy_changes(tmp_path):
-    """RR every step on a hot silicon slab (si_ood_surface), whose radius moves between 3.6
-    and 3.825 A: each change of radius is a jump of the potential energy that entry (12) holds
-    and (13) sums."""
-    write_data(read_frames(ROOT / "examples" / "data" / "si_ood_surface.xyz")[0],
+    """RR every step on a hot silicon slab (si_ood_surface frame 4) with a grid of two radii
+    whose spectral distances nearly tie (4.111 at 4.05 A, 4.121 at 4.275 A), so that the radius
+    moves between them: each change of radius is a jump of the potential energy that entry (12)
+    holds and (13) sums."""
+    write_data(read_frames(ROOT / "examples" / "data" / "si_ood_surface.xyz")[4],
                tmp_path / "slab.data")
-    r = nve(tmp_path, "rr every 1 monitor off", temperature=1800,
+    r = nve(tmp_path, "rr every 1 rr_grid 4.05 4.275 monitor off", temperature=1800,
             setup="units metal\natom_style atomic\nread_data slab.data\n")
     changed = np.diff(r[1], prepend=r[1][0]) != 0.0
     assert changed.sum() >= 2, r[1]    # the radius moved; else this test shows nothing

@@ -8,8 +8,9 @@ against the training structures), which the linear-scaling kernel computes exact
 boxes of any size, so the dense reference here and the kernel in
 LAMMPS choose the same way. The trained cutoff stays in use unless the structure's distance
 there exceeds the training mean + RR_GATE_STD standard deviations (the monitor flags at one;
-see cpp/radius_refiner.h for why RR waits for two), which keeps RR from touching
-in-distribution structures.
+see cpp/radius_refiner.h for why RR waits for more), which keeps RR from touching
+in-distribution structures. Graph edges are weighted by the models' cosine envelope at each
+radius (:mod:`mlff_ttt.spectral`), so the distances are continuous in the positions.
 
 The reference statistics of a training set (:func:`reference_statistics`) are computed at
 export and stored in the model file; they also hold what the live shift monitor compares

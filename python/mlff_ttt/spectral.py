@@ -73,7 +73,7 @@ def laplacian_spectrum(atoms: Atoms, cutoff: float) -> np.ndarray:
     is. A periodic cell is a sample of an infinite crystal, and the spectrum of the cell's own
     graph depends on the cell size: it only samples the crystal's Laplacian "band structure"
     at the k-points commensurate with the cell, so a 64- and a 216-atom diamond cell give
-    visibly different spectra. We therefore use the 0/1 graph of a supercell at least
+    visibly different spectra. We therefore use the graph of a supercell at least
     SUPERCELL_CUTOFFS cutoffs wide (the same 6x6x6 conventional diamond supercell for 2x2x2
     and 3x3x3 cells), computed cheaply with Bloch's theorem: its spectrum is the union over
     the k-points k = (m1/n1, m2/n2, m3/n3) of the spectra of the Bloch Laplacians, with
