@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_lmp
+from mlff_ttt import _core
 
 DECK = """
 units {units}
@@ -161,8 +162,8 @@ def test_newer_model_format_is_a_lammps_error(tmp_path):
     torch.jit.save(module, str(tmp_path / "future.pt"))
     proc = run_lmp(deck(model=tmp_path / "future.pt"), tmp_path)
     assert proc.returncode > 0
-    assert "format version 99, this build reads versions 1 to 3" in proc.stdout, \
-        proc.stdout[-2000:]
+    expected = f"format version 99, this build reads versions 1 to {_core.MODEL_FORMAT_VERSION}"
+    assert expected in proc.stdout, proc.stdout[-2000:]
 
 
 SPARSE = """
