@@ -22,6 +22,7 @@ import torch
 from vesin import NeighborList
 
 from mlff_ttt import _core
+from mlff_ttt.spectral import edge_weights
 
 RADII = np.linspace(2.7, 4.5, 9)
 REPEATS = (3, 4, 6, 8, 12, 17, 23, 30, 40, 50)  # cubic cells of 8 atoms: 216 ... 1e6 atoms
@@ -43,7 +44,7 @@ def dense_moments(n, i, j, d):
     for radius in RADII:
         close = d < radius
         a = np.eye(n)
-        a[i[close], j[close]] = 1.0
+        np.add.at(a, (i[close], j[close]), edge_weights(d[close], radius))
         inv_sqrt = 1.0 / np.sqrt(a.sum(axis=1))
         mu = np.linalg.eigvalsh(a * inv_sqrt[:, None] * inv_sqrt[None, :])
         out.append([np.sum(mu**k) for k in range(1, 5)])
