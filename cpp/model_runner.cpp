@@ -211,6 +211,18 @@ void verify_attributes_checksum(const torch::jit::Module& m, const std::string& 
 
 }  // namespace
 
+std::string ModelInfo::statistics_problem() const {
+  const std::string version = "(format version " + std::to_string(format_version) + ")";
+  const std::string fix =
+      "re-export it with 'mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz'";
+  if (has_outdated_statistics())
+    return "the model file's reference statistics " + version +
+           " are of unweighted radius graphs, which this version no longer compares; " + fix;
+  if (!has_statistics())
+    return "the model file has no reference statistics " + version + "; " + fix;
+  return "";
+}
+
 ModelRunner::ModelRunner(const std::string& path, const std::string& device)
     : path_(path), device_(device), dtype_(torch::kFloat64) {
   if (device_.is_cuda() && !torch::cuda::is_available())

@@ -49,6 +49,9 @@ struct ModelInfo {
   bool has_outdated_statistics() const {
     return !rr_radii.empty() && format_version < kWeightedStatisticsVersion;
   }
+  // Why RR and the monitor cannot use this file's statistics, with the command that fixes
+  // it; empty when they can.
+  std::string statistics_problem() const;
 
   // Distance over which an atom's energy depends on other atoms.
   double receptive_field() const { return cutoff * num_layers; }

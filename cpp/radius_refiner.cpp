@@ -24,17 +24,8 @@ std::string list(const std::vector<double>& values) {
 RadiusRefiner::RadiusRefiner(const ModelInfo& info, const std::vector<double>& grid,
                              bool use_default_grid)
     : info_(info) {
-  if (info.has_outdated_statistics())
-    throw std::runtime_error(
-        "the model file's reference statistics (format version " +
-        std::to_string(info.format_version) +
-        ") are of unweighted radius graphs, which this version no longer compares; re-export "
-        "it with 'mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz'");
-  if (!info.has_statistics())
-    throw std::runtime_error(
-        "the model file has no reference statistics (format version " +
-        std::to_string(info.format_version) +
-        "); re-export it with 'mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz'");
+  const std::string problem = info.statistics_problem();
+  if (!problem.empty()) throw std::runtime_error(problem);
   if (!use_default_grid && grid.empty()) throw std::invalid_argument("the rr_grid is empty");
   std::vector<double> radii = use_default_grid ? info.rr_radii : grid;
   for (double r : radii)

@@ -332,9 +332,7 @@ void PairMLFFTTT::init_style()
   const bool monitor_on = monitor_every > 0 && (monitor_given || info.has_statistics());
   if (!monitor_on) monitor_every = 0;
   if (!monitor_given && info.has_outdated_statistics() && comm->me == 0)
-    error->warning(FLERR, "pair_style mlff_ttt: the monitor is off: the model file's reference "
-                   "statistics (format version {}) are of unweighted graphs; re-export it with "
-                   "'mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz'", info.format_version);
+    error->warning(FLERR, "pair_style mlff_ttt: the monitor is off: {}", info.statistics_problem());
   refiner.reset();
   if (rr_mode != RR_OFF || monitor_on) {
     try {

@@ -11,7 +11,7 @@ from conftest import (COMPUTE_PAIR_ENTRIES, SHIPPED_SILICON, TERSOFF, run_lmp, s
 MODEL = __import__("conftest").ROOT / "examples" / "models" / "si_schnet.pt"
 STYLE = "rr every 1 monitor every 1 ttt every 1 steps 1 lr 1e-3"
 PAIR = f"""pair_style mlff_ttt {{style}}
-pair_coeff * * {MODEL} Si
+pair_coeff * * {{model}} Si
 {{prior}}
 compute shift all pair mlff_ttt
 thermo_style custom step atoms pe {COMPUTE_PAIR_ENTRIES}
@@ -26,7 +26,7 @@ def test_empty_systems_run(tmp_path, nprocs):
     """No atoms: energy 0, every compute pair entry 0 but the radius (the trained cutoff), no
     update made; then atoms are created, MD runs, and all are deleted again."""
     prior = f"pair_coeff * * prior tersoff/mod {TERSOFF} Si"
-    deck = (EMPTY_BOX + PAIR.format(style=STYLE, prior=prior) + "run 2\n"
+    deck = (EMPTY_BOX + PAIR.format(style=STYLE, model=MODEL, prior=prior) + "run 2\n"
             "lattice diamond 5.431\ncreate_atoms 1 box\n"
             # rattled: on the perfect crystal the prior loss is ~1e-5 and a first Adam step of
             # lr 1e-3 raises it 10^4-fold, so every update would be rolled back
@@ -54,8 +54,8 @@ def test_perfect_crystal_is_in_distribution(tmp_path, model, nprocs):
     are none: a z-score below 0), no connectivity shift (its third neighbour shell at 4.503 A
     sits just past the 4.5 A cutoff, which the envelope-weighted statistics see as the
     training crystals' own), and RR keeps the trained cutoff throughout."""
-    pair = PAIR.replace(str(MODEL), str(MODEL.parent / model))
-    deck = (silicon_box(3) + pair.format(style="rr every 1 monitor every 1", prior="") +
+    style = "rr every 1 monitor every 1"
+    deck = (silicon_box(3) + PAIR.format(style=style, model=MODEL.parent / model, prior="") +
             "run 0\nvelocity all create 300 5\nfix nve all nve\nrun 10\n")
     proc = run_lmp(deck, tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -69,7 +69,8 @@ def test_perfect_crystal_is_in_distribution(tmp_path, model, nprocs):
 
 def test_prior_without_ttt_warns_once(tmp_path):
     prior = f"pair_coeff * * prior tersoff/mod {TERSOFF} Si"
-    deck = silicon_box(1) + PAIR.format(style="monitor off", prior=prior) + "run 0\nrun 0\n"
+    deck = (silicon_box(1) + PAIR.format(style="monitor off", model=MODEL, prior=prior) +
+            "run 0\nrun 0\n")
     proc = run_lmp(deck, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
     warning = ("WARNING: pair_coeff * * prior tersoff/mod: pair_style mlff_ttt has no ttt "

@@ -30,6 +30,7 @@ from .diagnose_arguments import DEFAULT_CUTOFF
 from .diagnose_arguments import add_arguments  # noqa: F401 (importable from here, as before)
 from .files import write_atomically, write_text_atomically
 from .data import PRIOR_FORCES, REF_FORCES, read_frames
+from .rr import moment_statistics
 from .spectral import kernel_moments, moment_distance
 
 SHIFTS = ("element", "force_norm", "connectivity")
@@ -95,9 +96,9 @@ def diagnose(train_frames: Sequence[Atoms], test_frames: Sequence[Atoms],
     # Connectivity: moment distance to the training structures; the threshold comes from the
     # training structures' own distances. (Smoothed eigenvalue densities, compared before,
     # flagged only 25-28% of the larger and the new-ring molecules once edges were weighted.)
-    mean, std = train_moments.mean(axis=0), train_moments.std(axis=0)
-    train_dist = np.array([moment_distance(m, mean, std) for m in train_moments])
-    test_dist = np.array([moment_distance(m, mean, std) for m in test_moments])
+    mean, std, train_dist = moment_statistics(train_moments[:, None])
+    train_dist = train_dist[:, 0]
+    test_dist = np.array([moment_distance(m, mean[0], std[0]) for m in test_moments])
     sd_mean, sd_std = float(train_dist.mean()), float(train_dist.std())
     sd_threshold = sd_mean + sd_std
 

@@ -274,19 +274,21 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     return metadata
 
 
+_REEXPORT = "re-export it with `mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz`"
+
+
 def reference_statistics_of(metadata: Dict[str, Any]) -> ReferenceStatistics:
     """The model file's RR/monitor statistics; ValueError when it has none."""
     record = metadata.get("reference_statistics")
     if not record:
         raise ValueError("the model file has no reference statistics for RR and the monitor "
-                         "(format version 1, or exported without a training set): re-export "
-                         "it with `mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz`")
+                         "(format version 1, or exported without a training set): "
+                         f"{_REEXPORT}")
     if metadata["format_version"] < _core.WEIGHTED_STATISTICS_VERSION:
         raise ValueError(
             f"the model file's reference statistics (format version "
             f"{metadata['format_version']}) are of unweighted radius graphs, which this "
-            "version no longer compares: re-export it with "
-            "`mlff-ttt export MODEL.pt -o NEW.pt --train TRAIN.xyz`")
+            f"version no longer compares: {_REEXPORT}")
     return ReferenceStatistics.from_dict(record)
 
 

@@ -107,6 +107,16 @@ class ReferenceStatistics:
         return cls(**record)
 
 
+def moment_statistics(moments: np.ndarray):
+    """Mean and std over structures of per-atom mean moments (S, R, NUM_MOMENTS), and every
+    structure's moment distance to them per radius (S, R): what RR, the monitor and
+    ``diagnose`` compare a structure with."""
+    mean, std = moments.mean(axis=0), moments.std(axis=0)
+    distances = np.array([[moment_distance(m[k], mean[k], std[k]) for k in range(len(m))]
+                          for m in moments])
+    return mean, std, distances
+
+
 def reference_statistics(frames: Sequence[Atoms], radii: Sequence[float],
                          source: str = "train") -> ReferenceStatistics:
     """Training statistics for every radius (the last radius must be the trained cutoff)."""
@@ -116,9 +126,7 @@ def reference_statistics(frames: Sequence[Atoms], radii: Sequence[float],
         raise ValueError(f"{source}: needs at least 2 structures for the reference statistics")
     radii = [float(r) for r in radii]
     moments = np.array([kernel_moments(atoms, radii) for atoms in frames])  # (S, R, K)
-    mean_moments, std_moments = moments.mean(axis=0), moments.std(axis=0)
-    distances = np.array([[moment_distance(m[k], mean_moments[k], std_moments[k])
-                           for k in range(len(radii))] for m in moments])
+    mean_moments, std_moments, distances = moment_statistics(moments)
     densities = np.array([[spectral_density(laplacian_spectrum(atoms, r)) for r in radii]
                           for atoms in frames]).mean(axis=0)
     norms = np.array([mean_force_norm(atoms, k, source)[0] for k, atoms in enumerate(frames)])
@@ -172,5 +180,5 @@ def select_radius(atoms: Atoms, stats: ReferenceStatistics, method: str = "dense
                         density_distances=density_distances)
 
 
-__all__ = ["ReferenceStatistics", "RadiusChoice", "reference_statistics", "select_radius",
-           "default_grid", "check_grid", "NUM_MOMENTS", "SPECTRUM_GRID"]
+__all__ = ["ReferenceStatistics", "RadiusChoice", "reference_statistics", "moment_statistics",
+           "select_radius", "default_grid", "check_grid", "NUM_MOMENTS", "SPECTRUM_GRID"]

@@ -18,7 +18,7 @@ import numpy as np
 from mlff_ttt import _core
 from mlff_ttt.data import read_frames
 from mlff_ttt.export import read_metadata, reference_statistics_of
-from mlff_ttt.spectral import kernel_moments, moment_distance
+from mlff_ttt.rr import select_radius
 
 ROOT = Path(__file__).resolve().parents[2]
 # one model per family: the models of a family share their training set and so their statistics
@@ -28,12 +28,8 @@ GATES = (1, 2, 3, 4, 5)
 
 def distances(model: str, split: str):
     stats = reference_statistics_of(read_metadata(ROOT / "examples" / "models" / f"{model}.pt"))
-    rows = []
-    for atoms in read_frames(ROOT / "examples" / "data" / f"{split}.xyz"):
-        moments = kernel_moments(atoms, stats.radii)
-        rows.append([moment_distance(m, stats.moments[k], stats.moment_std[k])
-                     for k, m in enumerate(moments)])
-    return stats, np.array(rows)
+    frames = read_frames(ROOT / "examples" / "data" / f"{split}.xyz")
+    return stats, np.array([select_radius(atoms, stats, "kernel").distances for atoms in frames])
 
 
 def main() -> None:
