@@ -9,6 +9,7 @@
 
 #include "graph.h"
 #include "model_runner.h"
+#include "python_entry_points.h"
 #include "radius_refiner.h"
 #include "spectral_moments.h"
 
@@ -158,6 +159,10 @@ PYBIND11_MODULE(_core, m) {
            "x[edge_index[0,k]].");
 
   m.attr("NUM_MOMENTS") = mlff::kNumMoments;
+  // what the C++ calls in Python by name (tests check each exists)
+  m.attr("PYTHON_ENTRY_MODULE") = mlff::kPythonEntryModule;
+  m.attr("PYTHON_ENTRY_POINTS") =
+      std::vector<std::string>(std::begin(mlff::kPythonEntryPoints), std::end(mlff::kPythonEntryPoints));
   m.attr("RR_GATE_STD") = mlff::kRRGateStd;
 #ifdef MLFF_TTT_CUDA
   m.attr("HAS_CUDA_KERNEL") = true;

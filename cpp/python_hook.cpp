@@ -3,6 +3,7 @@
 #include <pybind11/embed.h>
 #include <pybind11/numpy.h>
 
+#include "python_entry_points.h"
 #include "python_objects.h"
 
 #include <dlfcn.h>
@@ -67,7 +68,7 @@ PythonHook::PythonHook(const std::string& target) : target_(target) {
   py::gil_scoped_acquire gil;
   try {
     state_ = std::make_unique<State>();
-    state_->invoke = py::module_::import("mlff_ttt.hooks").attr("invoke");
+    state_->invoke = py::module_::import(kPythonEntryModule).attr(kEntryInvokeHook);
     state_->function =
         py::module_::import(target.substr(0, colon).c_str()).attr(target.substr(colon + 1).c_str());
   } catch (py::error_already_set& e) {

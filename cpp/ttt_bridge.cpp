@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "python_entry_points.h"
 #include "python_hook.h"
 #include "python_objects.h"
 
@@ -23,7 +24,7 @@ double* rows_of(Array& values, int* width) {
   return values.mutable_data();
 }
 
-// The Communicator as the Python object mlff_ttt.ttt_md expects (methods on numpy arrays).
+// The Communicator as the Python object mlff_ttt.plugin.entry_points expects (methods on numpy arrays).
 py::object python_communicator(Communicator& comm) {
   auto types = py::module_::import("types");
   return types.attr("SimpleNamespace")(
@@ -48,7 +49,7 @@ py::object python_communicator(Communicator& comm) {
 }  // namespace
 
 struct TTTBridge::State {
-  py::object module;   // mlff_ttt.ttt_md
+  py::object module;   // mlff_ttt.plugin.entry_points
   py::object adapter;
   py::object prior;    // a registry prior, when one is used
 };
@@ -58,13 +59,13 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options) {
   py::gil_scoped_acquire gil;
   try {
     state_ = std::make_unique<State>();
-    state_->module = py::module_::import("mlff_ttt.ttt_md");
+    state_->module = py::module_::import(kPythonEntryModule);
     py::dict settings;
     settings["steps"] = options.steps;
     settings["lr"] = options.lr;
     settings["optimizer"] = options.optimizer;
     settings["max_change"] = options.max_change;
-    state_->adapter = state_->module.attr("create")(model_path, settings);
+    state_->adapter = state_->module.attr(kEntryCreate)(model_path, settings);
     names_ = state_->adapter.attr("names").cast<std::vector<std::string>>();
     prior_timeout_ = options.prior_timeout;
   } catch (py::error_already_set& e) {
@@ -82,7 +83,7 @@ TTTUpdate TTTBridge::update(const Graph& graph, const double* prior_forces, doub
   py::array_t<double> forces({py::ssize_t(graph.n_local), py::ssize_t(3)}, prior_forces);
   TTTUpdate out;
   try {
-    py::dict record = state_->module.attr("update")(
+    py::dict record = state_->module.attr(kEntryUpdate)(
         state_->adapter, arrays.species, arrays.edge_index, arrays.edge_vec, graph.n_local,
         forces, prior_energy, n_atoms, radius, python_communicator(comm));
     out.loss_before = record["loss_before"].cast<double>();
@@ -100,7 +101,7 @@ TTTUpdate TTTBridge::update(const Graph& graph, const double* prior_forces, doub
 void TTTBridge::save(const std::string& path, int64_t step) {
   py::gil_scoped_acquire gil;
   try {
-    state_->module.attr("save")(state_->adapter, path, step);
+    state_->module.attr(kEntrySave)(state_->adapter, path, step);
   } catch (py::error_already_set& e) {
     throw std::runtime_error("cannot save the adapted model to '" + path + "': " + e.what());
   }
@@ -109,7 +110,7 @@ void TTTBridge::save(const std::string& path, int64_t step) {
 void TTTBridge::save_optimizer(const std::string& path) {
   py::gil_scoped_acquire gil;
   try {
-    state_->module.attr("save_optimizer")(state_->adapter, path);
+    state_->module.attr(kEntrySaveOptimizer)(state_->adapter, path);
   } catch (py::error_already_set& e) {
     throw std::runtime_error("cannot save the TTT optimizer state to '" + path + "': " + e.what());
   }
@@ -118,7 +119,7 @@ void TTTBridge::save_optimizer(const std::string& path) {
 void TTTBridge::load_optimizer(const std::string& path) {
   py::gil_scoped_acquire gil;
   try {
-    state_->module.attr("load_optimizer")(state_->adapter, path);
+    state_->module.attr(kEntryLoadOptimizer)(state_->adapter, path);
   } catch (py::error_already_set& e) {
     throw std::runtime_error("cannot restore the TTT optimizer state from '" + path + "': " +
                              e.what());
@@ -131,7 +132,7 @@ void TTTBridge::set_registry_prior(const std::string& name,
   py::dict kwargs;
   for (const auto& [key, value] : params) kwargs[py::str(key)] = value;
   try {
-    state_->prior = state_->module.attr("registry_prior")(name, kwargs);
+    state_->prior = state_->module.attr(kEntryRegistryPrior)(name, kwargs);
   } catch (py::error_already_set& e) {
     throw std::runtime_error("cannot create the prior '" + name + "': " + e.what());
   }
@@ -142,7 +143,7 @@ double TTTBridge::registry_prior(const std::vector<std::string>& symbols, const 
   py::gil_scoped_acquire gil;
   const py::ssize_t n = static_cast<py::ssize_t>(symbols.size());
   try {
-    py::dict out = state_->module.attr("prior_labels")(
+    py::dict out = state_->module.attr(kEntryPriorLabels)(
         state_->prior, symbols, py::array_t<double>({n, py::ssize_t(3)}, positions),
         py::array_t<double>({py::ssize_t(3), py::ssize_t(3)}, cell),
         std::vector<bool>(pbc, pbc + 3), prior_timeout_);

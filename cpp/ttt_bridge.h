@@ -1,4 +1,4 @@
-// The bridge from the MD engine to the Python TTT code (mlff_ttt.ttt_md) through pybind11:
+// The bridge from the MD engine to the Python TTT code (mlff_ttt.plugin.entry_points) through pybind11:
 // it hands over the current graph, the prior's forces and energy, and a Communicator that
 // offers the engine's own ghost communication and MPI sums, and gets back the updated
 // representation parameters. No LAMMPS or MPI here: the pair style implements Communicator.

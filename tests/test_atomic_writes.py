@@ -65,18 +65,18 @@ def test_a_failed_export_keeps_the_previous_model_file(tmp_path, monkeypatch):
 
 
 def test_a_failed_ttt_save_keeps_the_previous_adapted_model_and_optimizer(tmp_path, monkeypatch):
-    from mlff_ttt import ttt_md
+    from mlff_ttt.plugin import entry_points
 
-    adapter = ttt_md.create(str(EXAMPLE_MODEL), {"steps": 1, "lr": 1e-3})
+    adapter = entry_points.create(str(EXAMPLE_MODEL), {"steps": 1, "lr": 1e-3})
     model, state = tmp_path / "adapted.pt", tmp_path / "adapted.optimizer.pt"
-    ttt_md.save(adapter, str(model), 10)
-    ttt_md.save_optimizer(adapter, str(state))
+    entry_points.save(adapter, str(model), 10)
+    entry_points.save_optimizer(adapter, str(state))
     before = digest(model), digest(state)
     monkeypatch.setattr(torch.jit.RecursiveScriptModule, "save",
                         lambda self, path: disk_full_after(50000)(path))
     monkeypatch.setattr(torch, "save", lambda obj, path: disk_full_after(100)(path))
-    for save in (lambda: ttt_md.save(adapter, str(model), 20),
-                 lambda: ttt_md.save_optimizer(adapter, str(state))):
+    for save in (lambda: entry_points.save(adapter, str(model), 20),
+                 lambda: entry_points.save_optimizer(adapter, str(state))):
         with pytest.raises(OSError):
             save()
     assert (digest(model), digest(state)) == before

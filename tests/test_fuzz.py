@@ -124,7 +124,7 @@ def shipped_module():
 def test_any_metadata_gives_a_model_or_a_clean_error(tmp_path, data):
     import ase.build
 
-    from mlff_ttt import ttt_md
+    from mlff_ttt.plugin import entry_points
     from mlff_ttt.ase import MLFFCalculator
     from mlff_ttt.export import stamp_checksum
     from mlff_ttt.ttt import TTTEngine, TTTSettings, load_module
@@ -150,7 +150,7 @@ def test_any_metadata_gives_a_model_or_a_clean_error(tmp_path, data):
         for rr in (False, True):
             atoms.calc = MLFFCalculator(str(path), rr=rr)
             assert np.isfinite(atoms.get_potential_energy())
-        ttt_md.create(str(path), {"steps": 1, "lr": 1e-3})          # TTT in LAMMPS
+        entry_points.create(str(path), {"steps": 1, "lr": 1e-3})          # TTT in LAMMPS
         TTTEngine(load_module(str(path)), TTTSettings())              # offline TTT
     except ValueError as error:
         assert 0 < len(str(error)) < 1000

@@ -11,7 +11,7 @@
   updates, so several updates equal the explicit heavy-ball recursion on the loss's
   gradient, computed here by the offline loss (an independent path), to 1e-12.
 
-The updates run through ``ttt_md.create`` and ``ttt_md.update``, the calls the pair style
+The updates run through ``entry_points.create`` and ``entry_points.update``, the calls the pair style
 makes, on one process (the graph of a periodic cell holds its images as edges, no ghosts).
 """
 
@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from mlff_ttt import ttt_md
+from mlff_ttt.plugin import entry_points
 from mlff_ttt.data import collate, read_frames
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module, prior_frames, \
@@ -46,9 +46,9 @@ def md_update(adapter, atoms, prior_energy=None):
     cutoff = float(adapter.module.cutoff)
     graph = radius_graph(atoms, cutoff, ["Si"])
     energy = atoms.info["PRIOR_energy"] if prior_energy is None else prior_energy
-    return ttt_md.update(adapter, graph.species, graph.edge_index, graph.edge_vec, len(atoms),
+    return entry_points.update(adapter, graph.species, graph.edge_index, graph.edge_vec, len(atoms),
                          np.asarray(atoms.arrays["PRIOR_forces"]), energy, len(atoms), cutoff,
-                         ttt_md.SerialCommunicator())
+                         entry_points.SerialCommunicator())
 
 
 def relative_change(after, before):
@@ -71,7 +71,7 @@ def assert_same_state(a, b):
 
 def test_max_change_bounds_every_update_and_leaves_smaller_ones_alone(model_file, liquid):
     settings = {"steps": 2, "lr": 1e-3, "optimizer": "adam"}
-    free = ttt_md.create(str(model_file), settings)
+    free = entry_points.create(str(model_file), settings)
     start = free.flat()
     free_values, free_changes = [], []
     for atoms in liquid:
@@ -81,7 +81,7 @@ def test_max_change_bounds_every_update_and_leaves_smaller_ones_alone(model_file
 
     # a bound a quarter of the smallest free step: every update is cut down to exactly D
     bound = min(free_changes) / 4
-    bounded = ttt_md.create(str(model_file), dict(settings, max_change=bound))
+    bounded = entry_points.create(str(model_file), dict(settings, max_change=bound))
     for k, atoms in enumerate(liquid):
         before = bounded.flat()
         record = md_update(bounded, atoms)
@@ -95,7 +95,7 @@ def test_max_change_bounds_every_update_and_leaves_smaller_ones_alone(model_file
             assert np.abs(bounded.flat() - expected).max() <= TOL * np.abs(start).max()
 
     # a bound above every free step changes nothing, bit for bit
-    loose = ttt_md.create(str(model_file), dict(settings, max_change=2 * max(free_changes)))
+    loose = entry_points.create(str(model_file), dict(settings, max_change=2 * max(free_changes)))
     for atoms, values in zip(liquid, free_values):
         assert np.array_equal(md_update(loose, atoms)["values"], values)
 
@@ -104,12 +104,12 @@ def test_max_change_holds_in_float32_to_its_rounding(liquid):
     """A float32 model: the bound is applied in float64 and each parameter then rounded to
     float32, which moves |dtheta| / |theta| by at most 2^-24."""
     settings = {"steps": 2, "lr": 1e-3, "optimizer": "adam"}
-    free = ttt_md.create(str(MODEL_F32), settings)
+    free = entry_points.create(str(MODEL_F32), settings)
     assert free.module.dtype == "float32"
     start = free.flat()
     change = relative_change(md_update(free, liquid[0])["values"], start)
     for bound in (change / 10, change / 1000):
-        bounded = ttt_md.create(str(MODEL_F32), dict(settings, max_change=bound))
+        bounded = entry_points.create(str(MODEL_F32), dict(settings, max_change=bound))
         got = relative_change(md_update(bounded, liquid[0])["values"], start)
         assert abs(got - bound) <= 2.0 ** -24 * (1 + bound), (bound, got)
 
@@ -120,7 +120,7 @@ def good_then_bad_then_good(model_file, liquid, bad_settings, prior_energy=None)
     """Update 1 (good, lr 1e-3), update 2 with ``bad_settings`` (expected to be rolled back),
     update 3 (good again). Returns the bad record, what it had to leave unchanged, and the
     parameters after update 3."""
-    adapter = ttt_md.create(str(model_file), {"steps": 2, "lr": 1e-3, "optimizer": "sgd"})
+    adapter = entry_points.create(str(model_file), {"steps": 2, "lr": 1e-3, "optimizer": "sgd"})
     md_update(adapter, liquid[0])
     params = {name: p.detach().clone() for name, p in adapter.module.named_parameters()}
     state = optimizer_state(adapter)
@@ -143,7 +143,7 @@ def good_then_bad_then_good(model_file, liquid, bad_settings, prior_energy=None)
 
 
 def reference_without_the_bad_update(model_file, liquid):
-    adapter = ttt_md.create(str(model_file), {"steps": 2, "lr": 1e-3, "optimizer": "sgd"})
+    adapter = entry_points.create(str(model_file), {"steps": 2, "lr": 1e-3, "optimizer": "sgd"})
     after_first = md_update(adapter, liquid[0])["values"]
     return after_first, md_update(adapter, liquid[2])["values"]
 
@@ -186,16 +186,16 @@ def test_the_rise_rule_is_exactly_a_rise_factor_fold_loss(model_file, liquid):
     """One SGD update at lr 0.1 raises the loss by a factor q: rise_factor just above q keeps
     it, just below q rolls it back; the default rise_factor is 10 < q."""
     settings = {"steps": 2, "lr": 0.1, "optimizer": "sgd"}
-    free = md_update(ttt_md.create(str(model_file), dict(settings, rise_factor=np.inf)),
+    free = md_update(entry_points.create(str(model_file), dict(settings, rise_factor=np.inf)),
                      liquid[0])
     assert not free["rolled_back"] and np.isfinite(free["loss_after"])
     q = free["loss_after"] / free["loss_before"]
     assert q > 10
-    above = md_update(ttt_md.create(str(model_file), dict(settings, rise_factor=q * (1 + 1e-9))),
+    above = md_update(entry_points.create(str(model_file), dict(settings, rise_factor=q * (1 + 1e-9))),
                       liquid[0])
     assert not above["rolled_back"] and np.array_equal(above["values"], free["values"])
     for rise_factor in (q * (1 - 1e-9), None):
-        adapter = ttt_md.create(str(model_file), settings if rise_factor is None
+        adapter = entry_points.create(str(model_file), settings if rise_factor is None
                                 else dict(settings, rise_factor=rise_factor))
         start = adapter.flat()
         below = md_update(adapter, liquid[0])
@@ -267,7 +267,7 @@ def test_sgd_momentum_carries_across_steps_and_updates(model_file, liquid):
     the heavy-ball recursion with one buffer through all six steps, to 1e-12; a buffer reset
     at each update would be off by more than 1e-3."""
     lr, steps = 1e-3, 2
-    adapter = ttt_md.create(str(model_file), {"steps": steps, "lr": lr, "optimizer": "sgd"})
+    adapter = entry_points.create(str(model_file), {"steps": steps, "lr": lr, "optimizer": "sgd"})
     momentum = adapter.settings.momentum
     assert momentum == 0.9 and adapter.settings.weight_decay == 0.0
     gradient = OfflineGradient(model_file, adapter.names, adapter.settings)

@@ -20,7 +20,7 @@ from mlff_ttt.data import collate, read_frames
 from mlff_ttt.export import stamp_checksum
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
-from mlff_ttt.ttt_md import Adapter, MDSettings, SerialCommunicator
+from mlff_ttt.plugin.entry_points import Adapter, MDSettings, SerialCommunicator
 
 DATA = ROOT / "examples" / "data"
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"

@@ -1,5 +1,5 @@
 """Files from others cannot run code when opened. A TTT optimizer state (read by
-ttt_md.load_optimizer, which LAMMPS's read_restart calls through the TTT bridge) and a
+entry_points.load_optimizer, which LAMMPS's read_restart calls through the TTT bridge) and a
 training checkpoint (read by `mlff-ttt export` and `mlff-ttt train --resume`) that pickle an
 object whose unpickling would create a file are refused with a one-line message naming the
 file and what it tried to build; the file is never created. Each payload is shown to be live:
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_lmp, silicon_box
-from mlff_ttt import ttt_md
+from mlff_ttt.plugin import entry_points
 from mlff_ttt.cli import main
 from mlff_ttt.data import read_frames
 from mlff_ttt.graph import radius_graph
@@ -45,14 +45,14 @@ def assert_payload_is_live(path: Path, marker: Path) -> None:
 
 
 def test_an_optimizer_state_that_would_run_code_is_refused(model_file, tmp_path):
-    adapter = ttt_md.create(str(model_file), {"steps": 2, "lr": 1e-3, "optimizer": "sgd"})
+    adapter = entry_points.create(str(model_file), {"steps": 2, "lr": 1e-3, "optimizer": "sgd"})
     atoms = read_frames(ROOT / "examples" / "data" / "si_ood_liquid.xyz")[0]
     graph = radius_graph(atoms, 4.0, ["Si"])
-    ttt_md.update(adapter, graph.species, graph.edge_index, graph.edge_vec, len(atoms),
+    entry_points.update(adapter, graph.species, graph.edge_index, graph.edge_vec, len(atoms),
                   np.asarray(atoms.arrays["PRIOR_forces"]), atoms.info["PRIOR_energy"],
-                  len(atoms), 4.0, ttt_md.SerialCommunicator())
+                  len(atoms), 4.0, entry_points.SerialCommunicator())
     honest = tmp_path / "honest.optimizer.pt"
-    ttt_md.save_optimizer(adapter, str(honest))
+    entry_points.save_optimizer(adapter, str(honest))
     before = [p.clone() for p in (adapter.optimizer.state[q]["momentum_buffer"]
                                   for q in adapter.trainable)]
 
@@ -60,12 +60,12 @@ def test_an_optimizer_state_that_would_run_code_is_refused(model_file, tmp_path)
     marker, evil = tmp_path / "payload_ran", tmp_path / "evil.optimizer.pt"
     torch.save(dict(torch.load(honest, weights_only=True), payload=Payload(marker)), evil)
     with pytest.raises(ValueError) as refused:
-        ttt_md.load_optimizer(adapter, str(evil))
+        entry_points.load_optimizer(adapter, str(evil))
     assert_refused(str(refused.value), evil, "TTT optimizer state file")
     assert not marker.exists()
     for q, buffer in zip(adapter.trainable, before):   # the optimizer is left as it was
         assert torch.equal(adapter.optimizer.state[q]["momentum_buffer"], buffer)
-    ttt_md.load_optimizer(adapter, str(honest))   # the refusal is the payload's alone
+    entry_points.load_optimizer(adapter, str(honest))   # the refusal is the payload's alone
     assert_payload_is_live(evil, marker)
 
 

@@ -1,15 +1,11 @@
-"""Bridge between the pair style and Python hooks (`pair_style mlff_ttt hook every N mod:fn`).
-
-The plugin calls :func:`invoke` with NumPy copies of its current graph; the user's function
-receives a :class:`HookGraph` of torch tensors.
-"""
+"""What a Python hook (`pair_style mlff_ttt hook every N mod:fn`) receives: a :class:`HookGraph`
+of torch tensors (the plugin calls :func:`mlff_ttt.plugin.entry_points.invoke_hook` with NumPy
+copies of its current graph)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
-import numpy as np
 import torch
 
 
@@ -30,19 +26,3 @@ class HookGraph:
     step: int
     rank: int
     size: int
-
-
-def invoke(function: Callable[[HookGraph], object], positions: np.ndarray, species: np.ndarray,
-           edge_index: np.ndarray, edge_vec: np.ndarray, n_local: int, step: int, rank: int,
-           size: int) -> None:
-    graph = HookGraph(
-        positions=torch.from_numpy(positions),
-        species=torch.from_numpy(species),
-        edge_index=torch.from_numpy(edge_index),
-        edge_vec=torch.from_numpy(edge_vec),
-        n_local=int(n_local),
-        step=int(step),
-        rank=int(rank),
-        size=int(size),
-    )
-    function(graph)

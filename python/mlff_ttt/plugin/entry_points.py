@@ -1,4 +1,8 @@
-"""Test-time training inside a running MD engine, on a domain-decomposed graph.
+"""Every function the C++ plugin calls by name (cpp/python_entry_points.h lists them; a test
+checks each exists): the TTT engine's create/update/save/optimizer state, the registry prior
+and its labels, and the Python hook.
+
+Test-time training inside a running MD engine, on a domain-decomposed graph:
 
 The pair style calls :func:`update` every N steps on every MPI rank with that rank's graph
 (owned atoms first, then ghosts), the prior's forces on its owned atoms and the prior's total
@@ -22,13 +26,14 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Protocol
+from typing import Callable, Dict, List, Optional, Protocol
 
 import numpy as np
 import torch
 
-from .model_calls import model_call_settings
-from .ttt import TTTSettings, load_module, make_optimizer
+from ..hooks import HookGraph
+from ..model_calls import model_call_settings
+from ..ttt import TTTSettings, load_module, make_optimizer
 
 
 class Communicator(Protocol):
@@ -194,7 +199,7 @@ def create(model_path: str, settings: Dict[str, object]) -> Adapter:
     """The adapter the pair style holds: the model file loaded again (the same parameters as
     the C++ runner's module), and the names of the parameters it may update, in the order of
     the flat parameter vectors exchanged with the runner."""
-    from .export import metadata_of
+    from ..export import metadata_of
 
     module = load_module(model_path)
     metadata = metadata_of(module, model_path)
@@ -223,7 +228,7 @@ def update(adapter: Adapter, species, edge_index, edge_vec, n_local: int, prior_
 
 def save(adapter: Adapter, path: str, step: int) -> None:
     """The adapted parameters as a model file that LAMMPS runs like any other."""
-    from .ttt import save_adapted
+    from ..ttt import save_adapted
 
     save_adapted(adapter.module, {"in_md": True, "step": int(step),
                                   "settings": {k: v for k, v in vars(adapter.settings).items()}},
@@ -237,7 +242,7 @@ def save_optimizer(adapter: Adapter, path: str) -> None:
     """The optimizer's state (plain tensors and numbers: readable with weights_only=True) beside
     an adapted model, so a restarted run continues the same optimizer; written under a
     temporary name, then renamed."""
-    from .files import write_atomically
+    from ..files import write_atomically
 
     state = {"format": OPTIMIZER_STATE_FORMAT, "names": list(adapter.names),
              "optimizer": type(adapter.optimizer).__name__,
@@ -250,7 +255,7 @@ def load_optimizer(adapter: Adapter, path: str) -> None:
     parameters or another optimizer). Read with ``weights_only=True``: a file that pickles
     anything but tensors and plain values (an object whose unpickling would run code) is
     refused before any of it is built."""
-    from .files import load_plain_torch_file
+    from ..files import load_plain_torch_file
 
     saved = load_plain_torch_file(path, "TTT optimizer state file")
     if not isinstance(saved, dict) or saved.get("format") != OPTIMIZER_STATE_FORMAT:
@@ -270,7 +275,7 @@ def registry_prior(name: str, params: Dict[str, str]):
     numbers."""
     import importlib
 
-    from .priors import get_prior
+    from ..priors import get_prior
 
     def value(text: str):
         for kind in (int, float):
@@ -334,3 +339,20 @@ def prior_labels(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> 
     with time_limit(timeout):
         energies, forces = prior.compute([atoms])
     return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}
+
+
+def invoke_hook(function: Callable[[HookGraph], object], positions: np.ndarray,
+                species: np.ndarray, edge_index: np.ndarray, edge_vec: np.ndarray, n_local: int,
+                step: int, rank: int, size: int) -> None:
+    """`hook every N module:function`: the user's function sees the graph as torch tensors."""
+    graph = HookGraph(
+        positions=torch.from_numpy(positions),
+        species=torch.from_numpy(species),
+        edge_index=torch.from_numpy(edge_index),
+        edge_vec=torch.from_numpy(edge_vec),
+        n_local=int(n_local),
+        step=int(step),
+        rank=int(rank),
+        size=int(size),
+    )
+    function(graph)
