@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "graph.h"
+#include "model_file.h"
 #include "model_runner.h"
 #include "python_entry_points.h"
 #include "radius_refiner.h"
@@ -96,13 +97,7 @@ py::array_t<double> moment_sums(int64_t n_local, const Int64Array& edge_index,
                                 const DoubleArray& distances, const DoubleArray& radii,
                                 const std::optional<DoubleArray>& degrees,
                                 const std::string& device) {
-  if (device != "cpu" && device != "cuda")
-    throw std::invalid_argument("device must be 'cpu' or 'cuda', not '" + device + "'");
-#ifndef MLFF_TTT_CUDA
-  if (device == "cuda")
-    throw std::invalid_argument("this build has no CUDA spectral kernel (it needs nvcc and a "
-                                "CUDA build of torch at build time)");
-#endif
+  const mlff::MomentDevice on = mlff::moment_device(device);
   const std::vector<double> r = radius_list(radii);
   const int64_t n_radii = r.size();
   int64_t n_nodes = n_local;
@@ -121,12 +116,7 @@ py::array_t<double> moment_sums(int64_t n_local, const Int64Array& edge_index,
     if (degrees) d.assign(degrees->data(), degrees->data() + degrees->size());
     py::gil_scoped_release release;
     if (!degrees) d = mlff::node_degrees(nb, r, 0, n_nodes);
-#ifdef MLFF_TTT_CUDA
-    if (device == "cuda") {
-      sums = mlff::moment_sums_cuda(nb, d, r, n_local);
-    } else
-#endif
-      sums = mlff::moment_sums(nb, d, r, n_local);
+    sums = mlff::moment_sums(nb, d, r, n_local, on);
   }
   return py::array_t<double>({n_radii, int64_t(mlff::kNumMoments)}, sums.data());
 }
@@ -164,11 +154,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("PYTHON_ENTRY_POINTS") =
       std::vector<std::string>(std::begin(mlff::kPythonEntryPoints), std::end(mlff::kPythonEntryPoints));
   m.attr("RR_GATE_STD") = mlff::kRRGateStd;
-#ifdef MLFF_TTT_CUDA
-  m.attr("HAS_CUDA_KERNEL") = true;
-#else
-  m.attr("HAS_CUDA_KERNEL") = false;
-#endif
+  m.attr("HAS_CUDA_KERNEL") = mlff::kHasCudaKernel;
   m.def("node_degrees", &node_degrees, py::arg("n_nodes"), py::arg("edge_index"),
         py::arg("distances"), py::arg("radii"),
         "(n_nodes, R) degrees with self-loop: 1 + the summed spectral_edge_weight of the edges "

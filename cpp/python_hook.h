@@ -1,6 +1,6 @@
 // Calls a user's Python function ("module:function") with the current graph. Works both
 // inside a process that already runs Python (LAMMPS driven from Python) and inside `lmp`,
-// where it starts an embedded interpreter bound to the project's virtual environment.
+// where creating the first hook starts the embedded interpreter (embedded_python.h).
 #pragma once
 
 #include <cstdint>
@@ -18,10 +18,15 @@ struct HookContext {
   int size = 1;
 };
 
+// Throws std::runtime_error unless `target` looks like module:function. Needs no Python, so
+// a caller can check a target when it is given and create the hook later.
+void check_hook_target(const std::string& target);
+
 class PythonHook {
  public:
-  // Imports the module and looks the function up now, so a wrong target fails early.
-  // Throws std::runtime_error with the Python error text.
+  // Starts the interpreter if needed, imports the module and looks the function up now, so a
+  // wrong target fails before the first call. Throws std::runtime_error with the Python error
+  // text.
   explicit PythonHook(const std::string& target);
   ~PythonHook();
   PythonHook(const PythonHook&) = delete;
@@ -35,16 +40,5 @@ class PythonHook {
   std::string target_;
   std::unique_ptr<State> state_;
 };
-
-// Starts an embedded interpreter bound to embedded_python_executable() unless this process
-// already runs Python; it is never finalized. Throws std::runtime_error.
-void ensure_python_interpreter();
-
-// True while the interpreter shuts down (objects must not be touched then).
-bool python_is_finalizing();
-
-// The Python executable whose environment an embedded interpreter uses:
-// $MLFF_TTT_PYTHON if set, else the one the project was built with.
-std::string embedded_python_executable();
 
 }  // namespace mlff

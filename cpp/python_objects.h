@@ -1,6 +1,7 @@
 // What the core's two Python bridges (python_hook.cpp, ttt_bridge.cpp) share on the pybind11
-// side: a graph as numpy arrays, and the release of Python state when its owner dies.
-// Internal: only those sources include it (the LAMMPS glue sees no pybind11).
+// side: the one way they call into Python, a graph as numpy arrays, and the release of Python
+// state when its owner dies. Internal: only those sources include it (the LAMMPS glue sees no
+// pybind11).
 #pragma once
 
 #include <pybind11/embed.h>
@@ -8,11 +9,27 @@
 
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
+#include "embedded_python.h"
 #include "graph.h"
-#include "python_hook.h"
 
 namespace mlff {
+
+// Runs `call` (which touches Python objects) with the GIL held and returns what it returns. A
+// Python exception it raises becomes std::runtime_error(context + the exception's text): the
+// callers of the bridges (the pair style, the tests) know no pybind11, and the exception's
+// text must be read while the GIL is still held.
+template <class Call>
+auto call_python(const std::string& context, Call&& call) -> decltype(call()) {
+  pybind11::gil_scoped_acquire gil;
+  try {
+    return call();
+  } catch (pybind11::error_already_set& e) {
+    throw std::runtime_error(context + e.what());
+  }
+}
 
 // The graph's species (n_nodes), edge_index (2, n_edges) and edge_vec (n_edges, 3) as numpy
 // arrays owning copies (Python may keep them beyond the call). Needs the GIL.

@@ -48,7 +48,7 @@ RadiusRefiner::RadiusRefiner(const ModelInfo& info, const std::vector<double>& g
     rows_.push_back(row);
   }
   const int last = rows_.back();
-  threshold_ = info.rr_distance_mean[last] + info.rr_distance_std[last];
+  threshold_ = info.rr_distance_mean[last] + kMonitorShiftStd * info.rr_distance_std[last];
   rr_threshold_ = info.rr_distance_mean[last] + kRRGateStd * info.rr_distance_std[last];
 }
 

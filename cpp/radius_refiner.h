@@ -10,10 +10,16 @@
 #include <vector>
 
 #include "graph.h"
-#include "model_runner.h"
+#include "model_file.h"
 #include "spectral_moments.h"
 
 namespace mlff {
+
+// The shift monitor flags a structure whose measure lies more than kMonitorShiftStd training
+// standard deviations above the training mean: the spectral distance at the trained cutoff
+// (a connectivity shift, below) and the mean force norm (a force shift, force_statistics.h).
+// One standard deviation is the paper's rule.
+constexpr double kMonitorShiftStd = 1.0;
 
 // RR moves away from the trained cutoff only for structures whose spectral distance there
 // exceeds the training mean + kRRGateStd standard deviations. The monitor flags at one
@@ -27,7 +33,7 @@ struct SpectralResult {
   std::vector<double> distances;   // moment distance to the training mean, per radius used
   double radius = 0.0;             // the chosen radius (the cutoff when only it was evaluated)
   double cutoff_distance = 0.0;    // distance at the trained cutoff (the monitor's measure)
-  bool connectivity_shift = false; // cutoff_distance above the training mean + 1 std
+  bool connectivity_shift = false; // cutoff_distance above the monitor's threshold()
 };
 
 class RadiusRefiner {
@@ -38,7 +44,7 @@ class RadiusRefiner {
   RadiusRefiner(const ModelInfo& info, const std::vector<double>& grid, bool use_default_grid);
 
   const std::vector<double>& grid() const { return grid_; }
-  double threshold() const { return threshold_; }        // monitor: mean + 1 std
+  double threshold() const { return threshold_; }        // monitor: mean + kMonitorShiftStd std
   double rr_threshold() const { return rr_threshold_; }  // RR: mean + kRRGateStd std
 
   // `graph` holds every node's edges up to the trained cutoff (not pruned). With all_radii

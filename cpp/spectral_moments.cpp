@@ -220,6 +220,33 @@ std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<dou
   return total;
 }
 
+namespace {
+
+std::invalid_argument no_cuda_kernel() {
+  return std::invalid_argument("this build has no CUDA spectral kernel (it needs nvcc and a "
+                               "CUDA build of torch at build time)");
+}
+
+}  // namespace
+
+MomentDevice moment_device(const std::string& name) {
+  if (name != "cpu" && name != "cuda")
+    throw std::invalid_argument("device must be 'cpu' or 'cuda', not '" + name + "'");
+  if (name == "cuda" && !kHasCudaKernel) throw no_cuda_kernel();
+  return name == "cuda" ? MomentDevice::kCuda : MomentDevice::kCpu;
+}
+
+std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<double>& degrees,
+                                const std::vector<double>& radii, int64_t n_local,
+                                MomentDevice device) {
+  if (device == MomentDevice::kCpu) return moment_sums(nb, degrees, radii, n_local);
+#ifdef MLFF_TTT_CUDA
+  return moment_sums_cuda(nb, degrees, radii, n_local);
+#else
+  throw no_cuda_kernel();
+#endif
+}
+
 double moment_distance(const double* moments, const double* mean, const double* std) {
   double sum = 0.0;
   for (int k = 0; k < kNumMoments; ++k) {

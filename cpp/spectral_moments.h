@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #ifdef __CUDACC__
@@ -89,6 +90,26 @@ std::vector<int64_t> radius_row_ends(const SortedNeighbors& neighbors,
 std::vector<double> moment_sums_cuda(const SortedNeighbors& neighbors,
                                      const std::vector<double>& degrees,
                                      const std::vector<double>& radii, int64_t n_local);
+
+// Where moment sums are computed, and whether this build can compute them on a CUDA device
+// (MLFF_TTT_CUDA: nvcc and a CUDA build of torch were present at build time).
+enum class MomentDevice { kCpu, kCuda };
+#ifdef MLFF_TTT_CUDA
+constexpr bool kHasCudaKernel = true;
+#else
+constexpr bool kHasCudaKernel = false;
+#endif
+
+// The device named "cpu" or "cuda". Throws std::invalid_argument for another name, and for
+// "cuda" in a build without the CUDA kernel.
+MomentDevice moment_device(const std::string& name);
+
+// moment_sums on `device`: the CPU kernel or the CUDA one (the same sums, in the same order of
+// kMomentChunk chunks). Throws as the kernel does.
+std::vector<double> moment_sums(const SortedNeighbors& neighbors,
+                                const std::vector<double>& degrees,
+                                const std::vector<double>& radii, int64_t n_local,
+                                MomentDevice device);
 
 // How far a structure's per-atom mean moments m1..m4 lie from the training structures':
 // the root mean square of the four z-scores (m_k - mean_k) / std_k against the training
