@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlff_ttt import _core
-from mlff_ttt.export import read_metadata
+from mlff_ttt.model_file import read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 

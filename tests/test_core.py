@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mlff_ttt import _core
-from mlff_ttt.ase import MLFFCalculator
-from mlff_ttt.export import read_metadata
+from mlff_ttt.calculator import MLFFCalculator
+from mlff_ttt.model_file import read_metadata
 from mlff_ttt.graph import radius_graph
 
 from conftest import silicon

@@ -14,7 +14,7 @@ from ase.spacegroup import crystal
 
 from mlff_ttt.data import read_frames
 from mlff_ttt.diagnose import DEFAULT_CUTOFF, add_arguments, diagnose, run
-from mlff_ttt.spectral import laplacian_spectrum, spectral_density, spectral_distance
+from mlff_ttt.refine.spectral import laplacian_spectrum, spectral_density, spectral_distance
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 N_ID = 40  # structures in si_test.xyz

@@ -128,7 +128,7 @@ def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path
     from conftest import ROOT
 
     module = torch.jit.load(str(ROOT / "examples" / "models" / "mol_schnet.pt"))
-    from mlff_ttt.export import stamp_checksum
+    from mlff_ttt.model_file import stamp_checksum
 
     with torch.no_grad():
         module.model.reference_head.shift[element] = float("nan")  # elements H C N O
@@ -210,7 +210,7 @@ def test_isolated_atoms_empty_types_and_empty_ranks_run(model_file, tmp_path, np
 def test_non_finite_positions_are_a_lammps_error(model_file):
     """A NaN coordinate (set from Python: input scripts refuse NaN) ends the run with an error,
     never a number."""
-    from mlff_ttt.lammps_import import import_lammps
+    from mlff_ttt.plugin.lammps_import import import_lammps
     from mlff_ttt.plugin import plugin_path
 
     lmp = import_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])

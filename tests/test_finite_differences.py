@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.calculator import MLFFCalculator
 
 from conftest import central_difference_force, silicon
 

@@ -54,7 +54,7 @@ BAD_METADATA = ['{"cutoff": 4.5', "[1, 2, 3]", "", "{" * 100000, '{"a": "' + "x"
 def edited_file(tmp_path, name, value, stamp):
     import torch
 
-    from mlff_ttt.export import stamp_checksum
+    from mlff_ttt.model_file import stamp_checksum
 
     module = torch.jit.load(str(ROOT / "examples" / "models" / "si_schnet.pt"))
     setattr(module, name, value)
@@ -68,7 +68,7 @@ def edited_file(tmp_path, name, value, stamp):
 @pytest.mark.parametrize("name", sorted(EDITS))
 def test_an_edited_attribute_is_refused_as_damage(tmp_path, name):
     from mlff_ttt import _core
-    from mlff_ttt.export import load_model_file
+    from mlff_ttt.model_file import load_model_file
 
     path = edited_file(tmp_path, name, EDITS[name], stamp=False)
     with pytest.raises(RuntimeError, match="its attributes .* do not match the checksum"):
@@ -91,7 +91,7 @@ def test_an_out_of_range_attribute_is_refused_by_name(tmp_path, name):
 @pytest.mark.parametrize("text", BAD_METADATA, ids=["truncated", "a list", "empty", "deep",
                                                     "10 MB string", "unknown TTT parameter"])
 def test_damaged_metadata_json_is_a_clean_error(tmp_path, text):
-    from mlff_ttt.export import load_model_file, metadata_of
+    from mlff_ttt.model_file import load_model_file, metadata_of
 
     path = edited_file(tmp_path, "metadata_json", text, stamp=True)
     with pytest.raises(ValueError, match="damaged metadata") as error:
@@ -125,9 +125,9 @@ def test_any_metadata_gives_a_model_or_a_clean_error(tmp_path, data):
     import ase.build
 
     from mlff_ttt.plugin import entry_points
-    from mlff_ttt.ase import MLFFCalculator
-    from mlff_ttt.export import stamp_checksum
-    from mlff_ttt.ttt import TTTEngine, TTTSettings, load_module
+    from mlff_ttt.calculator import MLFFCalculator
+    from mlff_ttt.model_file import stamp_checksum
+    from mlff_ttt.refine.ttt import TTTEngine, TTTSettings, load_module
 
     module = shipped_module()
     original = module.metadata_json

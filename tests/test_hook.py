@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mlff_ttt.graph import radius_graph
-from mlff_ttt.lammps_import import import_lammps
+from mlff_ttt.plugin.lammps_import import import_lammps
 from mlff_ttt.plugin import plugin_path
 
 import hook_recorder

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from mlff_ttt import _core
-from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.graph import radius_graph
-from mlff_ttt.lammps_import import import_lammps
+from mlff_ttt.plugin.lammps_import import import_lammps
 from mlff_ttt.plugin import plugin_path
 
 from conftest import EXAMPLE_MODEL, silicon, write_data

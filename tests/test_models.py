@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mlff_ttt import _core
-from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.export import export_checkpoint
 from mlff_ttt.forces import evaluate
 from mlff_ttt.graph import radius_graph

@@ -17,13 +17,13 @@ import torch
 from conftest import (ROOT, central_difference_force, make_model_file, read_dump_forces,
                       run_lmp, silicon, thermo_rows, write_data)
 from mlff_ttt import _core
-from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.data import read_frames
-from mlff_ttt.export import (export_checkpoint, read_metadata, reference_statistics_of,
-                             stamp_checksum)
+from mlff_ttt.export import export_checkpoint
+from mlff_ttt.model_file import read_metadata, reference_statistics_of, stamp_checksum
 from mlff_ttt.graph import radius_graph
-from mlff_ttt.rr import default_grid, reference_statistics, select_radius
-from mlff_ttt.spectral import dense_moments, kernel_moments, laplacian_spectrum
+from mlff_ttt.refine.rr import default_grid, reference_statistics, select_radius
+from mlff_ttt.refine.spectral import dense_moments, kernel_moments, laplacian_spectrum
 
 DATA = ROOT / "examples" / "data"
 CUTOFF = 4.0  # the test model's; the diamond 2nd shell (3.84 A) is in, the 3rd (4.50) out

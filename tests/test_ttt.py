@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import ROOT
-from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.cli import main
 from mlff_ttt.data import PRIOR_FORCES, read_frames
-from mlff_ttt.ttt import TTTEngine, TTTSettings, adapt_model, label_with_prior, load_module
+from mlff_ttt.refine.ttt import TTTEngine, TTTSettings, adapt_model, label_with_prior, load_module
 
 DATA = ROOT / "examples" / "data"
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"

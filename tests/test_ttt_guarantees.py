@@ -26,9 +26,10 @@ import torch
 
 from conftest import ROOT
 from mlff_ttt.plugin import entry_points
+from mlff_ttt.plugin.adapter import SerialCommunicator
 from mlff_ttt.data import collate, read_frames
 from mlff_ttt.graph import radius_graph
-from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module, prior_frames, \
+from mlff_ttt.refine.ttt import TTTEngine, TTTSettings, label_with_prior, load_module, prior_frames, \
     prior_loss
 
 MODEL_F32 = ROOT / "examples" / "models" / "si_schnet_f32.pt"
@@ -48,7 +49,7 @@ def md_update(adapter, atoms, prior_energy=None):
     energy = atoms.info["PRIOR_energy"] if prior_energy is None else prior_energy
     return entry_points.update(adapter, graph.species, graph.edge_index, graph.edge_vec, len(atoms),
                          np.asarray(atoms.arrays["PRIOR_forces"]), energy, len(atoms), cutoff,
-                         entry_points.SerialCommunicator())
+                         SerialCommunicator())
 
 
 def relative_change(after, before):

@@ -17,10 +17,10 @@ import torch
 from conftest import (ROOT, make_model_file, read_dump_forces, run_lmp, silicon, thermo_rows,
                       write_data)
 from mlff_ttt.data import collate, read_frames
-from mlff_ttt.export import stamp_checksum
+from mlff_ttt.model_file import stamp_checksum
 from mlff_ttt.graph import radius_graph
-from mlff_ttt.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
-from mlff_ttt.plugin.entry_points import Adapter, MDSettings, SerialCommunicator
+from mlff_ttt.refine.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
+from mlff_ttt.plugin.adapter import Adapter, MDSettings, SerialCommunicator
 
 DATA = ROOT / "examples" / "data"
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"

@@ -15,6 +15,7 @@ import torch
 
 from conftest import ROOT, run_lmp, silicon_box
 from mlff_ttt.plugin import entry_points
+from mlff_ttt.plugin.adapter import SerialCommunicator
 from mlff_ttt.cli import main
 from mlff_ttt.data import read_frames
 from mlff_ttt.graph import radius_graph
@@ -50,7 +51,7 @@ def test_an_optimizer_state_that_would_run_code_is_refused(model_file, tmp_path)
     graph = radius_graph(atoms, 4.0, ["Si"])
     entry_points.update(adapter, graph.species, graph.edge_index, graph.edge_vec, len(atoms),
                   np.asarray(atoms.arrays["PRIOR_forces"]), atoms.info["PRIOR_energy"],
-                  len(atoms), 4.0, entry_points.SerialCommunicator())
+                  len(atoms), 4.0, SerialCommunicator())
     honest = tmp_path / "honest.optimizer.pt"
     entry_points.save_optimizer(adapter, str(honest))
     before = [p.clone() for p in (adapter.optimizer.state[q]["momentum_buffer"]

@@ -54,7 +54,7 @@ def _export(args) -> None:
 
 
 def _info(args) -> None:
-    from .export import read_metadata
+    from .model_file import read_metadata
 
     print(json.dumps(read_metadata(args.model), indent=2, sort_keys=True))
 
@@ -90,7 +90,7 @@ def _eval(args) -> None:
 
 
 def _ttt_settings(args):
-    from .ttt import TTTSettings
+    from .refine.ttt import TTTSettings
 
     settings = TTTSettings.paper() if args.ttt_paper else TTTSettings()
     for field in ("steps", "lr", "optimizer", "batch_size", "weight_decay"):
@@ -103,7 +103,7 @@ def _ttt_settings(args):
 def _ttt(args) -> None:
     _check_outputs(args.output)
     from .data import read_frames
-    from .ttt import adapt_model, save_adapted
+    from .refine.ttt import adapt_model, save_adapted
 
     module, record = adapt_model(args.model, read_frames(args.data), _ttt_settings(args),
                                  args.prior)

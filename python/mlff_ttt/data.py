@@ -1,4 +1,5 @@
-"""Extended-XYZ datasets with reference and prior labels, and batching into one graph."""
+"""Extended-XYZ datasets with reference and prior labels, their frames (radius graphs as tensors),
+batching into one graph, and per-structure label statistics."""
 
 from __future__ import annotations
 
@@ -54,19 +55,26 @@ def _labels(atoms: Atoms, energy_key: str, forces_key: str, index: int, path, re
     return float(atoms.info[energy_key]), torch.tensor(atoms.arrays[forces_key], dtype=torch.float64)
 
 
+def graph_frame(atoms: Atoms, cutoff: float, elements: Sequence[str], index: int,
+                **labels) -> Frame:
+    """The frame of one structure: its radius graph as tensors, with the labels given
+    (``energy``, ``forces``, ``prior_energy``, ``prior_forces``); ``index`` names the structure
+    in the error for elements the model does not know."""
+    graph = radius_graph(atoms, cutoff, list(elements), frame=index)
+    return Frame(species=torch.from_numpy(graph.species),
+                 edge_index=torch.from_numpy(graph.edge_index),
+                 edge_vec=torch.from_numpy(graph.edge_vec), **labels)
+
+
 def load_frames(path: str | Path, elements: Sequence[str], cutoff: float,
                 need_prior: bool = False) -> List[Frame]:
     """Reads a dataset and builds each frame's radius graph once."""
     frames = []
     for index, atoms in enumerate(read_frames(path)):
-        graph = radius_graph(atoms, cutoff, list(elements), frame=index)
         energy, forces = _labels(atoms, REF_ENERGY, REF_FORCES, index, path, required=True)
         p_energy, p_forces = _labels(atoms, PRIOR_ENERGY, PRIOR_FORCES, index, path, need_prior)
-        frames.append(Frame(
-            species=torch.from_numpy(graph.species),
-            edge_index=torch.from_numpy(graph.edge_index),
-            edge_vec=torch.from_numpy(graph.edge_vec),
-            energy=energy, forces=forces, prior_energy=p_energy, prior_forces=p_forces))
+        frames.append(graph_frame(atoms, cutoff, elements, index, energy=energy, forces=forces,
+                                  prior_energy=p_energy, prior_forces=p_forces))
     if not frames:
         raise ValueError(f"dataset {path} holds no frames")
     return frames
@@ -121,3 +129,16 @@ def fit_element_energies(frames: Sequence[Frame], num_elements: int, prior: bool
 def force_rms(frames: Sequence[Frame], prior: bool = False) -> float:
     forces = torch.cat([(f.prior_forces if prior else f.forces) for f in frames])
     return float(forces.pow(2).mean().sqrt())
+
+
+def mean_force_norm(atoms: Atoms, index: int, name: str = "test") -> tuple[float, str]:
+    """Mean per-atom force norm of a structure and which label it came from (what
+    ``diagnose``, the reference statistics and the monitor compare).
+
+    REF_forces are preferred; PRIOR_forces are the fallback. A frame with neither is an error.
+    """
+    for key in (REF_FORCES, PRIOR_FORCES):
+        if key in atoms.arrays:
+            forces = np.asarray(atoms.arrays[key], dtype=np.float64)
+            return float(np.linalg.norm(forces, axis=1).mean()), key
+    raise ValueError(f"{name}: frame {index} has neither {REF_FORCES} nor {PRIOR_FORCES}")

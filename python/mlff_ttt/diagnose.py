@@ -29,23 +29,11 @@ from ase import Atoms
 from .diagnose_arguments import DEFAULT_CUTOFF
 from .diagnose_arguments import add_arguments  # noqa: F401 (importable from here, as before)
 from .files import write_atomically, write_text_atomically
-from .data import PRIOR_FORCES, REF_FORCES, read_frames
-from .rr import moment_statistics
-from .spectral import kernel_moments, moment_distance
+from .data import PRIOR_FORCES, REF_FORCES, mean_force_norm, read_frames
+from .refine.rr import moment_statistics
+from .refine.spectral import kernel_moments, moment_distance
 
 SHIFTS = ("element", "force_norm", "connectivity")
-
-
-def mean_force_norm(atoms: Atoms, index: int, name: str = "test") -> tuple[float, str]:
-    """Mean per-atom force norm of a frame and which label it came from.
-
-    REF_forces are preferred; PRIOR_forces are the fallback. A frame with neither is an error.
-    """
-    for key in (REF_FORCES, PRIOR_FORCES):
-        if key in atoms.arrays:
-            forces = np.asarray(atoms.arrays[key], dtype=np.float64)
-            return float(np.linalg.norm(forces, axis=1).mean()), key
-    raise ValueError(f"{name}: frame {index} has neither {REF_FORCES} nor {PRIOR_FORCES}")
 
 
 # ----------------------------------------------------------------------------- diagnosis

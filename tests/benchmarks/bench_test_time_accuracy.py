@@ -5,7 +5,7 @@ structures whose radius RR changed and the prior's own force error.
     python tests/benchmarks/bench_test_time_accuracy.py [--family si|mol|md17] [--json OUT]
 
 TTT adapts transductively on each split's structures (the paper's protocol) with the default
-settings (mlff_ttt.ttt.TTTSettings) and the prior recorded in the model file, computed live.
+settings (mlff_ttt.refine.ttt.TTTSettings) and the prior recorded in the model file, computed live.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from mlff_ttt.data import PRIOR_FORCES, REF_FORCES, read_frames
 from mlff_ttt.evaluate import evaluate_model
-from mlff_ttt.ttt import TTTSettings
+from mlff_ttt.refine.ttt import TTTSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "examples" / "models"

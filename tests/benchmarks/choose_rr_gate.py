@@ -17,8 +17,8 @@ import numpy as np
 
 from mlff_ttt import _core
 from mlff_ttt.data import read_frames
-from mlff_ttt.export import read_metadata, reference_statistics_of
-from mlff_ttt.rr import select_radius
+from mlff_ttt.model_file import read_metadata, reference_statistics_of
+from mlff_ttt.refine.rr import select_radius
 
 ROOT = Path(__file__).resolve().parents[2]
 # one model per family: the models of a family share their training set and so their statistics

@@ -34,7 +34,7 @@ from ase import Atoms
 from tqdm import tqdm
 
 from ..files import write_atomically, write_text_atomically
-from ..lammps_import import import_lammps
+from ..plugin.lammps_import import import_lammps
 
 # --- sampling protocol -------------------------------------------------------------------
 A0 = 5.431  # diamond-cubic lattice constant (A)

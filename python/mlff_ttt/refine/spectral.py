@@ -10,7 +10,7 @@ crystals instead of far from them.
 
 * dense: all eigenvalues (:func:`laplacian_spectrum`), compared as smoothed densities
   (:func:`spectral_density`, :func:`spectral_distance`); O(N^3), for molecules and small cells.
-  ``mlff-ttt diagnose`` uses it, and :mod:`mlff_ttt.rr` uses its eigenvalues as the reference.
+  ``mlff-ttt diagnose`` uses it, and :mod:`mlff_ttt.refine.rr` uses its eigenvalues as the reference.
 * moments: the first NUM_MOMENTS moments of the spectrum of M = D^-1/2 A D^-1/2 = I - L, i.e.
   the mean of (M^k)_ii over atoms. Each atom's share needs only its 2-hop neighbourhood, so
   the C++ kernel (``mlff_ttt._core.moment_sums``) computes them in linear time, for all
@@ -26,8 +26,8 @@ import numpy as np
 from ase import Atoms
 from vesin import NeighborList
 
-from . import _core
-from .graph import radius_graph
+from .. import _core
+from ..graph import radius_graph
 
 NUM_MOMENTS = _core.NUM_MOMENTS
 

@@ -20,17 +20,16 @@ import random
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from ase import Atoms
 
-from .files import write_atomically
-from .data import PRIOR_ENERGY, PRIOR_FORCES, Frame, collate
-from .forces import evaluate
-from .graph import radius_graph
-from .model_calls import model_call_settings
-from .priors import get_prior
+from ..data import PRIOR_ENERGY, PRIOR_FORCES, Frame, collate, graph_frame
+from ..forces import evaluate
+from ..model_calls import model_call_settings
+from ..model_file import DTYPES, load_model_file, metadata_of, write_model_file
+from ..priors import get_prior
 
 OPTIMIZERS = ("sgd", "adam")
 # The prior "name" that means: use the PRIOR_energy/PRIOR_forces the structures carry.
@@ -95,16 +94,10 @@ def label_with_prior(frames: Sequence[Atoms], prior: Optional[str] = None,
 
 def prior_frames(structures: Sequence[Atoms], cutoff: float, elements: List[str]) -> List[Frame]:
     """Radius graphs of structures carrying prior labels, with those labels."""
-    out = []
-    for index, atoms in enumerate(structures):
-        graph = radius_graph(atoms, cutoff, elements, frame=index)
-        out.append(Frame(species=torch.from_numpy(graph.species),
-                         edge_index=torch.from_numpy(graph.edge_index),
-                         edge_vec=torch.from_numpy(graph.edge_vec),
-                         prior_energy=float(atoms.info[PRIOR_ENERGY]),
-                         prior_forces=torch.tensor(atoms.arrays[PRIOR_FORCES],
-                                                   dtype=torch.float64)))
-    return out
+    return [graph_frame(atoms, cutoff, elements, index,
+                        prior_energy=float(atoms.info[PRIOR_ENERGY]),
+                        prior_forces=torch.tensor(atoms.arrays[PRIOR_FORCES], dtype=torch.float64))
+            for index, atoms in enumerate(structures)]
 
 
 def prior_loss(energy_fn, batch, settings: TTTSettings, create_graph: bool) -> torch.Tensor:
@@ -127,24 +120,38 @@ def make_optimizer(parameters: List[torch.Tensor], settings: TTTSettings):
     return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+def ttt_parameter_names(metadata: Dict[str, object], missing: str) -> List[str]:
+    """The module's names of the parameters TTT updates: the shared representation, which the
+    model file lists in ``ttt_parameters``, in the file's order (the order of the flat
+    parameter vectors exchanged with the C++ runner). ValueError ``missing`` when it lists
+    none (no prior head to adapt through)."""
+    if not metadata.get("ttt_parameters"):
+        raise ValueError(missing)
+    return [f"model.{name}" for name in metadata["ttt_parameters"]]
+
+
+def select_trainable(module: torch.jit.ScriptModule, names: Sequence[str]
+                     ) -> Tuple[Dict[str, torch.nn.Parameter], List[torch.nn.Parameter]]:
+    """Every parameter of ``module`` by name, and those named (in ``names``' order), which
+    alone keep requires_grad: the rest of the module is frozen."""
+    parameters, chosen = dict(module.named_parameters()), set(names)
+    for name, p in parameters.items():
+        p.requires_grad_(name in chosen)
+    return parameters, [parameters[name] for name in names]
+
+
 class TTTEngine:
     """K optimizer steps on the prior loss of a TorchScript model file's module."""
 
     def __init__(self, module: torch.jit.ScriptModule, settings: TTTSettings) -> None:
         self.module = module
         self.settings = settings.check()
-        from .export import metadata_of
-
         # also checks that the TTT parameters it names exist
         self.metadata = metadata_of(module, "(the module to adapt)")
-        if not self.metadata.get("ttt_parameters"):
-            raise ValueError("the model file names no representation parameters for TTT")
-        names = {f"model.{name}" for name in self.metadata["ttt_parameters"]}
-        self.parameters = dict(module.named_parameters())
-        self.trainable = [p for name, p in self.parameters.items() if name in names]
-        for name, p in self.parameters.items():
-            p.requires_grad_(name in names)
-        self.dtype = {"float32": torch.float32, "float64": torch.float64}[self.metadata["dtype"]]
+        names = ttt_parameter_names(self.metadata,
+                                    "the model file names no representation parameters for TTT")
+        self.parameters, self.trainable = select_trainable(module, names)
+        self.dtype = DTYPES[self.metadata["dtype"]]
         self.cutoff = float(self.metadata["cutoff"])
         self.elements = list(self.metadata["elements"])
 
@@ -257,8 +264,6 @@ def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
 
 def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:
     """A model file, checked (its metadata is checked where it is read: TTTEngine)."""
-    from .export import load_model_file
-
     return load_model_file(model_path)
 
 
@@ -276,17 +281,12 @@ def adapt_model(model_path: Union[str, Path], structures: Sequence[Atoms],
 
 def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
                  output: Union[str, Path]) -> None:
-    """Writes the adapted module as a model file (metadata gains a ``ttt`` record), under a
-    temporary name first so that an existing file is never left half-written."""
+    """Writes the adapted module as a model file (metadata gains a ``ttt`` record) with the one
+    model-file writer (checksums, atomic; ModelFileWriteError on failure)."""
     metadata = json.loads(module.metadata_json)
     metadata["ttt"] = {k: v for k, v in record.items() if k != "history"}
     module.metadata_json = json.dumps(metadata, sort_keys=True)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    from .export import stamp_checksum
-
-    stamp_checksum(module)
-    write_atomically(output, lambda partial: module.save(str(partial)))
+    write_model_file(module, output)
 
 
 __all__ = ["TTTSettings", "TTTEngine", "label_with_prior", "adapt_model", "save_adapted",

@@ -3,14 +3,14 @@
 For a test structure and each candidate radius r of a grid, build the radius graph (with
 self-loops), take its normalized-Laplacian spectrum and its distance to the training
 average at the same r; predict with the best radius. We compare spectra by their first
-NUM_MOMENTS moments (:func:`mlff_ttt.spectral.moment_distance`: the RMS of their z-scores
-against the training structures), which the linear-scaling kernel computes exactly on
-boxes of any size, so the dense reference here and the kernel in
-LAMMPS choose the same way. The trained cutoff stays in use unless the structure's distance
+NUM_MOMENTS moments (:func:`mlff_ttt.refine.spectral.moment_distance`: the RMS of their
+z-scores against the training structures), which the linear-scaling kernel computes exactly
+on boxes of any size, so the dense reference here and the kernel in LAMMPS choose the same
+way. The trained cutoff stays in use unless the structure's distance
 there exceeds the training mean + RR_GATE_STD standard deviations (the monitor flags at one;
 see cpp/radius_refiner.h for why RR waits for more), which keeps RR from touching
 in-distribution structures. Graph edges are weighted by the models' cosine envelope at each
-radius (:mod:`mlff_ttt.spectral`), so the distances are continuous in the positions.
+radius (:mod:`mlff_ttt.refine.spectral`), so the distances are continuous in the positions.
 
 The reference statistics of a training set (:func:`reference_statistics`) are computed at
 export and stored in the model file; they also hold what the live shift monitor compares
@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from ase import Atoms
 
-from . import _core
+from .. import _core
+from ..data import mean_force_norm
 from .spectral import (NUM_MOMENTS, SPECTRUM_GRID, dense_moments, kernel_moments,
                        laplacian_spectrum, moment_distance, spectral_density, spectral_distance)
 
@@ -120,8 +121,6 @@ def moment_statistics(moments: np.ndarray):
 def reference_statistics(frames: Sequence[Atoms], radii: Sequence[float],
                          source: str = "train") -> ReferenceStatistics:
     """Training statistics for every radius (the last radius must be the trained cutoff)."""
-    from .diagnose import mean_force_norm
-
     if len(frames) < 2:
         raise ValueError(f"{source}: needs at least 2 structures for the reference statistics")
     radii = [float(r) for r in radii]
