@@ -81,7 +81,8 @@ def test_prior_is_cheap_and_correlated_with_reference(tiny):
     # Cost per call on aspirin: printed only (timings are machine dependent).
     aspirin = molecules._embed(molecules.SMILES["aspirin"], 42)
     cost = {}
-    for label, fn, repeat in (("REF", molecules._reference, 3), ("PRIOR", molecules._prior, 20)):
+    for label, fn, repeat in (("REF", molecules._reference, 3),
+                              ("PRIOR", molecules.gfnff_single_point, 20)):
         fn(aspirin.numbers, aspirin.positions)  # warm-up
         start = time.perf_counter()
         for _ in range(repeat):
@@ -114,7 +115,7 @@ def test_bad_frame_is_named(defect):
 
 
 def test_failed_calculation_is_named(monkeypatch):
-    real = molecules._prior
+    real = molecules.gfnff_single_point
     calls = []
 
     def flaky(numbers, positions):
@@ -123,7 +124,7 @@ def test_failed_calculation_is_named(monkeypatch):
             raise RuntimeError("GFN-FF initialization failed")
         return real(numbers, positions)
 
-    monkeypatch.setattr(molecules, "_prior", flaky)
+    monkeypatch.setattr(molecules, "gfnff_single_point", flaky)
     with pytest.raises(ValueError, match=r"^frame 3: PRIOR calculation failed"):
         molecules.label_frames(_valid_frames(), progress=False)
 

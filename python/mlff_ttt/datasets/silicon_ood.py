@@ -30,6 +30,7 @@ from ase.spacegroup import crystal
 from tqdm import tqdm
 
 from ..files import write_atomically, write_text_atomically
+from ..priors.lammps_evaluator import BOX_SETUP, SI_MASS, new_lammps
 from . import silicon
 
 STRIDE_STEPS = 25
@@ -87,12 +88,12 @@ def run_trajectory(name: str, traj: dict, on_frame=None) -> list[Atoms]:
     recipe = RECIPES[name]
     start = build_structure(recipe["structure"], np.random.default_rng(traj["structure_seed"]))
     temp = traj["temperature_K"]
-    lmp = silicon._new_lammps()
+    lmp = new_lammps()
     try:
         cell = start.cell.array
-        lmp.commands_list([*silicon.BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0",
-                           "create_box 1 cell", f"mass 1 {silicon.SI_MASS}",
-                           *silicon._potentials()["REF"]["commands"]])
+        lmp.commands_list([*BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0",
+                           "create_box 1 cell", f"mass 1 {SI_MASS}",
+                           *silicon.potentials()["REF"]["commands"]])
         lmp.reset_box([0.0, 0.0, 0.0], [cell[0, 0], cell[1, 1], cell[2, 2]], 0.0, 0.0, 0.0)
         n = len(start)
         created = lmp.create_atoms(n, list(range(1, n + 1)), [1] * n,
@@ -119,7 +120,7 @@ def run_trajectory(name: str, traj: dict, on_frame=None) -> list[Atoms]:
         frames = []
         for _ in range(traj["n_frames"]):
             lmp.command(f"run {STRIDE_STEPS}")
-            frames.append(silicon._snapshot(lmp))
+            frames.append(silicon.snapshot(lmp))
             if on_frame:
                 on_frame()
         return frames
@@ -148,9 +149,9 @@ def generate(out_dir, seed: int = 0, n_frames: int = 40, splits=None,
         raise ValueError("n_frames must be positive")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    versions = silicon._versions()
+    versions = silicon.versions()
     potentials = {k: {f: v for f, v in spec.items() if f != "commands"}
-                  for k, spec in silicon._potentials().items()}
+                  for k, spec in silicon.potentials().items()}
     paths = {}
     for name in splits:
         path = out_dir / f"si_{name}.xyz"

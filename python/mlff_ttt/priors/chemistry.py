@@ -9,15 +9,53 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms, units
 
-from ..datasets import molecules
 from .base import Labels, Prior, check_labels, small_molecule
 
 KCAL_PER_MOL = units.kcal / units.mol  # eV
+MAX_Z = 86  # both GFN2-xTB (the molecular datasets' reference) and GFN-FF cover H-Rn
+MIN_DISTANCE = 0.3  # A; closer atom pairs are rejected before calling the calculators
+
+
+def check_molecule_frame(i: int, atoms) -> None:
+    """Raise ValueError (naming frame i) for input the molecular calculators (these priors,
+    and the datasets' GFN2-xTB reference) cannot handle."""
+    if not isinstance(atoms, Atoms):
+        raise ValueError(f"frame {i}: expected ase.Atoms, got {type(atoms).__name__}")
+    if len(atoms) == 0:
+        raise ValueError(f"frame {i}: no atoms")
+    if np.any(atoms.pbc):
+        raise ValueError(f"frame {i}: only non-periodic molecules are supported (pbc={atoms.pbc.tolist()})")
+    z = atoms.numbers
+    if np.any((z < 1) | (z > MAX_Z)):
+        raise ValueError(f"frame {i}: atomic numbers must be in 1..{MAX_Z}, got {sorted(set(z.tolist()))}")
+    if int(z.sum()) % 2:
+        raise ValueError(f"frame {i}: odd number of electrons; only neutral closed-shell "
+                         "molecules are supported")
+    pos = atoms.positions
+    if not np.all(np.isfinite(pos)):
+        raise ValueError(f"frame {i}: non-finite positions")
+    if len(atoms) > 1:
+        d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
+        d[np.diag_indices_from(d)] = np.inf
+        a, b = np.unravel_index(np.argmin(d), d.shape)
+        if d[a, b] < MIN_DISTANCE:
+            raise ValueError(f"frame {i}: atoms {a} and {b} are {d[a, b]:.3g} A apart "
+                             f"(minimum {MIN_DISTANCE} A)")
+
+
+def gfnff_single_point(numbers: np.ndarray, positions: np.ndarray) -> tuple[float, np.ndarray]:
+    """GFN-FF energy (eV) and forces (eV/A); the topology is perceived from this geometry."""
+    from gfnff import GFNFFCalculator
+
+    pos_bohr = positions / units.Bohr
+    with GFNFFCalculator(numbers, pos_bohr, printlevel=0) as calc:
+        energy, gradient, _ = calc.singlepoint(numbers, pos_bohr)
+    return float(energy) * units.Hartree, -np.asarray(gradient) * (units.Hartree / units.Bohr)
 
 
 class MoleculePrior(Prior):
-    """Frames checked as in ``mlff_ttt.datasets.molecules``; ``single_point(numbers,
-    positions)`` returns one frame's energy (eV) and forces (eV/A)."""
+    """Frames checked by :func:`check_molecule_frame` (as the molecular datasets check theirs);
+    ``single_point(numbers, positions)`` returns one frame's energy (eV) and forces (eV/A)."""
 
     def single_point(self, numbers: np.ndarray, positions: np.ndarray):
         raise NotImplementedError
@@ -25,7 +63,7 @@ class MoleculePrior(Prior):
     def compute(self, frames: list[Atoms]) -> Labels:
         frames = list(frames)
         for i, atoms in enumerate(frames):
-            molecules._check_frame(i, atoms)
+            check_molecule_frame(i, atoms)
         energies, forces = [], []
         for i, atoms in enumerate(frames):
             try:
@@ -42,12 +80,12 @@ class MoleculePrior(Prior):
 
 class GFNFF(MoleculePrior):
     """GFN-FF with a fresh topology per frame: the PRIOR labels of the molecular datasets
-    (``mlff_ttt.datasets.molecules._prior``). ``cost_per_atom``: measured on benzene."""
+    (:func:`gfnff_single_point`). ``cost_per_atom``: measured on benzene."""
 
     name = "gfnff"
 
     def single_point(self, numbers, positions):
-        return molecules._prior(numbers, positions)
+        return gfnff_single_point(numbers, positions)
 
 
 class RDKitMMFF(MoleculePrior):

