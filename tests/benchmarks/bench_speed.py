@@ -181,6 +181,7 @@ def raw_model_time(model_file: Path, dump: Path, repeats: int = 10) -> dict:
     from ase import Atoms
 
     from mlff_ttt.graph import radius_graph
+    from mlff_ttt.model_file import DTYPES
 
     torch.set_num_threads(1)
     torch._C._get_graph_executor_optimize(False)  # sets it (and returns the old value)
@@ -192,7 +193,7 @@ def raw_model_time(model_file: Path, dump: Path, repeats: int = 10) -> dict:
     xyz = np.array([[float(v) for v in line.split()[1:4]] for line in lines[9:9 + n]])
     atoms = Atoms(["Si"] * n, positions=xyz, cell=np.diag(bounds[:, 1] - bounds[:, 0]), pbc=True)
     graph = radius_graph(atoms, float(model.cutoff), list(model.elements))
-    dtype = torch.float32 if model.dtype == "float32" else torch.float64
+    dtype = DTYPES[model.dtype]
     species = torch.from_numpy(graph.species)
     edge_index = torch.from_numpy(graph.edge_index)
     edge_vec = torch.from_numpy(graph.edge_vec).to(dtype)

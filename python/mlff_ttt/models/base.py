@@ -5,13 +5,21 @@ from typing import Dict, List
 
 from torch import nn
 
+from .layers import CosineEnvelope
+
 
 class TwoHeadModel(nn.Module):
-    """Base class. Subclasses create ``embedding`` and ``shared`` (the representation) and
-    ``prior_head`` and ``reference_head``; ``parameter_groups`` splits by those names."""
+    """Base class: the hyper-parameters, and the modules every architecture has. A subclass
+    names its ``architecture`` and its ``layer_types``: the radial basis class (called with
+    cutoff, num_basis), the message-passing block class (hidden, num_basis) and the energy
+    head class (hidden, num_basis, num_layers, num_elements). The representation is
+    ``embedding`` and ``shared``; ``parameter_groups`` splits by those names and the heads'."""
 
-    def __init__(self, elements: List[str], cutoff: float, hidden: int, num_basis: int,
-                 shared_layers: int, head_layers: int) -> None:
+    architecture = ""
+    layer_types = ()
+
+    def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
+                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
         super().__init__()
         if shared_layers < 1 or head_layers < 0:
             raise ValueError("need shared_layers >= 1 and head_layers >= 0")
@@ -21,6 +29,16 @@ class TwoHeadModel(nn.Module):
         self.hparams: Dict[str, object] = dict(
             elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
             shared_layers=shared_layers, head_layers=head_layers)
+        basis, block, head = self.layer_types
+        # Created in this order, which seeded initial weights and the parameter order (model
+        # files' ttt_parameters, optimizer states) depend on: the shared representation, then
+        # the two heads.
+        self.embedding = nn.Embedding(len(elements), hidden)
+        self.basis = basis(cutoff, num_basis)
+        self.envelope = CosineEnvelope(self.cutoff)
+        self.shared = nn.ModuleList([block(hidden, num_basis) for _ in range(shared_layers)])
+        self.prior_head = head(hidden, num_basis, head_layers, len(elements))
+        self.reference_head = head(hidden, num_basis, head_layers, len(elements))
 
     def parameter_groups(self) -> Dict[str, List[str]]:
         """Parameter names of the representation (TTT updates these) and of each head."""

@@ -16,7 +16,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
-from .layers import CosineEnvelope, EnergyReadout, layer_edge_count
+from .layers import EnergyReadout, layer_edge_count
 
 # Keeps sqrt differentiable (to second order, for force training) where a vector feature is
 # zero: at initialisation, for isolated atoms, and in symmetric environments.
@@ -116,20 +116,11 @@ class EnergyHead(EnergyReadout):
 
 
 class PaiNN(TwoHeadModel):
-    architecture = "painn"
+    """Scalar features s (N, F) and vector features v (N, 3, F), updated by message and update
+    blocks; the energy heads read s."""
 
-    def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
-                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
-        super().__init__(elements, cutoff, hidden, num_basis, shared_layers, head_layers)
-        self.hidden = hidden
-        # shared representation
-        self.embedding = nn.Embedding(len(elements), hidden)
-        self.basis = SineBasis(cutoff, num_basis)
-        self.envelope = CosineEnvelope(cutoff)
-        self.shared = nn.ModuleList([Block(hidden, num_basis) for _ in range(shared_layers)])
-        # heads
-        self.prior_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
-        self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
+    architecture = "painn"
+    layer_types = (SineBasis, Block, EnergyHead)
 
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
                        edge_vec: torch.Tensor, radius: Optional[float] = None,
@@ -142,7 +133,7 @@ class PaiNN(TwoHeadModel):
         basis = self.basis(r)
         envelope = self.envelope(r, radius)
         s = self.embedding(species)
-        v = s.new_zeros((s.shape[0], 3, self.hidden))
+        v = s.new_zeros((s.shape[0], 3, self.embedding.embedding_dim))
         for k, block in enumerate(self.shared):
             n = layer_edge_count(layer_edges, k, edge_index.shape[1])
             s, v = block(s, v, edge_index[:, :n], basis[:n], envelope[:n], unit[:n])

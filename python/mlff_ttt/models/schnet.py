@@ -15,8 +15,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
-from .layers import (CosineEnvelope, EnergyReadout, GaussianBasis, ShiftedSoftplus,
-                     layer_edge_count)
+from .layers import EnergyReadout, GaussianBasis, ShiftedSoftplus, layer_edge_count
 
 
 class Interaction(nn.Module):
@@ -57,19 +56,10 @@ class EnergyHead(EnergyReadout):
 
 
 class SchNet(TwoHeadModel):
-    architecture = "schnet"
+    """Invariant features h (N, F), updated by continuous-filter convolutions."""
 
-    def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
-                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
-        super().__init__(elements, cutoff, hidden, num_basis, shared_layers, head_layers)
-        # shared representation
-        self.embedding = nn.Embedding(len(elements), hidden)
-        self.basis = GaussianBasis(cutoff, num_basis)
-        self.envelope = CosineEnvelope(cutoff)
-        self.shared = nn.ModuleList([Interaction(hidden, num_basis) for _ in range(shared_layers)])
-        # heads
-        self.prior_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
-        self.reference_head = EnergyHead(hidden, num_basis, head_layers, len(elements))
+    architecture = "schnet"
+    layer_types = (GaussianBasis, Interaction, EnergyHead)
 
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
                        edge_vec: torch.Tensor, radius: Optional[float] = None,

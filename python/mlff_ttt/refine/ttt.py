@@ -38,14 +38,22 @@ STORED_LABELS = "labels"
 
 @dataclass
 class TTTSettings:
+    """How TTT adapts a model, offline and (with :class:`mlff_ttt.plugin.adapter.MDSettings`'
+    bounds) in MD; the defaults are ours, :meth:`paper` gives the paper's."""
+
     steps: int = 50
+    """Optimizer steps per adaptation (in MD: per update)."""
     lr: float = 1e-3
     optimizer: str = "adam"
-    momentum: float = 0.9          # SGD only
+    """One of OPTIMIZERS; ``momentum`` is SGD's only."""
+    momentum: float = 0.9
     weight_decay: float = 0.0
     energy_weight: float = 100.0
+    """The prior loss: energy_weight x MSE of the energy per atom + force_weight x MSE of the
+    force components (the model's prior head against the prior's labels)."""
     force_weight: float = 10.0
     batch_size: int = 8
+    """Structures per optimizer step (offline; drawn in a seeded random order)."""
     seed: int = 0
     # Adapt only when the prior head's loss on the new structures exceeds its validation
     # structures' mean + gate_std standard deviations (0: always; the statistics are in the
