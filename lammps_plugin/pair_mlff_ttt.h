@@ -1,9 +1,24 @@
-/* pair_style mlff_ttt: thin LAMMPS glue around the mlff-ttt C++ core.
-   Turns LAMMPS's full neighbor list (with ghosts) into the core's graph, and scatters the
-   returned energies, forces and virials back. No physics or ML lives here. */
+/* pair_style mlff_ttt: LAMMPS glue around the mlff-ttt C++ core (cpp/). Turns LAMMPS's full
+   neighbor list (with ghosts) into the core's graph, scatters the returned energies, forces
+   and virials back, and schedules RR, the shift monitor, test-time training and the hook.
+   No physics or ML lives here: the model, the spectral and force statistics, the unit
+   conversion and the TTT engine are the core's. Beside this file: the keywords
+   (mlff_ttt_options), the atom types the model sees (mlff_ttt_types), communication
+   (mlff_ttt_comm), RR and the monitor (mlff_ttt_rr_monitor), the TTT prior (mlff_ttt_prior)
+   and driver (mlff_ttt_driver), the hook (mlff_ttt_hook), the vector (mlff_ttt_vector), the
+   restart record (mlff_ttt_restart) and the error policy (mlff_ttt_errors). */
 #pragma once
 
 #include "pair.h"
+
+#include "mlff_ttt_comm.h"
+#include "mlff_ttt_driver.h"
+#include "mlff_ttt_hook.h"
+#include "mlff_ttt_options.h"
+#include "mlff_ttt_prior.h"
+#include "mlff_ttt_rr_monitor.h"
+#include "mlff_ttt_types.h"
+#include "mlff_ttt_vector.h"
 
 #include <cstdio>
 #include <memory>
@@ -12,11 +27,8 @@
 
 namespace mlff {
 class ModelRunner;
-class PythonHook;
-class RadiusRefiner;
-class TTTBridge;
 struct Graph;
-struct TTTUpdate;
+struct Results;
 }    // namespace mlff
 
 namespace LAMMPS_NS {
@@ -42,82 +54,31 @@ class PairMLFFTTT : public Pair {
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
 
-  // Entries of the `compute pair mlff_ttt` vector, in this order.
-  enum {
-    RR_RADIUS, SPECTRAL_DISTANCE, FORCE_NORM_Z, CONNECTIVITY_SHIFT, FORCE_SHIFT,
-    TTT_UPDATES, TTT_LOSS_BEFORE, TTT_LOSS_AFTER, TTT_ENERGY_CHANGE, TTT_ENERGY_CHANGE_SUM,
-    TTT_SECONDS, RR_ENERGY_CHANGE, REFINEMENT_ENERGY_CHANGE_SUM, NUM_EXTRA
-  };
-
-  // The engine's ghost communication and MPI sums, for the TTT bridge: values hold `width`
-  // doubles per owned and ghost atom.
-  void reverse_sum(double *values, int width);
-  void forward(double *values, int width);
-  void sum(double *values, int n);
-  void broadcast(double *values, int n);
-
  protected:
   void allocate();
   void build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out);
-  double energy_conversion() const;
+  bigint model_atoms();                // atoms the model sees, over all ranks
+  double energy_conversion() const;    // model units -> LAMMPS units
   void check_step(const std::string &failure);
-  void spectral_update(bool all_radii);
-  void monitor_forces(const std::vector<double> &forces);
-  void prior_coeff(int narg, char **arg);
-  void init_prior();
-  void init_prior_pair();
-  bool prior_init_pending;             // init_one sets the prior pair style up
-  void check_prior_elements();
-  mlff::TTTUpdate ttt_update();
-  void ttt_record(const mlff::TTTUpdate &result, double change, double started);
-  double global_energy(double local_energy);
-  double evaluate_prior(std::vector<double> &forces);    // this rank's share of this step's energy
   double model_energy(double at_radius);
+  double global_energy(double local_energy);
+  void spectral_update(bool all_radii);
+  void add_to_lammps(const mlff::Results &result, double scale);
 
-  enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };
-  RRMode rr_mode;
-  bigint rr_every;
-  std::vector<double> rr_grid;         // as given by rr_grid (empty: the model's radii)
-  bool rr_grid_given;
-  double min_distance;                 // closer atoms are an error (A); 0: no check
-  std::string device;                  // where the model runs: "cpu" or "cuda"
-  int monitor_every;                   // 0: off
-  bool monitor_given;                  // `monitor every N` written in the deck
-  bool rr_once_pending;
-  double radius;                       // in use: the trained cutoff unless RR chose another
-  bool radius_evaluated;               // a force call has used `radius` (a change then counts)
-  bool warned_connectivity, warned_force;
-  bool warned_unused_prior = false;    // a prior line without `ttt` is said once
-  double extra[NUM_EXTRA];             // the vector's values, the same on every rank
-  std::unique_ptr<mlff::RadiusRefiner> refiner;
-  std::vector<double> comm_buffer;     // what forward/reverse communication moves
-  int comm_width;                      // doubles per atom in comm_buffer
-  static constexpr int COMM_WIDTH = 3; // at most, per message
-  void communicate(double *values, int width, bool reverse);
+  mlff_ttt::Options options;                       // the pair_style keywords
+  std::vector<std::string> settings_args;          // as given, for restart files
 
-  // test-time training: `ttt every N steps K lr X ...` and the prior of `pair_coeff * * prior`
-  bigint ttt_every;
-  int ttt_steps;
-  double ttt_lr, ttt_max_change;
-  double ttt_prior_timeout;            // seconds a Python prior may take (0: no limit)
-  std::string ttt_optimizer, ttt_log_path, ttt_save_path;
-  std::string model_path;
-  std::unique_ptr<Pair> prior_pair;    // a LAMMPS pair style evaluated as the prior, or
-  std::string prior_python;            // the name of a registry prior (one rank only)
-  std::vector<std::pair<std::string, std::string>> prior_params;
-  std::vector<std::string> type_elements, prior_elements;
-  std::unique_ptr<mlff::TTTBridge> ttt;
-  FILE *ttt_log;
-  bigint ttt_last_step;                // an update per step at most (a run's set-up repeats it)
-  std::string ttt_optimizer_file;      // optimizer state of a restart file, for the bridge
-
-  // what restart files carry: the pair_style arguments, the model line (model path made
-  // absolute, elements) and the prior line, each as given after "* *"
-  std::vector<std::string> settings_args, model_args, prior_args;
-  void write_strings(FILE *fp, const std::vector<std::string> &strings);
-  std::vector<std::string> read_strings(FILE *fp);
-
+  // the model line: the model, its path as given and (made absolute) with the elements for
+  // restart files, and which atom types it sees
   std::unique_ptr<mlff::ModelRunner> model;
+  std::string model_path;
+  std::vector<std::string> model_args;
+  mlff_ttt::TypeMap types;
+
+  double radius = 0.0;                 // in use: the trained cutoff unless RR chose another
+  bool radius_evaluated = false;       // a force call has used `radius` (a change then counts)
+  double extra[mlff_ttt::NUM_EXTRA] = {};    // the vector (mlff_ttt_vector.h), same on all ranks
+
   // what the model evaluates: periodic images folded onto their owners, so a rank that spans
   // a periodic direction whole evaluates each atom once
   std::unique_ptr<mlff::Graph> graph;
@@ -126,15 +87,14 @@ class PairMLFFTTT : public Pair {
   std::unique_ptr<mlff::Graph> atom_graph;
   std::vector<int> image_owner;        // find_image_owners of the current atoms (storage)
   std::vector<double> atom_forces;     // the model's forces per LAMMPS atom (owned + ghost)
-  std::vector<int> type_to_species;    // LAMMPS type (1-based) -> model element index (-1: NULL)
-  bool has_null_types;                 // some type is NULL: its atoms are not in the graphs
   std::vector<unsigned char> excluded_atoms;    // per owned and ghost atom: of a NULL type
-  bigint model_atoms();                // atoms the model sees, over all ranks
 
-  std::unique_ptr<mlff::PythonHook> hook;
-  std::string hook_target;
-  bigint hook_every;
-  bigint hook_last_step;               // the hook sees each step once (a run's set-up repeats it)
+  mlff_ttt::GhostComm ghost_comm;
+  mlff_ttt::RRMonitor rr_monitor;      // `rr ...`, `monitor ...`
+  mlff_ttt::Prior prior;               // `pair_coeff * * prior ...`
+  mlff_ttt::TTTDriver ttt;             // `ttt every N ...`
+
+  mlff_ttt::Hook hook;                 // `hook every N ...`
 };
 
 }    // namespace LAMMPS_NS

@@ -1,0 +1,149 @@
+#include "mlff_ttt_driver.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "platform.h"
+#include "update.h"
+#include "utils.h"
+
+#include "mlff_ttt_comm.h"
+#include "mlff_ttt_options.h"
+#include "mlff_ttt_prior.h"
+#include "mlff_ttt_restart.h"
+#include "mlff_ttt_vector.h"
+
+#include "graph.h"
+#include "model_runner.h"
+
+#include <exception>
+
+using namespace LAMMPS_NS;
+using namespace LAMMPS_NS::mlff_ttt;
+
+TTTDriver::TTTDriver(LAMMPS *lmp, const Options &options, Prior &prior, GhostComm &ghost_comm) :
+    Pointers(lmp), options(options), prior(prior), ghost_comm(ghost_comm)
+{
+}
+
+TTTDriver::~TTTDriver()
+{
+  close_log();
+}
+
+void TTTDriver::close_log()
+{
+  if (log_file) fclose(log_file);
+  log_file = nullptr;
+}
+
+void TTTDriver::start(const std::string &model_path)
+{
+  if (!bridge) {
+    try {
+      bridge = std::make_unique<mlff::TTTBridge>(model_path, options.ttt);
+      if (!prior.registry_name().empty())
+        bridge->set_registry_prior(prior.registry_name(), prior.registry_params());
+      if (!optimizer_file.empty()) bridge->load_optimizer(optimizer_file);
+      optimizer_file.clear();
+    } catch (std::exception &e) {
+      error->all(FLERR, "pair_style mlff_ttt: {}", e.what());
+    }
+  }
+  if (comm->me == 0 && !options.ttt_log_path.empty() && !log_file) {
+    log_file = fopen(options.ttt_log_path.c_str(), "w");
+    if (!log_file) error->one(FLERR, "Cannot open TTT log file {}", options.ttt_log_path);
+    fputs("# step loss_before loss_after rolled_back energy_change energy_change_sum seconds\n",
+          log_file);
+  }
+}
+
+bool TTTDriver::due(bigint step) const
+{
+  return bridge && step % options.ttt_every == 0 && step != last_step;
+}
+
+double TTTDriver::begin(bigint step)
+{
+  last_step = step;
+  return platform::walltime();
+}
+
+mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &graph,
+                                 NeighList *list, const TypeMap &types, bigint n_atoms,
+                                 double radius, double scale)
+{
+  mlff::TTTUpdate result;
+  const int ntotal = atom->nlocal + atom->nghost;
+  std::vector<double> prior_forces(3 * ntotal, 0.0);
+  const double prior_energy = prior.evaluate(prior_forces, list, types, *bridge, scale) / scale;
+  for (auto &v : prior_forces) v /= scale;
+  // a non-finite prior (NaN energy from a failed registry prior, or a pair style's output)
+  // reaches the engine, whose loss is then non-finite: the update is rolled back there
+
+  GraphCommunicator bridge_comm(ghost_comm, graph, ntotal);
+  std::vector<double> node_prior_forces(3 * graph.n_nodes);
+  mlff::gather_from_atoms(graph, prior_forces.data(), 3, node_prior_forces.data());
+  try {
+    result = bridge->update(graph, node_prior_forces.data(), prior_energy, n_atoms, radius,
+                            bridge_comm);
+    model.set_parameters(bridge->parameter_names(), result.values);
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair_style mlff_ttt at step {}: {}", update->ntimestep, e.what());
+  }
+  if (result.rolled_back && comm->me == 0)
+    error->warning(FLERR, "mlff_ttt: TTT update at step {} rolled back: {}", update->ntimestep,
+                   result.reason);
+  return result;
+}
+
+void TTTDriver::save_adapted(bigint step)
+{
+  if (options.ttt_save_path.empty() || comm->me != 0) return;
+  try {
+    bridge->save(options.ttt_save_path, step);
+  } catch (std::exception &e) {
+    // the file is replaced through a temporary name, so the last saved model survives a
+    // failed save; losing the run over it would cost more than a missed save
+    error->warning(FLERR, "mlff_ttt: could not save the adapted model at step {} (the run "
+                   "goes on; an earlier save is left as it was): {}", step, e.what());
+  }
+}
+
+void TTTDriver::record(bigint step, const mlff::TTTUpdate &result, double change,
+                       double started, double *vector)
+{
+  if (!result.rolled_back) vector[TTT_UPDATES] += 1.0;
+  vector[TTT_LOSS_BEFORE] = result.loss_before;
+  vector[TTT_LOSS_AFTER] = result.loss_after;
+  vector[TTT_ENERGY_CHANGE] = change;
+  vector[TTT_ENERGY_CHANGE_SUM] += change;
+  vector[REFINEMENT_ENERGY_CHANGE_SUM] += change;
+  save_adapted(step);
+  vector[TTT_SECONDS] += platform::walltime() - started;
+  if (!log_file) return;
+  fmt::print(log_file, "{} {:.17g} {:.17g} {} {:.17g} {:.17g} {:.6g}\n", step,
+             result.loss_before, result.loss_after, result.rolled_back ? 1 : 0, change,
+             vector[TTT_ENERGY_CHANGE_SUM], vector[TTT_SECONDS]);
+  fflush(log_file);
+}
+
+TTTDriver::AdaptedFiles TTTDriver::write_adapted_files(bigint step)
+{
+  const std::string model_file = fmt::format("mlff_ttt_adapted_step{}.pt", step);
+  const std::string optimizer = fmt::format("mlff_ttt_adapted_step{}.optimizer.pt", step);
+  try {
+    bridge->save(model_file, step);
+    bridge->save_optimizer(optimizer);
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair_style mlff_ttt: cannot write the adapted model for the restart "
+               "file: {}", e.what());
+  }
+  return {absolute_path(model_file), absolute_path(optimizer)};
+}
+
+void TTTDriver::restore(bigint last_update_step, const std::string &optimizer_state_file)
+{
+  last_step = last_update_step;
+  optimizer_file = optimizer_state_file;
+}

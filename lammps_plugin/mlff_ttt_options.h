@@ -1,0 +1,49 @@
+/* The keywords of pair_style mlff_ttt and their parser. The member initializers below are the
+   only copy of each default (those of TTT's optimizer live in mlff::TTTOptions, which the
+   bridge takes as it is):
+
+   pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
+                       [min_distance D] [device cpu|cuda]
+                       [ttt every N steps K lr X [optimizer sgd|adam] [max_change D]
+                            [prior_timeout T] [log FILE] [save FILE]]
+                       [hook every N module:function] */
+#pragma once
+
+#include "lmptype.h"
+
+#include "ttt_bridge.h"
+
+#include <string>
+#include <vector>
+
+namespace LAMMPS_NS {
+class LAMMPS;
+
+namespace mlff_ttt {
+
+struct Options {
+  enum RRMode { RR_OFF, RR_ONCE, RR_EVERY };
+  RRMode rr_mode = RR_OFF;
+  bigint rr_every = 0;                 // rr every N
+  std::vector<double> rr_grid;         // as given by rr_grid (empty: the model's radii)
+  bool rr_grid_given = false;
+  int monitor_every = 10;              // 0: off
+  bool monitor_given = false;          // `monitor every N` or `monitor off` written in the deck
+  double min_distance = 0.5;           // closer atoms are an error (A); 0: no check
+  std::string device = "cpu";          // where the model runs: "cpu" or "cuda"
+
+  bigint ttt_every = 0;                // 0: no test-time training
+  mlff::TTTOptions ttt;                // steps K, lr X (both required), the rest optional
+  std::string ttt_log_path, ttt_save_path;    // empty: no log, no saved model
+
+  bigint hook_every = 0;
+  std::string hook_target;             // module:function; empty: no hook
+};
+
+/* Sets `options` from the pair_style arguments, starting from the defaults, and ends the run
+   with a LAMMPS error naming the keyword for a malformed or out-of-range one. The hook's
+   target is checked for its form only: its module is imported when the hook is created. */
+void parse_options(LAMMPS *lmp, int narg, char **arg, Options &options);
+
+}    // namespace mlff_ttt
+}    // namespace LAMMPS_NS

@@ -1,0 +1,214 @@
+#include "mlff_ttt_prior.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "neigh_list.h"
+#include "pair.h"
+#include "update.h"
+#include "utils.h"
+
+#include "mlff_ttt_comm.h"
+#include "mlff_ttt_types.h"
+#include "ttt_bridge.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <limits>
+
+using namespace LAMMPS_NS;
+using namespace LAMMPS_NS::mlff_ttt;
+
+Prior::Prior(LAMMPS *lmp, GhostComm &ghost_comm) : Pointers(lmp), ghost_comm(ghost_comm) {}
+
+Prior::~Prior() = default;
+
+void Prior::coeff(int narg, char **arg, const TypeMap *types)
+{
+  const std::string style = arg[3];
+  pair.reset();
+  registry.clear();
+  params.clear();
+  warned_unused = false;
+  if (style == "python") {
+    // pair_coeff * * prior python NAME [key=value ...]: the elements are the model line's
+    if (narg < 5) error->all(FLERR, "pair_coeff * * prior python NAME [key=value ...] expected");
+    registry = arg[4];
+    for (int k = 5; k < narg; k++) {
+      const std::string item = arg[k];
+      const auto equal = item.find('=');
+      if (equal == std::string::npos || equal == 0)
+        error->all(FLERR, "pair_coeff * * prior python: expected key=value, got {}", item);
+      params.emplace_back(item.substr(0, equal), item.substr(equal + 1));
+    }
+    elements.clear();
+    if (comm->me == 0) utils::logmesg(lmp, "mlff_ttt: TTT prior {} (Python registry)\n", registry);
+    args.assign(arg + 2, arg + narg);
+    return;
+  }
+  if (style == "mlff_ttt" || style == "hybrid" || style == "hybrid/overlay" ||
+      style == "hybrid/scaled")
+    error->all(FLERR, "pair_coeff * * prior {}: not a usable prior pair style", style);
+  const int ntypes = atom->ntypes;
+  if (narg - 4 < ntypes)
+    error->all(FLERR, "pair_coeff * * prior {} needs the style's arguments ending in one element "
+               "symbol per atom type ({} types)", style, ntypes);
+  elements.assign(arg + narg - ntypes, arg + narg);
+  if (types) check_elements(*types);    // else when the model's line has come
+  int sflag = 0;
+  pair.reset(force->new_pair(style, 1, sflag));
+  if (!pair) error->all(FLERR, "pair_coeff * * prior: unknown pair style {}", style);
+  pair->settings(0, nullptr);
+  std::vector<char *> style_args{arg[0], arg[1]};
+  for (int k = 4; k < narg; k++) style_args.push_back(arg[k]);
+  pair->coeff(static_cast<int>(style_args.size()), style_args.data());
+  if (comm->me == 0) utils::logmesg(lmp, "mlff_ttt: TTT prior pair style {}\n", style);
+  args.assign(arg + 2, arg + narg);
+}
+
+void Prior::check_elements(const TypeMap &types)
+{
+  if (elements == types.elements) return;
+  std::string model_list, prior_list;
+  for (const auto &e : types.elements) model_list += " " + e;
+  for (const auto &e : elements) prior_list += " " + e;
+  error->all(FLERR, "The TTT prior's elements ({} ) do not match the model's pair_coeff "
+             "elements ({} )", prior_list, model_list);
+}
+
+void Prior::warn_unused()
+{
+  if (!given() || warned_unused) return;
+  warned_unused = true;
+  if (comm->me == 0)
+    error->warning(FLERR, "pair_coeff * * prior {}: pair_style mlff_ttt has no ttt keyword, "
+                   "so the prior is not used", args.size() > 1 ? args[1] : "");
+}
+
+void Prior::init(const TypeMap &types)
+{
+  if (!given())
+    error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ... "
+               "or pair_coeff * * prior python NAME");
+  if (pair) {
+    check_elements(types);
+    pending = true;    // in init_one: see init_pending
+  } else if (comm->nprocs > 1) {
+    error->all(FLERR, "The TTT prior {} of the Python registry runs on one MPI rank only "
+               "(use a LAMMPS pair style as the prior on several ranks)", registry);
+  }
+}
+
+/* The prior pair style's set-up. It runs from init_one, after init_style: inside pair hybrid,
+   hybrid's init_style turns every neighbor request made during it into a skip list for the
+   sub-style that made it, and a request of the prior (no sub-style of hybrid's) would skip
+   every atom. With NULL types, Pair::init's steps are taken for the pairs of the model's types
+   only, as pair hybrid sets up its styles (Pair::init requires every type's pairs set). */
+
+void Prior::init_pending(const TypeMap &types, double model_cutoff)
+{
+  if (!pending) return;
+  pending = false;
+  if (!types.has_null) {
+    pair->init();
+  } else {
+    pair->init_style();
+    pair->cutforce = 0.0;
+    for (int i = 1; i <= atom->ntypes; i++)
+      for (int j = i; j <= atom->ntypes; j++) {
+        if (!types.sees(i) || !types.sees(j)) continue;
+        const double cut = pair->init_one(i, j);
+        pair->cutsq[i][j] = pair->cutsq[j][i] = cut * cut;
+        pair->cutforce = std::max(pair->cutforce, cut);
+      }
+  }
+  if (pair->cutforce > model_cutoff + 1e-12)
+    error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
+               "list would be incomplete", pair->cutforce, model_cutoff);
+}
+
+// Whether a neighbor list is a full one (each pair of owned atoms listed from both sides) or a
+// half one: probed on its first pair of owned atoms (true when it has none).
+static bool is_full_list(const NeighList *list, int nlocal)
+{
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    for (int k = 0; k < list->numneigh[i]; k++) {
+      const int j = list->firstneigh[i][k] & NEIGHMASK;
+      if (j >= nlocal || j == i) continue;
+      for (int m = 0; m < list->numneigh[j]; m++)
+        if ((list->firstneigh[j][m] & NEIGHMASK) == i) return true;
+      return false;
+    }
+  }
+  return true;
+}
+
+double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
+                       mlff::TTTBridge &bridge, double to_lammps)
+{
+  if (!pair) return evaluate_registry(forces, types, bridge, to_lammps);
+  const int nlocal = atom->nlocal, ntotal = nlocal + atom->nghost;
+  // into separate storage: atom->f is saved and restored around the prior's compute
+  double **f = atom->f;
+  std::vector<double> saved(f[0], f[0] + 3 * ntotal);
+  std::fill(f[0], f[0] + 3 * ntotal, 0.0);
+  // with NULL types the prior sees the model's atoms only, as a sub-style of pair hybrid
+  // would: through the pair style's (skip) list; its own list holds every atom (see
+  // init_pending), and manybody styles rely on skip lists to never meet a NULL type
+  if (types.has_null && pair->list != list) {    // once per run set-up
+    int full = pair->list && is_full_list(pair->list, nlocal) ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
+    if (!full)
+      error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
+                 "style with one full neighbor list (tersoff, sw, ...)", args[1]);
+    pair->list = list;
+  }
+  pair->compute(1, 0);
+  std::copy(f[0], f[0] + 3 * ntotal, forces.begin());
+  std::copy(saved.begin(), saved.end(), f[0]);
+  ghost_comm.reverse_sum(forces.data(), 3);
+  double energy = pair->eng_vdwl + pair->eng_coul;
+  ghost_comm.sum(&energy, 1);
+  return energy;
+}
+
+/* A registry prior sees this (only) rank's atoms as one structure, in eV and A, in the order
+   of their IDs: methods such as GFN-FF differ at 1e-8 with the atom order, and LAMMPS
+   reorders its atoms in memory (atoms of NULL types are not part of it). */
+
+double Prior::evaluate_registry(std::vector<double> &forces, const TypeMap &types,
+                                mlff::TTTBridge &bridge, double to_lammps)
+{
+  std::vector<int> order;
+  for (int i = 0; i < atom->nlocal; i++)
+    if (types.sees(atom->type[i])) order.push_back(i);
+  std::sort(order.begin(), order.end(),
+            [this](int a, int b) { return atom->tag[a] < atom->tag[b]; });
+  const int n = static_cast<int>(order.size());
+  std::vector<std::string> symbols(n);
+  std::vector<double> positions(3 * n), sorted_forces(3 * n);
+  for (int k = 0; k < n; k++) {
+    symbols[k] = types.elements[atom->type[order[k]] - 1];
+    for (int d = 0; d < 3; d++) positions[3 * k + d] = atom->x[order[k]][d];
+  }
+  const double cell[9] = {domain->xprd, 0.0, 0.0, domain->xy, domain->yprd, 0.0,
+                          domain->xz, domain->yz, domain->zprd};
+  const bool pbc[3] = {domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0};
+  double energy = 0.0;
+  try {
+    energy = bridge.registry_prior(symbols, positions.data(), cell, pbc, sorted_forces.data()) *
+        to_lammps;
+  } catch (std::exception &e) {
+    // a failed prior skips the update (nothing to roll back yet); the run goes on
+    error->warning(FLERR, "mlff_ttt: TTT update at step {} skipped: {}", update->ntimestep,
+                   e.what());
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  for (int k = 0; k < n; k++)
+    for (int d = 0; d < 3; d++) forces[3 * order[k] + d] = sorted_forces[3 * k + d] * to_lammps;
+  return energy;
+}

@@ -1,0 +1,75 @@
+/* The prior of test-time training: what the model adapts towards, on the structure of the step.
+   Either a LAMMPS pair style, created and evaluated inside pair_style mlff_ttt as pair hybrid
+   does with its styles, or a prior of the Python registry (mlff_ttt.priors), which the TTT
+   bridge evaluates on one rank:
+
+   pair_coeff * * prior STYLE args... El1 ... ElN    (the style's own arguments after "* *")
+   pair_coeff * * prior python NAME [key=value ...]  (the model line's elements) */
+#pragma once
+
+#include "pointers.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mlff {
+class TTTBridge;
+}
+
+namespace LAMMPS_NS {
+class NeighList;
+class Pair;
+
+namespace mlff_ttt {
+class GhostComm;
+struct TypeMap;
+
+class Prior : protected Pointers {
+ public:
+  Prior(LAMMPS *lmp, GhostComm &ghost_comm);
+  ~Prior() override;
+
+  // The prior's pair_coeff line, arg[3] being its style. `types` is the model line's mapping,
+  // nullptr while that line has not come (its elements are checked against it then).
+  void coeff(int narg, char **arg, const TypeMap *types);
+  bool given() const { return pair || !registry.empty(); }
+  const std::vector<std::string> &line() const { return args; }    // after "* *"
+  const std::string &registry_name() const { return registry; }    // empty: a pair style
+  const std::vector<std::pair<std::string, std::string>> &registry_params() const
+  {
+    return params;
+  }
+
+  // At a run's set-up without TTT: a warning, once per prior line, that it is not used.
+  void warn_unused();
+  // At a run's set-up with TTT: that there is a prior, and that it can be used.
+  void init(const TypeMap &types);
+  // The prior pair style's own set-up, from the pair style's init_one (see the .cpp).
+  void init_pending(const TypeMap &types, double model_cutoff);
+
+  // The prior's energy (all ranks, LAMMPS units) and its forces on owned atoms (rows of
+  // `forces`, n_local + n_ghost x 3, LAMMPS units; ghost rows are not used afterwards), on
+  // the atoms of `list` (the pair style's). A registry prior that fails is a warning and NaN:
+  // the update is skipped.
+  double evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
+                  mlff::TTTBridge &bridge, double to_lammps);
+
+ private:
+  void check_elements(const TypeMap &types);
+  double evaluate_registry(std::vector<double> &forces, const TypeMap &types,
+                           mlff::TTTBridge &bridge, double to_lammps);
+
+  GhostComm &ghost_comm;
+  std::unique_ptr<Pair> pair;             // a LAMMPS pair style as the prior, or
+  std::string registry;                   // the name of a registry prior
+  std::vector<std::pair<std::string, std::string>> params;    // the registry prior's
+  std::vector<std::string> elements;      // per type: the pair style's element symbols
+  std::vector<std::string> args;          // the line after "* *", for restart files
+  bool pending = false;                   // init_pending sets the pair style up
+  bool warned_unused = false;
+};
+
+}    // namespace mlff_ttt
+}    // namespace LAMMPS_NS

@@ -1,0 +1,16 @@
+/* The entries of the `compute pair mlff_ttt` vector, in this order (docs/lammps.md lists
+   them). The pair style holds the values, the same on every rank; RR and the monitor, and the
+   TTT driver, write their entries; restart files carry them all. */
+#pragma once
+
+namespace LAMMPS_NS {
+namespace mlff_ttt {
+
+enum VectorEntry {
+  RR_RADIUS, SPECTRAL_DISTANCE, FORCE_NORM_Z, CONNECTIVITY_SHIFT, FORCE_SHIFT,
+  TTT_UPDATES, TTT_LOSS_BEFORE, TTT_LOSS_AFTER, TTT_ENERGY_CHANGE, TTT_ENERGY_CHANGE_SUM,
+  TTT_SECONDS, RR_ENERGY_CHANGE, REFINEMENT_ENERGY_CHANGE_SUM, NUM_EXTRA
+};
+
+}    // namespace mlff_ttt
+}    // namespace LAMMPS_NS
