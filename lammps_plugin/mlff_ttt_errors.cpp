@@ -1,24 +1,31 @@
 #include "mlff_ttt_errors.h"
 
+#include "atom.h"
 #include "comm.h"
 #include "error.h"
 #include "lammps.h"
 #include "update.h"
+
+#include "graph.h"
+
+#include <algorithm>
+#include <cmath>
 
 using namespace LAMMPS_NS;
 
 /* The error policy of pair_style mlff_ttt: one rule for each kind of failure.
 
    1. Input (keywords, pair_coeff lines, the model file, units, newton, a prior that does not
-      fit, a hook or TTT bridge that cannot be created, a restart record of another release):
-      error->all where it is found. Every rank reads the same input and files, so every rank
-      reaches that verdict there.
+      fit, a hook or TTT bridge that cannot be created, a restart record that is corrupt or of
+      another release): error->all where it is found. Every rank reads the same input and
+      files, so every rank reaches that verdict there; where ranks could judge differently
+      (whether the prior's neighbor list is a full one), a reduction makes it one verdict first.
    2. A rank's share of a step (atoms closer than min_distance; the model call throwing or
       returning non-finite numbers; the spectral statistics of this rank's atoms): the
       collective verdict below, before the next communication, then error->all on every rank
-      with the worst rank's message (overlaps first, the closest pair among them: see
-      PairMLFFTTT::check_step). error->one would print on the failing rank only, and what
-      another rank than 0 prints can be lost when MPI_Abort ends the run.
+      with the worst rank's message (overlaps first, the closest pair among them: check_step).
+      error->one would print on the failing rank only, and what another rank than 0 prints can
+      be lost when MPI_Abort ends the run.
    3. A failure inside a section whose communication the other ranks may already be waiting in
       (the TTT update, whose Python code calls the ghost communication and MPI sums; the user's
       hook), or in work one rank does alone (writing the restart's model files and opening the
@@ -49,4 +56,23 @@ void mlff_ttt::end_if_any_rank_failed(LAMMPS *lmp, double severity, std::string 
 void mlff_ttt::end_if_any_rank_failed(LAMMPS *lmp, const std::string &failure)
 {
   end_if_any_rank_failed(lmp, failure.empty() ? 0.0 : 1.0, failure);
+}
+
+/* Atoms closer than min_distance are worse than a failed call, and closer pairs worse than
+   farther ones: a model trained on physical structures returns a finite, meaningless number
+   there, so the run stops, naming the pair. */
+
+void mlff_ttt::check_step(LAMMPS *lmp, const mlff::Graph &graph, double min_distance,
+                          const std::string &failure)
+{
+  const double closest = std::sqrt(graph.closest_sq);
+  const bool overlap = min_distance > 0.0 && closest < min_distance;
+  if (!overlap) return end_if_any_rank_failed(lmp, failure);
+  const tagint *tag = lmp->atom->tag;
+  const tagint a = tag[graph.closest_atoms[0]], b = tag[graph.closest_atoms[1]];
+  end_if_any_rank_failed(lmp, 2.0 + 1.0 / (1.0 + closest),
+                         fmt::format("atoms {} and {} are {:.4g} A apart, closer than "
+                                     "min_distance {} A (overlapping atoms: check the input "
+                                     "structure; min_distance 0 switches the check off)",
+                                     std::min(a, b), std::max(a, b), closest, min_distance));
 }

@@ -1,9 +1,13 @@
-/* How pair_style mlff_ttt fails: its error policy (in mlff_ttt_errors.cpp, beside the
-   collective verdict that rule 2 of it uses) and the verdict itself. */
+/* How pair_style mlff_ttt fails: its error policy (written in mlff_ttt_errors.cpp, beside the
+   collective verdict that its rule 2 uses) and the verdict itself. */
 #pragma once
 
 #include <exception>
 #include <string>
+
+namespace mlff {
+struct Graph;
+}
 
 namespace LAMMPS_NS {
 class LAMMPS;
@@ -27,6 +31,11 @@ template <typename Step> std::string failure_of(Step &&step)
 // any rank's severity is above 0. The one-argument form: severity 1 for a failure.
 void end_if_any_rank_failed(LAMMPS *lmp, double severity, std::string message);
 void end_if_any_rank_failed(LAMMPS *lmp, const std::string &failure);
+
+// The verdict on a model call on `graph` (this rank's; `failure`: what the call threw, or ""):
+// also ends the run when atoms of the graph are closer than min_distance (0: no check).
+void check_step(LAMMPS *lmp, const mlff::Graph &graph, double min_distance,
+                const std::string &failure);
 
 }    // namespace mlff_ttt
 }    // namespace LAMMPS_NS

@@ -1,5 +1,6 @@
 #include "mlff_ttt_types.h"
 
+#include "atom.h"
 #include "error.h"
 #include "lammps.h"
 
@@ -33,4 +34,15 @@ void mlff_ttt::TypeMap::assign(LAMMPS *lmp, const mlff::ModelRunner &model,
   if (std::count(species.begin(), species.end(), -1) == ntypes + 1)
     lmp->error->all(FLERR, "pair_coeff * * {}: every atom type is NULL, the model would see no "
                     "atom", model_name);
+}
+
+bigint mlff_ttt::TypeMap::count_atoms(LAMMPS *lmp) const
+{
+  const Atom *atom = lmp->atom;
+  if (!has_null) return atom->natoms;
+  bigint local = 0;
+  for (int i = 0; i < atom->nlocal; i++) local += sees(atom->type[i]) ? 1 : 0;
+  bigint total = 0;
+  MPI_Allreduce(&local, &total, 1, MPI_LMP_BIGINT, MPI_SUM, lmp->world);
+  return total;
 }

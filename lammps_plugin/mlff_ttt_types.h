@@ -3,6 +3,8 @@
    handles, whose atoms are in no graph). The pair style's graphs and the TTT prior follow it. */
 #pragma once
 
+#include "lmptype.h"
+
 #include <string>
 #include <vector>
 
@@ -26,6 +28,8 @@ struct TypeMap {
   // symbol the model does not know, or NULL for every type, is a LAMMPS error.
   void assign(LAMMPS *lmp, const mlff::ModelRunner &model, const char *model_name, int ntypes,
               char **symbols);
+  // The atoms the model sees, over all ranks.
+  bigint count_atoms(LAMMPS *lmp) const;
 };
 
 }    // namespace mlff_ttt

@@ -170,26 +170,6 @@ double PairMLFFTTT::init_one(int i, int j)
   return cut;
 }
 
-
-/* Atoms closer than min_distance (a model trained on physical structures returns a finite,
-   meaningless number there, so the run stops, naming the pair) or a failed model call
-   (`failure`: its message), on this rank: rule 2 of the error policy (mlff_ttt_errors.cpp),
-   overlaps being worse than failures and closer pairs worse than farther ones. */
-
-void PairMLFFTTT::check_step(const std::string &failure)
-{
-  const double closest = std::sqrt(graph->closest_sq);
-  const bool overlap = options.min_distance > 0.0 && closest < options.min_distance;
-  if (!overlap) return end_if_any_rank_failed(lmp, failure);
-  const tagint a = atom->tag[graph->closest_atoms[0]], b = atom->tag[graph->closest_atoms[1]];
-  end_if_any_rank_failed(lmp, 2.0 + 1.0 / (1.0 + closest),
-                         fmt::format("atoms {} and {} are {:.4g} A apart, closer than "
-                                     "min_distance {} A (overlapping atoms: check the input "
-                                     "structure; min_distance 0 switches the check off)",
-                                     std::min(a, b), std::max(a, b), closest,
-                                     options.min_distance));
-}
-
 double PairMLFFTTT::energy_conversion() const
 {
   return mlff::energy_conversion(model->info().units, update->unit_style);
@@ -197,12 +177,7 @@ double PairMLFFTTT::energy_conversion() const
 
 bigint PairMLFFTTT::model_atoms()
 {
-  if (!types.has_null) return atom->natoms;
-  bigint local = 0;
-  for (int i = 0; i < atom->nlocal; i++) local += types.sees(atom->type[i]) ? 1 : 0;
-  bigint total = 0;
-  MPI_Allreduce(&local, &total, 1, MPI_LMP_BIGINT, MPI_SUM, world);
-  return total;
+  return types.count_atoms(lmp);
 }
 
 void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out)
@@ -241,8 +216,9 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph 
 double PairMLFFTTT::model_energy(double at_radius)
 {
   double energy = 0.0;
-  check_step(failure_of(
-      [&] { energy = model->compute(*graph, {false, false, false, false}, at_radius).energy; }));
+  check_step(lmp, *graph, options.min_distance, failure_of([&] {
+    energy = model->compute(*graph, {false, false, false, false}, at_radius).energy;
+  }));
   return global_energy(energy);
 }
 
@@ -312,7 +288,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   } catch (std::exception &e) {
     failure = e.what();
   }
-  check_step(failure);
+  check_step(lmp, *graph, options.min_distance, failure);
   radius_evaluated = true;
   const double scale = energy_conversion();
   if (radius_changed || ttt_due) {

@@ -59,7 +59,6 @@ class PairMLFFTTT : public Pair {
   void build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out);
   bigint model_atoms();                // atoms the model sees, over all ranks
   double energy_conversion() const;    // model units -> LAMMPS units
-  void check_step(const std::string &failure);
   double model_energy(double at_radius);
   double global_energy(double local_energy);
   void spectral_update(bool all_radii);
