@@ -1,6 +1,6 @@
 // Every Python function the C++ calls by name, in one place: they live in one module
-// (python/mlff_ttt/plugin/entry_points.py), and tests/test_hook.py checks that each name
-// listed in kPythonEntryPoints exists there, since a missing one fails only at run time.
+// (python/mlff_ttt/plugin/entry_points.py), and tests/test_entry_points.py checks that each
+// name listed in kPythonEntryPoints exists there, since a missing one fails only at run time.
 #pragma once
 
 namespace mlff {

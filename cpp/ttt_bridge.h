@@ -1,7 +1,7 @@
-// The bridge from the MD engine to the Python TTT code (mlff_ttt.plugin.entry_points) through pybind11:
-// it hands over the current graph, the prior's forces and energy, and a Communicator that
-// offers the engine's own ghost communication and MPI sums, and gets back the updated
-// representation parameters. No LAMMPS or MPI here: the pair style implements Communicator.
+// The bridge from the MD engine to the Python TTT code (kPythonEntryModule) through
+// pybind11: it hands over the current graph, the prior's forces and energy, and a
+// Communicator that offers the engine's own ghost communication and MPI sums, and gets back
+// the updated representation parameters. No LAMMPS or MPI here: the pair style implements Communicator.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,10 @@ class Communicator {
   virtual void broadcast(double* values, int n) = 0;  // rank 0's values to all
 };
 
+// The engine's settings, as `pair_style mlff_ttt ... ttt ...` gives them: these initializers
+// are the only copy of the defaults (the pair style's options hold a TTTOptions; the deck
+// must give steps and lr). The Python package's offline TTT (TTTSettings) is another
+// concept with defaults of its own.
 struct TTTOptions {
   int steps = 1;
   double lr = 1e-4;

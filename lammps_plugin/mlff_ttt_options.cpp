@@ -95,9 +95,11 @@ void mlff_ttt::parse_options(LAMMPS *lmp, int narg, char **arg, Options &options
     const std::string word = arg[iarg];
     if (word == "hook") {
       if (iarg + 4 > narg || strcmp(arg[iarg + 1], "every") != 0)
-        error->all(FLERR, "Illegal pair_style mlff_ttt hook: expected 'hook every N module:function'");
+        error->all(FLERR, "Illegal pair_style mlff_ttt hook: expected "
+                   "'hook every N module:function'");
       options.hook_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
-      if (options.hook_every < 1) error->all(FLERR, "pair_style mlff_ttt hook every N needs N >= 1");
+      if (options.hook_every < 1)
+        error->all(FLERR, "pair_style mlff_ttt hook every N needs N >= 1");
       options.hook_target = arg[iarg + 3];
       iarg += 4;
     } else if (word == "rr") {
@@ -110,14 +112,16 @@ void mlff_ttt::parse_options(LAMMPS *lmp, int narg, char **arg, Options &options
       if (options.rr_grid.empty())
         error->all(FLERR, "pair_style mlff_ttt rr_grid needs at least one radius");
       for (double r : options.rr_grid)
-        if (!(r > 0.0)) error->all(FLERR, "pair_style mlff_ttt rr_grid radius {} is not positive", r);
+        if (!(r > 0.0))
+          error->all(FLERR, "pair_style mlff_ttt rr_grid radius {} is not positive", r);
     } else if (word == "ttt") {
       iarg = parse_ttt(lmp, iarg, narg, arg, options);
     } else if (word == "device") {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt device: expected cpu or cuda");
       options.device = arg[iarg + 1];
       if (options.device != "cpu" && options.device != "cuda")
-        error->all(FLERR, "pair_style mlff_ttt device: expected cpu or cuda, not {}", options.device);
+        error->all(FLERR, "pair_style mlff_ttt device: expected cpu or cuda, not {}",
+                   options.device);
       iarg += 2;
     } else if (word == "min_distance") {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt min_distance D: D is missing");
@@ -136,7 +140,8 @@ void mlff_ttt::parse_options(LAMMPS *lmp, int narg, char **arg, Options &options
           error->all(FLERR, "pair_style mlff_ttt monitor every N needs N >= 1");
         iarg += 3;
       } else {
-        error->all(FLERR, "Illegal pair_style mlff_ttt monitor: expected 'monitor every N' or 'monitor off'");
+        error->all(FLERR, "Illegal pair_style mlff_ttt monitor: expected 'monitor every N' or "
+                   "'monitor off'");
       }
     } else {
       error->all(FLERR, "Unknown pair_style mlff_ttt keyword: {}", arg[iarg]);

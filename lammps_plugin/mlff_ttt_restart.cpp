@@ -37,7 +37,8 @@ std::vector<std::string> mlff_ttt::read_restart_strings(LAMMPS *lmp, FILE *fp)
 {
   int count = 0;
   read_value(lmp, fp, &count, 1, MPI_INT);
-  if (count < 0 || count > 100000) lmp->error->all(FLERR, "Corrupt pair_style mlff_ttt restart data");
+  if (count < 0 || count > 100000)
+    lmp->error->all(FLERR, "Corrupt pair_style mlff_ttt restart data");
   std::vector<std::string> strings(count);
   for (auto &text : strings) {
     int length = 0;

@@ -29,7 +29,8 @@ RRMonitor::~RRMonitor() = default;
 
 void RRMonitor::init(const mlff::ModelInfo &info)
 {
-  const bool monitor_on = options.monitor_every > 0 && (options.monitor_given || info.has_statistics());
+  const bool monitor_on =
+      options.monitor_every > 0 && (options.monitor_given || info.has_statistics());
   if (!monitor_on) options.monitor_every = 0;
   if (!options.monitor_given && info.has_outdated_statistics() && comm->me == 0)
     error->warning(FLERR, "pair_style mlff_ttt: the monitor is off: {}", info.statistics_problem());
@@ -37,7 +38,8 @@ void RRMonitor::init(const mlff::ModelInfo &info)
   const bool rr_on = options.rr_mode != Options::RR_OFF;
   if (rr_on || monitor_on) {
     try {
-      refiner = std::make_unique<mlff::RadiusRefiner>(info, options.rr_grid, !options.rr_grid_given);
+      refiner =
+          std::make_unique<mlff::RadiusRefiner>(info, options.rr_grid, !options.rr_grid_given);
     } catch (std::exception &e) {
       error->all(FLERR, "pair_style mlff_ttt {}: {}", rr_on ? "rr" : "monitor", e.what());
     }
@@ -57,7 +59,8 @@ void RRMonitor::log_settings()
     utils::logmesg(lmp, "mlff_ttt: rr {}, grid{} A; monitor {}\n",
                    !rr_on ? "off" : options.rr_mode == Options::RR_ONCE ? "once" :
                    fmt::format("every {}", options.rr_every), grid,
-                   options.monitor_every ? fmt::format("every {} steps", options.monitor_every) : "off");
+                   options.monitor_every ? fmt::format("every {} steps", options.monitor_every)
+                                         : "off");
   }
 }
 

@@ -95,9 +95,8 @@ void PairMLFFTTT::coeff(int narg, char **arg)
     return;
   }
   if (narg != 3 + ntypes)
-    error->all(FLERR,
-               "pair_coeff * * {} needs one element symbol per atom type: {} types, {} symbols given",
-               arg[2], ntypes, narg - 3);
+    error->all(FLERR, "pair_coeff * * {} needs one element symbol per atom type: {} types, {} "
+               "symbols given", arg[2], ntypes, narg - 3);
 
   try {
     model = std::make_unique<mlff::ModelRunner>(arg[2], options.device);
@@ -298,7 +297,8 @@ void PairMLFFTTT::compute(int eflag, int vflag)
       extra[RR_ENERGY_CHANGE] = (before_ttt - energy_before) * scale;
       extra[REFINEMENT_ENERGY_CHANGE_SUM] += extra[RR_ENERGY_CHANGE];
     }
-    if (ttt_due) ttt.record(step, ttt_result, (energy - energy_before_ttt) * scale, ttt_started, extra);
+    if (ttt_due)
+      ttt.record(step, ttt_result, (energy - energy_before_ttt) * scale, ttt_started, extra);
   }
   const int ntotal = atom->nlocal + atom->nghost;
   mlff::spread_to_atoms(*graph, result.forces.data(), 3, ntotal, atom_forces);
@@ -330,7 +330,8 @@ void PairMLFFTTT::add_to_lammps(const mlff::Results &result, double scale)
     for (int k = 0; k < 6; k++) virial[k] += scale * result.virial[k];
   if (vflag_atom)
     for (int64_t k = 0; k < graph->n_nodes; k++)
-      for (int d = 0; d < 6; d++) vatom[graph->node_atom[k]][d] += scale * result.node_virial[6 * k + d];
+      for (int d = 0; d < 6; d++)
+        vatom[graph->node_atom[k]][d] += scale * result.node_virial[6 * k + d];
 }
 
 /* Restart files (mlff_ttt_restart.h): the pair_style arguments, then the model and prior
