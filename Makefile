@@ -63,12 +63,12 @@ nve-long: setup
 
 # Resident memory over 10000 MD steps with TTT every 100, RR every 100 and the monitor.
 long-run: setup
-	source $(VENV)/bin/activate && python tests/memory_run.py --steps 10000
+	source $(VENV)/bin/activate && python tests/support/memory_run.py --steps 10000
 
 # The same 10000 steps with the pair style and core built under AddressSanitizer (build-asan/):
 # invalid accesses, leaks through our code, and leak growth against a 1000-step run.
 asan: setup
-	source $(VENV)/bin/activate && cd tests && python sanitizer_run.py --steps 10000
+	source $(VENV)/bin/activate && python tests/support/sanitizer_run.py --steps 10000
 
 # In-distribution accuracy of every architecture x training mode (about an hour on 2 cores).
 bench-accuracy: setup

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EXAMPLE_MODEL, ROOT
+from helpers import EXAMPLE_MODEL, ROOT
 from mlff_ttt import files
 from mlff_ttt.export import export_checkpoint
 from mlff_ttt.train import save_atomic

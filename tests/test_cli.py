@@ -13,7 +13,7 @@ import torch
 from mlff_ttt.cli import main
 from mlff_ttt.plugin import plugin_path
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIG = """
 data:
@@ -110,6 +110,7 @@ def test_info_rejects_non_model(tmp_path, capsys):
     assert "is not a TorchScript model file" in capsys.readouterr().err
 
 
+@pytest.mark.lammps
 def test_plugin_path_console_script():
     out = subprocess.run([str(Path(sys.prefix) / "bin" / "mlff-ttt"), "plugin-path"],
                          capture_output=True, text=True, check=True).stdout.strip()

@@ -9,7 +9,7 @@ from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.model_file import read_metadata
 from mlff_ttt.graph import radius_graph
 
-from conftest import silicon
+from helpers import silicon
 
 
 def core_results(model_path, atoms):

@@ -4,10 +4,13 @@ pair` entries (9) and (12) hold that jump, (10) TTT's running sum and (13) the s
 E_total minus (13) is what NVE conserves. The `ttt ... log FILE` rows repeat entries 6-11."""
 
 import numpy as np
+import pytest
 
-from conftest import (COMPUTE_PAIR_ENTRIES, ROOT, SAME_STEPS, run_lmp, shipped_system,
-                      thermo_rows, write_data)
+from helpers import (COMPUTE_PAIR_ENTRIES, ROOT, SAME_STEPS, run_lmp, shipped_system,
+                     thermo_rows, write_data)
 from mlff_ttt.data import read_frames
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 DECK = """{setup}pair_style mlff_ttt {style}
 pair_coeff * * {model} Si

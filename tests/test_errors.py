@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from conftest import run_lmp
+from helpers import ranks, run_lmp
 from mlff_ttt import _core
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 DECK = """
 units {units}
@@ -82,7 +84,7 @@ run 0
 """
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 def test_overlapping_atoms_are_a_lammps_error_naming_them(model_file, tmp_path, nprocs):
     """Two atoms 0.01 A apart: an ERROR naming both IDs and the distance (never a number)."""
     proc = run_lmp(OVERLAP.format(model=model_file, style_args=""), tmp_path, nprocs=nprocs)
@@ -118,14 +120,15 @@ run 0
 """
 
 
-@pytest.mark.parametrize("element, atom_id, nprocs", [(3, 3, 1), (2, 4, 2)])
+@pytest.mark.parametrize("element, atom_id, nprocs",
+                         [(3, 3, 1), pytest.param(2, 4, 2, marks=pytest.mark.mpi)])
 def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path, element,
                                                                         atom_id, nprocs):
     """A model whose energy is NaN for one element only (O, atom 3; or N, atom 4, which rank 1
     owns on 2 ranks): the ERROR names the step and that atom, from whichever rank saw it."""
     import torch
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     module = torch.jit.load(str(ROOT / "examples" / "models" / "mol_schnet.pt"))
     from mlff_ttt.model_file import stamp_checksum
@@ -142,7 +145,7 @@ def test_non_finite_model_output_is_a_lammps_error_naming_step_and_atom(tmp_path
 
 
 def _shipped(name):
-    from conftest import ROOT
+    from helpers import ROOT
     return ROOT / "examples" / "models" / name
 
 
@@ -186,11 +189,11 @@ write_dump all custom forces.dump id fx fy fz modify sort id format float %.17g
 """
 
 
-@pytest.mark.parametrize("nprocs", [1, 2, 4])
+@pytest.mark.parametrize("nprocs", ranks(1, 2, 4))
 def test_isolated_atoms_empty_types_and_empty_ranks_run(model_file, tmp_path, nprocs):
     """An atom without neighbours (its energy is its element's shift, no force), a type with
     no atoms, and ranks without atoms (4 ranks, 3 atoms) give the same numbers everywhere."""
-    from conftest import read_dump_forces, thermo_rows
+    from helpers import read_dump_forces, thermo_rows
 
     proc = run_lmp(SPARSE.format(model=model_file), tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-2000:]
@@ -237,7 +240,7 @@ def test_device_cuda_without_cuda_is_a_lammps_error(model_file, tmp_path):
 
 
 def test_device_cpu_is_the_default(model_file, tmp_path):
-    from conftest import thermo_rows
+    from helpers import thermo_rows
 
     energies = []
     for args in ("", "device cpu"):

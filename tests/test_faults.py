@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_lmp, silicon_box, thermo_rows
+from helpers import DATA, ROOT, SUPPORT, run_lmp, run_ttt_deck, silicon_box, thermo_rows
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 DECK = silicon_box(3) + f"""
 pair_style mlff_ttt rr every 50
@@ -56,6 +58,7 @@ def _descends(pid: int, ancestor: int) -> bool:
     return False
 
 
+@pytest.mark.mpi
 def test_killed_rank_ends_the_run_and_restarts_stay_readable(tmp_path):
     (tmp_path / "in.deck").write_text(DECK)
     cmd = [str(Path(sys.prefix) / "bin" / "mpiexec"), "-np", "2", str(Path(sys.prefix) / "bin" /
@@ -101,13 +104,13 @@ PRIOR_FAULTS = {
 @pytest.mark.parametrize("fault", sorted(PRIOR_FAULTS))
 def test_failing_prior_is_survived(tmp_path, monkeypatch, fault):
     from mlff_ttt.data import read_frames
-    from test_ttt_lammps import DATA, lammps
 
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    monkeypatch.setenv("PYTHONPATH", str(SUPPORT))
     start = time.monotonic()
-    result = lammps(tmp_path, read_frames(DATA / "si_ood_liquid.xyz")[0], "ttt every 2 steps 1 lr 1e-3 prior_timeout 2",
-                    prior=f"pair_coeff * * prior python fault_priors:{fault} sigma=2.1",
-                    extra="fix 1 all nve\nrun 4", thermo=1)
+    result = run_ttt_deck(tmp_path, read_frames(DATA / "si_ood_liquid.xyz")[0],
+                          "ttt every 2 steps 1 lr 1e-3 prior_timeout 2",
+                          prior=f"pair_coeff * * prior python fault_priors:{fault} sigma=2.1",
+                          extra="fix 1 all nve\nrun 4", thermo=1)
     assert result.returncode == 0, result.stdout[-2000:]
     assert f"WARNING: mlff_ttt: {PRIOR_FAULTS[fault]}" in result.stdout, result.stdout[-2000:]
     rows = thermo_rows((tmp_path / "log.lammps").read_text())

@@ -4,7 +4,7 @@ import numpy as np
 
 from mlff_ttt.calculator import MLFFCalculator
 
-from conftest import central_difference_force, silicon
+from helpers import central_difference_force, silicon
 
 
 def test_forces_match_finite_differences(model_file):

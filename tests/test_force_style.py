@@ -2,15 +2,17 @@
 and fixed configuration, `lmp` (newton on) reproduces the stored energy, per-atom energies,
 forces, pressure tensor and per-atom virial after `run 0`, after `rerun`, and after
 `write_restart` / `read_restart` (no pair_coeff). The references are tests/reference/*.yaml,
-written by tests/force_style.py."""
+written by tests/support/force_style.py."""
 
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, run_lmp
+from helpers import ROOT, run_lmp
 from force_style import DECK, REFERENCE, deck, results, write_data
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 CASES = [(path.stem, name) for path in sorted(REFERENCE.glob("*.yaml"))
          for name in yaml.safe_load(path.read_text())["configurations"]]

@@ -1,6 +1,6 @@
 """Damaged model files: seeded random mutations of a shipped model (bytes changed, cut, zeroed
 or inserted) each end in an exception with a message from the C++ runner and the Python
-reader, never a crash and never different numbers (tests/fuzz_model_file.py, in a subprocess
+reader, never a crash and never different numbers (tests/support/fuzz_model_file.py, in a subprocess
 so that a crash fails the test instead of the test run); then edited files that are valid
 archives."""
 
@@ -15,13 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
-
-HERE = Path(__file__).resolve().parent
+from helpers import ROOT, SUPPORT
 
 
 def test_mutated_model_files_are_refused_or_unchanged():
-    proc = subprocess.run([sys.executable, str(HERE / "fuzz_model_file.py"), "7", "300"],
+    proc = subprocess.run([sys.executable, str(SUPPORT / "fuzz_model_file.py"), "7", "300"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = dict(item.split("=") for item in proc.stdout.split())

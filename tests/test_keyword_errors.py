@@ -2,13 +2,12 @@
 LAMMPS ERROR naming the keyword (RR, the monitor, TTT, the hook, min_distance, device); the
 cases test_rr.py, test_ttt_lammps.py and test_errors.py hold are not repeated here."""
 
-from pathlib import Path
-
 import pytest
 
-from conftest import ROOT, run_lmp, silicon_box
+from helpers import ROOT, TERSOFF, run_lmp, silicon_box
 
-TERSOFF = Path(__import__("lammps").__file__).parent / "share/lammps/potentials/Si.tersoff.mod"
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
+
 DECK = silicon_box(1) + f"""pair_style mlff_ttt {{style}}
 pair_coeff * * {ROOT / 'examples' / 'models' / 'si_schnet.pt'} Si
 pair_coeff * * prior tersoff/mod {TERSOFF} Si

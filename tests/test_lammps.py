@@ -9,7 +9,9 @@ from mlff_ttt.graph import radius_graph
 from mlff_ttt.plugin.lammps_import import import_lammps
 from mlff_ttt.plugin import plugin_path
 
-from conftest import EXAMPLE_MODEL, silicon, write_data
+from helpers import EXAMPLE_MODEL, silicon, write_data
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 # LAMMPS's conversion factors (src/update.cpp) for the unit styles the pair style supports.
 NKTV2P = {"metal": 1.6021765e6, "real": 68568.415}

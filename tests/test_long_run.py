@@ -1,7 +1,11 @@
 """A CI-sized long run (`make long-run` runs 10000 steps): 3000 MD steps with TTT every 100,
 RR every 100 and the monitor every 10 keep resident memory flat."""
 
+import pytest
+
 from memory_run import run
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 
 def test_resident_memory_stays_flat_with_ttt_and_rr(tmp_path):

@@ -11,7 +11,7 @@ from ase import Atoms
 
 from mlff_ttt.datasets import molecules
 
-from conftest import central_difference_force
+from helpers import central_difference_force
 
 SEED, SCALE = 1, 0.05
 TINY = ["mol_train", "md17_val"]  # 10 and 2 frames at SCALE
@@ -73,15 +73,16 @@ def test_reference_forces_match_finite_differences(tiny):
     for atom in rng.choice(len(atoms), size=3, replace=False):
         for axis in range(3):
             numeric = central_difference_force(
-                lambda a: molecules._reference(a.numbers, a.positions)[0], atoms, atom, axis, h)
+                lambda a: molecules.gfn2_xtb_single_point(a.numbers, a.positions)[0], atoms, atom,
+                axis, h)
             assert abs(numeric - forces[atom, axis]) < 1e-4, (atom, axis, numeric, forces[atom, axis])
 
 
 def test_prior_is_cheap_and_correlated_with_reference(tiny):
     # Cost per call on aspirin: printed only (timings are machine dependent).
-    aspirin = molecules._embed(molecules.SMILES["aspirin"], 42)
+    aspirin = molecules.embed(molecules.SMILES["aspirin"], 42)
     cost = {}
-    for label, fn, repeat in (("REF", molecules._reference, 3),
+    for label, fn, repeat in (("REF", molecules.gfn2_xtb_single_point, 3),
                               ("PRIOR", molecules.gfnff_single_point, 20)):
         fn(aspirin.numbers, aspirin.positions)  # warm-up
         start = time.perf_counter()
@@ -100,7 +101,7 @@ def test_prior_is_cheap_and_correlated_with_reference(tiny):
 
 
 def _valid_frames(n=5):
-    return [molecules._embed(molecules.SMILES["ethanol"], seed) for seed in range(1, n + 1)]
+    return [molecules.embed(molecules.SMILES["ethanol"], seed) for seed in range(1, n + 1)]
 
 
 @pytest.mark.parametrize("defect", ["overlap", "nan"])

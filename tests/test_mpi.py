@@ -8,7 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE_MODEL, printed_value, read_dump_forces, run_lmp, silicon, write_data
+from helpers import EXAMPLE_MODEL, printed_value, read_dump_forces, run_lmp, silicon, write_data
+
+# every test here runs lmp on 2 or 4 ranks (and once on 1, to compare)
+pytestmark = [pytest.mark.lammps, pytest.mark.mpi]
 
 DECK = """
 units metal

@@ -6,7 +6,9 @@ and the `compute pair` vector (RR and the monitor count only the model's atoms).
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_lmp, thermo_rows
+from helpers import POTENTIALS, ROOT, ranks, run_lmp, thermo_rows
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
 ARCHITECTURES = [ROOT / "examples" / "models" / name for name in ("si_schnet.pt", "si_painn.pt")]
@@ -62,7 +64,7 @@ def run(name, folder, nprocs, model=MODEL):
         read_atoms(folder / "atoms.dump")
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 @pytest.mark.parametrize("model_path", ARCHITECTURES, ids=lambda p: p.stem)
 def test_hybrid_with_null_types_is_the_model_on_its_atoms_plus_the_other_style(tmp_path, nprocs,
                                                                               model_path):
@@ -95,11 +97,10 @@ def test_every_type_null_is_an_error(tmp_path):
     assert "every atom type is NULL" in proc.stdout
 
 
+@pytest.mark.mpi
 def test_ttt_with_null_types_adapts_on_the_model_atoms_only(tmp_path):
     """TTT in the hybrid run (its prior a LAMMPS style with the same NULL type) makes the same
     updates as TTT on the model's atoms alone: same prior losses, same adapted energy."""
-    from test_ttt_lammps import POTENTIALS
-
     ttt = "ttt every 1 steps 2 lr 1e-3"
     prior = f"prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
     runs = {

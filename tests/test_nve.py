@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import pytest  # noqa: E402
 from nve_check import report, run_nve  # noqa: E402
 
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
+
 MODELS = Path(__file__).resolve().parents[1] / "examples" / "models"
 
 

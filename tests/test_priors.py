@@ -15,7 +15,7 @@ from mlff_ttt.priors import (GFNFF, ZBL, LennardJones, Morse, PairFittedPrior, R
                              SGDMLPrior, StillingerWeber, Tersoff, available, get_prior)
 from mlff_ttt.priors.base import bulk_silicon
 
-from conftest import central_difference_force
+from helpers import central_difference_force
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import (ROOT, central_difference_force, make_model_file, read_dump_forces,
-                      run_lmp, silicon, thermo_rows, write_data)
+from helpers import (ROOT, central_difference_force, make_model_file, read_dump_forces,
+                     run_lmp, silicon, thermo_rows, write_data)
 from mlff_ttt import _core
 from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.data import read_frames
@@ -151,6 +151,7 @@ def _lammps(tmp_path, atoms, style, model, extra="run 0", nprocs=1, thermo=1):
     return result, (tmp_path / "log.lammps").read_text() if (tmp_path / "log.lammps").exists() else ""
 
 
+@pytest.mark.lammps
 def test_monitor_flags_liquid_not_crystal_and_matches_python(tmp_path, rr_model):
     stats = reference_statistics_of(read_metadata(rr_model))
     crystal = silicon(rattle=0.0)   # the zero-temperature limit of the training crystals
@@ -167,6 +168,7 @@ def test_monitor_flags_liquid_not_crystal_and_matches_python(tmp_path, rr_model)
         assert ("connectivity shift at step 0" in log) == bool(flagged)
 
 
+@pytest.mark.lammps
 def test_grid_of_cutoff_alone_is_the_plain_model_in_lammps(tmp_path, rr_model):
     atoms = silicon(rattle=0.2)
     dump = "run 0\nwrite_dump all custom f.dump id fx fy fz modify sort id format float %.17g"
@@ -181,6 +183,8 @@ def test_grid_of_cutoff_alone_is_the_plain_model_in_lammps(tmp_path, rr_model):
     assert np.array_equal(outputs[0][1], outputs[1][1])
 
 
+@pytest.mark.lammps
+@pytest.mark.mpi
 def test_rr_radius_and_energy_match_python_and_ranks(tmp_path, rr_model):
     """rr every 5 on a liquid frame: the chosen radius is the kernel's, the energy is the
     calculator's at that radius, and 1, 2 and 4 ranks give the same vector."""
@@ -213,12 +217,14 @@ def test_rr_radius_and_energy_match_python_and_ranks(tmp_path, rr_model):
     ("rr sometimes", "expected off, once or every N"),
     ("monitor every 0", "monitor every N needs N >= 1"),
 ])
+@pytest.mark.lammps
 def test_bad_rr_keywords_are_lammps_errors(tmp_path, rr_model, style, message):
     result, log = _lammps(tmp_path, silicon(), style, rr_model)
     assert result.returncode != 0
     assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-1500:]
 
 
+@pytest.mark.lammps
 def test_rr_with_a_model_without_statistics_is_an_error(tmp_path, model_file):
     result, _ = _lammps(tmp_path, silicon(), "rr once", model_file)
     assert result.returncode != 0 and "ERROR" in result.stdout
@@ -270,6 +276,7 @@ def test_reexport_keeps_the_model_and_refreshes_statistics(tmp_path, rr_model):
             MLFFCalculator(str(rr_model)).get_forces(atoms)).all()
 
 
+@pytest.mark.lammps
 def test_version_1_files_still_run_but_refuse_rr(tmp_path, rr_model):
     module = torch.jit.load(str(rr_model))
     module.format_version = 1  # what files of the previous format carry
@@ -290,6 +297,7 @@ def test_version_1_files_still_run_but_refuse_rr(tmp_path, rr_model):
     assert "no reference statistics (format version 1)" in result.stdout, result.stdout[-1500:]
 
 
+@pytest.mark.lammps
 def test_version_3_statistics_are_refused_with_a_re_export_hint(tmp_path, rr_model):
     """Files before format 4 hold statistics of 0/1 radius graphs, which the weighted kernel
     would compare against silently wrong: the model runs, RR and the monitor refuse them, and

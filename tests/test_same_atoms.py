@@ -6,8 +6,10 @@ shipped model on 1 and 2 ranks, with RR and the monitor evaluated at every step.
 import numpy as np
 import pytest
 
-from conftest import (SHIPPED_MODELS, SHIPPED_SILICON, printed_value, read_dump_forces,
-                      run_lmp, shipped_system, thermo_blocks)
+from helpers import (SHIPPED_MODELS, SHIPPED_SILICON, printed_value, ranks, read_dump_forces,
+                     run_lmp, shipped_system, thermo_blocks)
+
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 STYLE = "rr every 1 monitor every 1 min_distance 0.3"
 DUMP = "write_dump all custom {name} id fx fy fz modify sort id format float %.17g\n"
@@ -52,7 +54,7 @@ def deck(system: dict, nprocs_note: str = "") -> str:
     return lines
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_same_atoms_same_energy(tmp_path, name, nprocs):
     system = shipped_system(name, tmp_path)

@@ -10,6 +10,8 @@ import pytest
 
 import sanitizer_run
 
+pytestmark = [pytest.mark.lammps, pytest.mark.slow]  # builds the plugin under ASan, runs lmp
+
 
 def have_libasan() -> bool:
     try:

@@ -7,7 +7,7 @@ import pytest
 
 from mlff_ttt.datasets import silicon, silicon_ood
 
-from conftest import ROOT
+from helpers import ROOT
 
 DATA = ROOT / "examples" / "data"
 

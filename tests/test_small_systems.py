@@ -5,10 +5,12 @@ line without `ttt`."""
 import numpy as np
 import pytest
 
-from conftest import (COMPUTE_PAIR_ENTRIES, SHIPPED_SILICON, TERSOFF, run_lmp, silicon_box,
-                      thermo_blocks)
+from helpers import (COMPUTE_PAIR_ENTRIES, EXAMPLE_MODEL, SHIPPED_SILICON, TERSOFF, ranks,
+                     run_lmp, silicon_box, thermo_blocks)
 
-MODEL = __import__("conftest").ROOT / "examples" / "models" / "si_schnet.pt"
+pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
+
+MODEL = EXAMPLE_MODEL
 STYLE = "rr every 1 monitor every 1 ttt every 1 steps 1 lr 1e-3"
 PAIR = f"""pair_style mlff_ttt {{style}}
 pair_coeff * * {{model}} Si
@@ -21,7 +23,7 @@ EMPTY_BOX = ("units metal\natom_style atomic\nregion box block 0 10.86 0 10.86 0
              "create_box 1 box\nmass 1 28.0855\n")
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 def test_empty_systems_run(tmp_path, nprocs):
     """No atoms: energy 0, every compute pair entry 0 but the radius (the trained cutoff), no
     update made; then atoms are created, MD runs, and all are deleted again."""
@@ -46,7 +48,7 @@ def test_empty_systems_run(tmp_path, nprocs):
     np.testing.assert_array_equal(after[:, 8], md[-1, 8])              # none while empty
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
 @pytest.mark.parametrize("model", SHIPPED_SILICON)
 def test_perfect_crystal_is_in_distribution(tmp_path, model, nprocs):
     """The perfect diamond crystal, the zero-temperature limit of the training crystals, and

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.cli import main
 from mlff_ttt.data import PRIOR_FORCES, read_frames

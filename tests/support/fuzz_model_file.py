@@ -3,7 +3,7 @@ C++ runner (load, then evaluate when it loads) and to the Python metadata reader
 in an exception with a message, never a crash; run as a subprocess by tests/test_fuzz.py, so
 that a crash shows as a failed test.
 
-    python tests/fuzz_model_file.py SEED TRIALS
+    python tests/support/fuzz_model_file.py SEED TRIALS
 """
 
 import random
@@ -16,7 +16,7 @@ import numpy as np
 from mlff_ttt import _core
 from mlff_ttt.model_file import read_metadata
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:

