@@ -129,7 +129,7 @@ uint32_t crc32(const void* data, size_t size, uint32_t crc) {
   return ~crc;
 }
 
-// The weights_crc32 export stores (mlff_ttt.export.weights_checksum): names and raw bytes of
+// The weights_crc32 export stores (mlff_ttt.model_file.weights_checksum): names and raw bytes of
 // every parameter and buffer in name order. TorchScript archives do not check tensor data, so
 // a damaged file could otherwise load and return wrong numbers.
 void verify_checksum(const torch::jit::Module& m, const std::string& path) {
