@@ -71,7 +71,13 @@ def test_lennard_jones_and_morse_dimer_closed_form():
     assert prior.compute([dimer("Si", "C", 4.2)])[0][0] == 0.0
 
 
-@pytest.mark.parametrize("prior", [ZBL(cutoff=3.0), LennardJones(), Morse()], ids=lambda p: p.name)
+# Silicon's placeholder parameters (the values LennardJones and Morse used to default to)
+SI_LJ = dict(epsilon=0.1, sigma=2.1, cutoff=5.0)
+SI_MORSE = dict(D=2.3, a=1.5, r0=2.35, cutoff=5.0)
+
+
+@pytest.mark.parametrize("prior", [ZBL(cutoff=3.0), LennardJones(**SI_LJ), Morse(**SI_MORSE)],
+                         ids=lambda p: p.name)
 def test_analytic_forces_match_finite_differences(prior):
     # 8-atom periodic Si cell (cutoffs reach periodic images), compressed so that bonds
     # (2.1 A) lie in ZBL's switching region
@@ -85,7 +91,7 @@ def test_analytic_forces_match_finite_differences(prior):
 
 def test_batched_frames_equal_single_frames():
     frames = [bulk_silicon(seed=s) for s in range(3)]
-    prior = Morse()
+    prior = Morse(**SI_MORSE)
     energies, forces = prior.compute(frames)
     for k, atoms in enumerate(frames):
         e, f = prior.compute([atoms])
@@ -96,12 +102,12 @@ def test_batched_frames_equal_single_frames():
 def test_registry():
     assert available() == sorted(["zbl", "lennard_jones", "morse", "pair_fitted", "tersoff",
                                   "stillinger_weber", "gfnff", "rdkit_mmff", "sgdml"])
-    assert isinstance(get_prior("morse", D=1.0), Morse)
+    assert isinstance(get_prior("morse", D=1.0, a=1.5, r0=2.35, cutoff=5.0), Morse)
     with pytest.raises(ValueError, match="unknown prior 'dft'.*gfnff.*zbl"):
         get_prior("dft")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="prior 'zbl' has no parameter 'epsilon'"):
         get_prior("zbl", epsilon=1.0)
-    cost = get_prior("lennard_jones").cost_per_atom()
+    cost = get_prior("lennard_jones", **SI_LJ).cost_per_atom()
     assert 0 < cost < 1e-2
 
 
@@ -118,7 +124,7 @@ def test_pair_fitted_prior(tmp_path):
     assert np.array_equal(loaded.element_energies, prior.element_energies)
     e2, f2 = loaded.compute(test[:3])
     assert np.array_equal(e2, energies[:3]) and all(np.array_equal(a, b) for a, b in zip(f2, forces))
-    with pytest.raises(ValueError, match="not in the model's elements"):
+    with pytest.raises(ValueError, match=r"prior 'pair_fitted' has no parameters for C \(it covers Si, "):
         prior.compute([dimer("Si", "C", 2.0)])
 
 
@@ -162,5 +168,10 @@ def test_sgdml_prior_small(tmp_path):
     prior.save(path)
     e2, f2 = get_prior("sgdml", model=path).compute(val)
     np.testing.assert_array_equal(e2, energies)
-    with pytest.raises(ValueError, match="not the molecule"):
+    with pytest.raises(ValueError, match=r"prior 'sgdml' has no parameters for O \(it covers "
+                                         "C, H: the elements of C6H6, the one molecule"):
         prior.compute([read("mol_test.xyz")[0]])
+    shuffled = val[0].copy()
+    shuffled.numbers = shuffled.numbers[::-1]  # same elements, another atom order
+    with pytest.raises(ValueError, match="not the molecule"):
+        prior.compute([shuffled])

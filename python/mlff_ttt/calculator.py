@@ -14,7 +14,7 @@ from .graph import radius_graph
 from .model_calls import model_call_settings
 from .model_file import DTYPES, load_model_file, metadata_of, reference_statistics_of
 from .refine.rr import check_grid, select_radius
-from .refine.ttt import TTTEngine, TTTSettings, default_prior, label_with_prior
+from .refine.ttt import TTTEngine, TTTSettings, default_prior, label_with_prior, resolve_prior
 
 
 class MLFFCalculator(Calculator):
@@ -32,8 +32,10 @@ class MLFFCalculator(Calculator):
 
     Test-time training: ``ttt=TTTSettings(...)`` (or a dict of its fields) adapts the
     representation to every new structure before predicting, starting each time from the
-    file's parameters, with labels from ``prior`` (a registry name; default: the model file's
-    prior, else the structure's own PRIOR_energy/PRIOR_forces). To adapt once on a set of
+    file's parameters, with labels from ``prior`` (a prior spec, ``"morse:D=0.3429,a=1.3588,
+    r0=2.77,cutoff=5.0"`` or ``{"name": "morse", "D": 0.3429, ...}``, see docs/priors.md; or a
+    prior object; default: the model file's prior, else the structure's own
+    PRIOR_energy/PRIOR_forces). The prior is made, and its parameters checked, here. To adapt once on a set of
     structures, use :func:`mlff_ttt.refine.ttt.adapt_model` and pass the adapted module here.
     """
 
@@ -64,7 +66,8 @@ class MLFFCalculator(Calculator):
         if ttt is not None:
             settings = ttt if isinstance(ttt, TTTSettings) else TTTSettings(**dict(ttt))
             self.ttt_engine = TTTEngine(self.model, settings)
-            self.ttt_prior = prior if prior is not None else default_prior(self.metadata)
+            self.ttt_prior = resolve_prior(prior if prior is not None
+                                           else default_prior(self.metadata))
             self.ttt_original = self.ttt_engine.state()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):

@@ -68,6 +68,7 @@ def _plugin_path(args) -> None:
 def _eval(args) -> None:
     _check_outputs(args.json, args.plot)
     from .evaluate import evaluate_model
+    from .refine.ttt import gate_message
 
     settings = _ttt_settings(args) if args.ttt or args.ttt_per_structure else None
     result = evaluate_model(args.model, args.data, plot=args.plot, rr=args.rr,
@@ -83,6 +84,8 @@ def _eval(args) -> None:
             print(f"{'ttt prior loss':28s} {value['prior_loss_before']:.6g} -> "
                   f"{value['prior_loss_after']:.6g} ({value['steps']} steps, prior "
                   f"{value['prior']})")
+            if gate_message(value):
+                print(gate_message(value))
         elif key != "structures":
             print(f"{key:28s} {value}")
     if args.json:
@@ -103,7 +106,7 @@ def _ttt_settings(args):
 def _ttt(args) -> None:
     _check_outputs(args.output)
     from .data import read_frames
-    from .refine.ttt import adapt_model, save_adapted
+    from .refine.ttt import adapt_model, gate_message, save_adapted
 
     module, record = adapt_model(args.model, read_frames(args.data), _ttt_settings(args),
                                  args.prior)
@@ -112,11 +115,15 @@ def _ttt(args) -> None:
     print(f"wrote {args.output}: prior loss {record['prior_loss_before']:.6g} -> "
           f"{record['prior_loss_after']:.6g} after {record['steps']} steps on "
           f"{record['n_structures']} structures (prior {record['prior']})")
+    if gate_message(record):
+        print(gate_message(record))
 
 
 def _add_ttt_arguments(p) -> None:
-    p.add_argument("--prior", help="registry prior for the TTT labels, or 'labels' for the "
-                                   "data's PRIOR_* labels (default: the model file's prior)")
+    p.add_argument("--prior", metavar="SPEC",
+                   help="prior for the TTT labels as NAME or NAME:KEY=VALUE,... (e.g. "
+                        "morse:D=0.3429,a=1.3588,r0=2.77,cutoff=5.0; docs/priors.md), or "
+                        "'labels' for the data's PRIOR_* labels (default: the model file's prior)")
     p.add_argument("--ttt-steps", type=int, help="optimizer steps (default 50)")
     p.add_argument("--ttt-lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--ttt-optimizer", choices=["adam", "sgd"], help="default adam")
@@ -174,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rr-grid", type=float, nargs="+", metavar="R",
                    help="candidate RR radii in A (default: an exported file's own grid, else 9 "
                         "from 0.6 x cutoff to the cutoff)")
-    p.add_argument("--prior", help="registry name of the prior the prior head was trained on "
-                                   "(TTT's default prior)")
+    p.add_argument("--prior", metavar="SPEC",
+                   help="the prior the prior head was trained on, NAME or NAME:KEY=VALUE,... "
+                        "(docs/priors.md), recorded in the file as TTT's default prior "
+                        "(default: the training config's prior, else an exported file's own)")
     p.add_argument("--val", help="held-out in-distribution set with PRIOR labels for TTT's "
                                  "gate (default: the checkpoint's validation set)")
     p.set_defaults(func=_export)

@@ -52,6 +52,9 @@ class Config:
     model: ModelConfig
     training: TrainingConfig
     output: str = "runs/model"
+    # the prior whose labels the data's PRIOR_* are, as a spec (docs/priors.md): export
+    # records it in the model file as TTT's default prior; None: not named
+    prior: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -88,6 +91,21 @@ def _checked(value, annotation: str, where: str):
     return float(value) if annotation == "float" else value
 
 
+def _prior(value, path) -> Optional[str]:
+    """The config's prior (a spec text or a mapping with a name) as its canonical text, after
+    checking that it makes a prior."""
+    if value is None:
+        return None
+    from .priors import get_prior, parse_prior_spec
+
+    try:
+        spec = parse_prior_spec(value)
+        get_prior(spec)
+    except ValueError as exc:
+        raise ValueError(f"config {path}: prior: {exc}") from None
+    return str(spec)
+
+
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
@@ -100,7 +118,7 @@ def load_config(path: str | Path) -> Config:
     if not isinstance(raw, dict):
         raise ValueError(f"config {path} must be a mapping of sections (data, model, training, "
                          f"output), not a {type(raw).__name__}")
-    unknown = sorted(set(raw) - {"data", "model", "training", "output"})
+    unknown = sorted(set(raw) - {"data", "model", "training", "output", "prior"})
     if unknown:
         raise ValueError(f"unknown top-level key(s) {unknown} in {path}")
     config = Config(
@@ -108,6 +126,7 @@ def load_config(path: str | Path) -> Config:
         model=_build(ModelConfig, raw.get("model"), "model"),
         training=_build(TrainingConfig, raw.get("training"), "training"),
         output=str(raw.get("output", "runs/model")),
+        prior=_prior(raw.get("prior"), path),
     )
     # Relative dataset and output paths are relative to the config file's folder.
     base = path.resolve().parent

@@ -104,10 +104,20 @@ def _dataset(given, *recorded) -> Optional[str]:
     return next((str(p) for p in recorded if p is not None and Path(p).is_file()), None)
 
 
+def prior_spec_text(prior) -> str:
+    """A prior spec's canonical text (what ``prior_name`` records), after checking that it
+    makes a prior: its name, its parameters (none missing, none unknown), its files."""
+    from .priors import get_prior, parse_prior_spec
+
+    spec = parse_prior_spec(prior)
+    get_prior(spec)
+    return str(spec)
+
+
 def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: Optional[str] = None, train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None,
-                      prior: Optional[str] = None,
+                      prior=None,
                       val: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
     """Writes the model file. The prior-loss statistics of TTT's gate come from the validation
     set ``val`` (default: the checkpoint's, or the one an exported file's came from). The
@@ -117,15 +127,15 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     and RR and the monitor refuse it. ``dtype`` defaults to an exported file's own (a
     float32 file stays float32 when its statistics are refreshed), else float64."""
     from .data import PRIOR_FORCES, read_frames
-    from .priors import available
     from .refine.ttt import training_prior_loss
 
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
-    if prior is not None and prior not in available():
-        raise ValueError(f"unknown prior {prior!r}; known priors: {', '.join(available())}")
+    prior = None if prior is None else prior_spec_text(prior)
     model, ckpt = model_from_checkpoint(checkpoint)
     earlier = ckpt.get("exported_metadata", {})
+    if prior is None and ckpt.get("config", {}).get("prior"):
+        prior = prior_spec_text(ckpt["config"]["prior"])
     dtype = dtype or earlier.get("dtype", "float64")
     config = ckpt.get("config", {})
     mode = config.get("training", {}).get("mode", earlier.get("training_mode"))

@@ -5,7 +5,6 @@ limit, so that a hung prior skips a TTT update instead of stalling the run."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import signal
 import threading
 from typing import Dict
@@ -13,36 +12,18 @@ from typing import Dict
 import numpy as np
 from ase import Atoms
 
-from ..priors import get_prior
-
-
-def _number_or_text(text: str):
-    """A deck's value as the prior's parameter: an int or float where it reads as one."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+from ..priors import get_prior, parse_prior_spec
 
 
 def load_prior(name: str, params: Dict[str, str]):
-    """A registry prior, or for ``module:Class`` a prior of the user's own (a
-    :class:`mlff_ttt.priors.Prior` subclass, or any callable returning one); values that read
-    as numbers are passed as numbers."""
-    kwargs = {key: _number_or_text(v) for key, v in params.items()}
-    if ":" not in name:
-        return get_prior(name, **kwargs)
-    module_name, _, attribute = name.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"cannot find the prior {name} (module:Class on the Python path): "
-                         f"{error}") from None
-    prior = factory.create(**kwargs) if hasattr(factory, "create") else factory(**kwargs)
-    if not callable(getattr(prior, "compute", None)):
-        raise ValueError(f"{name} made {prior!r}, which has no compute(frames) method")
-    return prior
+    """The prior of ``prior python NAME k=v``: a registry prior, or for ``module:Class`` a
+    prior of the user's own (a :class:`mlff_ttt.priors.Prior` subclass, or any callable
+    returning one). The deck's name and key=value pairs are one prior spec, read and checked
+    as every other (:func:`mlff_ttt.priors.parse_prior_spec`: values that read as numbers are
+    numbers; a missing required or an unknown parameter is an error naming it)."""
+    if "name" in params:
+        raise ValueError(f"prior {name}: 'name' is not a parameter")
+    return get_prior(parse_prior_spec({"name": name, **params}))
 
 
 class PriorTimeout(RuntimeError):
@@ -77,6 +58,8 @@ def labels_of(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dic
     ``timeout`` seconds (0: no limit)."""
     atoms = Atoms(symbols=list(symbols), positions=np.asarray(positions).reshape(-1, 3),
                   cell=np.asarray(cell).reshape(3, 3), pbc=[bool(p) for p in pbc])
+    if hasattr(prior, "check_elements"):
+        prior.check_elements([atoms])
     with time_limit(timeout):
         energies, forces = prior.compute([atoms])
     return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}

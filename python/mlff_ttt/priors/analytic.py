@@ -101,8 +101,11 @@ class ZBL(PairPrior):
     switched off smoothly (``smooth_step``) between ``cutoff - switch_width`` and ``cutoff``."""
 
     name = "zbl"
+    units = {"cutoff": "A", "switch_width": "A"}
+    coverage = "every element (universal screening, Z >= 1)"
 
     def __init__(self, cutoff: float = 3.0, switch_width: float = 1.0):
+        cutoff, switch_width = _numbers(self.name, cutoff=cutoff, switch_width=switch_width)
         if not 0 < switch_width <= cutoff:
             raise ValueError(f"need 0 < switch_width <= cutoff, got {switch_width}, {cutoff}")
         self.cutoff, self.switch_width = float(cutoff), float(switch_width)
@@ -115,15 +118,29 @@ class ZBL(PairPrior):
                 * smooth_step(r, self.cutoff - self.switch_width, self.cutoff))
 
 
+def _numbers(prior: str, **values) -> list:
+    """The values as floats; ValueError naming one that is not a number."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"prior {prior!r}: {key} must be a number, not {value!r}")
+        out.append(float(value))
+    return out
+
+
 class LennardJones(PairPrior):
     """4 eps [(sigma/r)^12 - (sigma/r)^6], shifted to zero at ``cutoff``, for every element
-    pair alike. The defaults are placeholders with the minimum (2^(1/6) sigma = 2.36 A) at the
-    Si-Si bond length; set them for your system."""
+    pair alike. Every parameter is required (no value suits every system)."""
 
     name = "lennard_jones"
+    units = {"epsilon": "eV", "sigma": "A", "cutoff": "A"}
+    coverage = "every element, one parameter set for every pair"
 
-    def __init__(self, epsilon: float = 0.1, sigma: float = 2.1, cutoff: float = 5.0):
-        self.epsilon, self.sigma, self.cutoff = float(epsilon), float(sigma), float(cutoff)
+    def __init__(self, epsilon: float, sigma: float, cutoff: float):
+        self.epsilon, self.sigma, self.cutoff = _numbers(self.name, epsilon=epsilon,
+                                                         sigma=sigma, cutoff=cutoff)
+        if not self.cutoff > 0:
+            raise ValueError(f"prior {self.name!r}: cutoff must be > 0, got {self.cutoff}")
 
     def _lj(self, r):
         s6 = (self.sigma / r) ** 6
@@ -135,13 +152,18 @@ class LennardJones(PairPrior):
 
 class Morse(PairPrior):
     """D [exp(-2a(r - r0)) - 2 exp(-a(r - r0))] (well depth D at r0), shifted to zero at
-    ``cutoff``, for every element pair alike. The defaults are placeholders near a Si-Si bond
-    (r0 = 2.35 A, D = 2.3 eV); set them for your system."""
+    ``cutoff``, for every element pair alike. Every parameter is required (no value suits
+    every system)."""
 
     name = "morse"
+    units = {"D": "eV", "a": "1/A", "r0": "A", "cutoff": "A"}
+    coverage = "every element, one parameter set for every pair"
 
-    def __init__(self, D: float = 2.3, a: float = 1.5, r0: float = 2.35, cutoff: float = 5.0):
-        self.D, self.a, self.r0, self.cutoff = float(D), float(a), float(r0), float(cutoff)
+    def __init__(self, D: float, a: float, r0: float, cutoff: float):
+        self.D, self.a, self.r0, self.cutoff = _numbers(self.name, D=D, a=a, r0=r0,
+                                                        cutoff=cutoff)
+        if not self.cutoff > 0:
+            raise ValueError(f"prior {self.name!r}: cutoff must be > 0, got {self.cutoff}")
 
     def _morse(self, r):
         e = torch.exp(-self.a * (r - self.r0))

@@ -17,12 +17,29 @@ class Prior:
     silicon is not a sensible test structure for them, ``representative``."""
 
     name: str = ""
+    units: dict = {}
+    """Each parameter's unit, for messages and docs (parameters: the constructor's)."""
+    coverage: str = "every element"
+    """The elements the prior has parameters for, in words (see ``covers``)."""
+    spec = None  # the PriorSpec it was made from, set by get_prior
     _cost: float | None = None
 
     @classmethod
     def create(cls, **params) -> "Prior":
         """What ``get_prior(name, **params)`` calls; priors loaded from files override it."""
         return cls(**params)
+
+    def covers(self, symbol: str) -> bool:
+        """Whether the prior has parameters for the element ``symbol``."""
+        return True
+
+    def check_elements(self, symbols) -> None:
+        """ValueError naming the first element (of ``symbols``, or of frames' atoms) the prior
+        has no parameters for."""
+        for symbol in sorted(set(_symbols(symbols))):
+            if not self.covers(symbol):
+                raise ValueError(f"prior {self.name!r} has no parameters for {symbol} "
+                                 f"(it covers {self.coverage})")
 
     def compute(self, frames: list[Atoms]) -> Labels:
         """Energies (n,) in eV and forces, one (n_i, 3) array per frame, in eV/A."""
@@ -49,6 +66,14 @@ class Prior:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _symbols(items):
+    for item in items:
+        if isinstance(item, Atoms):
+            yield from item.get_chemical_symbols()
+        else:
+            yield item
 
 
 def bulk_silicon(seed: int = 0, repeat: int = 2) -> Atoms:

@@ -13,6 +13,9 @@ from .base import Labels, Prior, check_labels, small_molecule
 
 KCAL_PER_MOL = units.kcal / units.mol  # eV
 MAX_Z = 86  # both GFN2-xTB (the molecular datasets' reference) and GFN-FF cover H-Rn
+# the elements of MMFF94's atom types for neutral molecules (Halgren 1996; its ions Li+ ... Zn2+
+# never occur in a neutral closed-shell molecule of these priors)
+MMFF_ELEMENTS = ("H", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I")
 MIN_DISTANCE = 0.3  # A; closer atom pairs are rejected before calling the calculators
 
 
@@ -60,8 +63,14 @@ class MoleculePrior(Prior):
     def single_point(self, numbers: np.ndarray, positions: np.ndarray):
         raise NotImplementedError
 
+    coverage = "H to Rn (Z 1-86), neutral closed-shell molecules"
+
+    def covers(self, symbol: str) -> bool:
+        return 1 <= Atoms(symbol).numbers[0] <= MAX_Z
+
     def compute(self, frames: list[Atoms]) -> Labels:
         frames = list(frames)
+        self.check_elements(frames)
         for i, atoms in enumerate(frames):
             check_molecule_frame(i, atoms)
         energies, forces = [], []
@@ -98,10 +107,17 @@ class RDKitMMFF(MoleculePrior):
     two. kcal/mol -> eV, forces = -gradient. ``cost_per_atom``: measured on benzene."""
 
     name = "rdkit_mmff"
+    units = {"bonds": "'orders' or 'connectivity'", "variant": "'MMFF94' or 'MMFF94s'"}
+    coverage = ", ".join(MMFF_ELEMENTS) + " (MMFF94's neutral-molecule atom types)"
+
+    def covers(self, symbol: str) -> bool:
+        return symbol in MMFF_ELEMENTS
 
     def __init__(self, bonds: str = "orders", variant: str = "MMFF94"):
         if bonds not in ("orders", "connectivity"):
             raise ValueError(f"bonds must be 'orders' or 'connectivity', got {bonds!r}")
+        if variant not in ("MMFF94", "MMFF94s"):
+            raise ValueError(f"variant must be 'MMFF94' or 'MMFF94s', got {variant!r}")
         self.bonds, self.variant = bonds, variant
 
     def single_point(self, numbers, positions):

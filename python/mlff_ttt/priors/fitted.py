@@ -30,6 +30,14 @@ class PairFittedPrior(PairPrior):
     geometry with species cycled through ``elements``; about that of the analytic priors."""
 
     name = "pair_fitted"
+    units = {"path": "a pair_fitted JSON file (PairFittedPrior.save)"}
+
+    @property
+    def coverage(self) -> str:
+        return f"{', '.join(self.elements)}, the elements it was fitted on"
+
+    def covers(self, symbol: str) -> bool:
+        return symbol in self.elements
 
     def __init__(self, elements, cutoff: float, r_min: float, coefficients, element_energies,
                  info: dict | None = None):
@@ -75,6 +83,7 @@ class PairFittedPrior(PairPrior):
 
     def compute(self, frames: list[Atoms]) -> Labels:
         frames = list(frames)
+        self.check_elements(frames)
         counts = self._element_counts(frames)  # also rejects unknown elements
         energies, forces = super().compute(frames)
         return check_labels(self, frames, energies + counts @ self.element_energies, forces)

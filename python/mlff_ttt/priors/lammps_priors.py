@@ -23,12 +23,18 @@ class LammpsPrior(Prior):
     ``cost_per_atom``: measured on 64-atom bulk Si; about 1e-5 s per atom, mostly
     per-call overhead of ``run 0``."""
 
+    coverage = "only Si: the LAMMPS distribution's silicon potential file"
+
+    def covers(self, symbol: str) -> bool:
+        return symbol == "Si"
+
     def __init__(self, commands: list[str]):
         self.commands = list(commands)
         self._evaluator = None  # started on first use, kept for later calls
 
     def compute(self, frames: list[Atoms]) -> Labels:
         frames = list(frames)
+        self.check_elements(frames)
         for i, atoms in enumerate(frames):
             check_silicon_frame(i, atoms)
         if self._evaluator is None:
@@ -60,6 +66,7 @@ class Tersoff(LammpsPrior):
     ``tersoff`` with Si.tersoff (Tersoff 1988)."""
 
     name = "tersoff"
+    units = {"variant": "'mod' or 'original'"}
 
     def __init__(self, variant: str = "mod"):
         if variant not in TERSOFF_VARIANTS:

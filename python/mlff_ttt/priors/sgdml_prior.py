@@ -35,6 +35,17 @@ class SGDMLPrior(Prior):
     training frames (a kernel sum over all of them), 1e-5 to 1e-4 s per atom for 20-50."""
 
     name = "sgdml"
+    units = {"model": "an sGDML model file (.npz, SGDMLPrior.save)",
+             "max_processes": "processes"}
+
+    @property
+    def coverage(self) -> str:
+        atoms = Atoms(numbers=self.numbers)
+        return (f"{', '.join(sorted(set(atoms.get_chemical_symbols())))}: the elements of "
+                f"{atoms.get_chemical_formula()}, the one molecule it was trained on")
+
+    def covers(self, symbol: str) -> bool:
+        return symbol in set(Atoms(numbers=self.numbers).get_chemical_symbols())
 
     def __init__(self, model, example_positions=None, max_processes: int = 1):
         if isinstance(model, (str, Path)):
@@ -97,6 +108,7 @@ class SGDMLPrior(Prior):
 
     def compute(self, frames: list[Atoms]) -> Labels:
         frames = list(frames)
+        self.check_elements(frames)
         for i, atoms in enumerate(frames):
             if not np.array_equal(atoms.numbers, self.numbers):
                 raise ValueError(f"frame {i}: {atoms.get_chemical_formula()} is not the molecule "

@@ -29,7 +29,7 @@ from ..data import PRIOR_ENERGY, PRIOR_FORCES, Frame, collate, graph_frame
 from ..forces import evaluate
 from ..model_calls import model_call_settings
 from ..model_file import DTYPES, load_model_file, metadata_of, write_model_file
-from ..priors import get_prior
+from ..priors import Prior, get_prior
 
 OPTIMIZERS = ("sgd", "adam")
 # The prior "name" that means: use the PRIOR_energy/PRIOR_forces the structures carry.
@@ -77,23 +77,49 @@ class TTTSettings:
 
 
 def default_prior(metadata: Dict[str, object]) -> str:
-    """The registry prior the model was trained with, when its file records one; else the
-    structures' own prior labels."""
+    """The prior the model's prior head was trained on, as the spec its file records (a
+    plain name such as "tersoff" in files of earlier versions); else the structures' own
+    prior labels."""
     return str(metadata.get("prior_name") or STORED_LABELS)
 
 
-def label_with_prior(frames: Sequence[Atoms], prior: Optional[str] = None,
-                     **prior_params) -> List[Atoms]:
-    """Copies of the frames carrying prior labels: computed by the registry prior ``prior``,
-    or, with ``prior`` None or "labels", the frames' own PRIOR_energy/PRIOR_forces."""
+def resolve_prior(prior) -> Union[Prior, str]:
+    """``prior`` as TTT uses it: STORED_LABELS for None or "labels", a prior object as it is,
+    else the prior a spec (text, mapping, PriorSpec; :func:`mlff_ttt.priors.get_prior`)
+    makes, its parameters checked."""
+    if prior is None or (isinstance(prior, str) and prior.strip() == STORED_LABELS):
+        return STORED_LABELS
+    if callable(getattr(prior, "compute", None)):
+        return prior
+    return get_prior(prior)
+
+
+def prior_text(prior) -> str:
+    """How a record names the prior: its canonical spec, "labels", or the class name."""
+    if isinstance(prior, str):
+        return prior
+    spec = getattr(prior, "spec", None)
+    return str(spec) if spec is not None else type(prior).__name__
+
+
+def label_with_prior(frames: Sequence[Atoms], prior=None, **prior_params) -> List[Atoms]:
+    """Copies of the frames carrying prior labels: computed by ``prior`` (a spec, or a prior
+    object), or, with ``prior`` None or "labels", the frames' own PRIOR_energy/PRIOR_forces.
+    A prior that has no parameters for an element of the frames is refused first."""
     frames = [atoms.copy() for atoms in frames]
-    if prior in (None, STORED_LABELS):
+    if prior_params:
+        prior = get_prior(prior, **prior_params)
+    prior = resolve_prior(prior)
+    if prior == STORED_LABELS:
         for index, atoms in enumerate(frames):
             if PRIOR_ENERGY not in atoms.info or PRIOR_FORCES not in atoms.arrays:
                 raise ValueError(f"frame {index} has no {PRIOR_ENERGY}/{PRIOR_FORCES} labels; "
-                                 "name a prior (--prior NAME)")
+                                 "name a prior with its parameters (--prior SPEC, e.g. "
+                                 "morse:D=...,a=...,r0=...,cutoff=...; see docs/priors.md)")
         return frames
-    energies, forces = get_prior(prior, **prior_params).compute(frames)
+    if hasattr(prior, "check_elements"):
+        prior.check_elements(frames)
+    energies, forces = prior.compute(frames)
     for atoms, energy, f in zip(frames, energies, forces):
         atoms.info[PRIOR_ENERGY] = float(energy)
         atoms.arrays[PRIOR_FORCES] = f
@@ -276,15 +302,25 @@ def load_module(model_path: Union[str, Path]) -> torch.jit.ScriptModule:
 
 
 def adapt_model(model_path: Union[str, Path], structures: Sequence[Atoms],
-                settings: TTTSettings, prior: Optional[str] = None):
-    """A freshly loaded module adapted on ``structures`` (labelled by ``prior``), and the
-    record of the adaptation."""
+                settings: TTTSettings, prior=None):
+    """A freshly loaded module adapted on ``structures`` (labelled by ``prior``, a spec or a
+    prior object; default: the model file's prior), and the record of the adaptation. The
+    prior and its labels are made before the module changes, so a bad spec or an element
+    the prior does not cover leaves nothing half done."""
     module = load_module(model_path)
     engine = TTTEngine(module, settings)
-    prior = prior or default_prior(engine.metadata)
+    prior = resolve_prior(prior if prior is not None else default_prior(engine.metadata))
     record = engine.adapt(label_with_prior(structures, prior))
-    record.update(settings=asdict(settings), prior=prior)
+    record.update(settings=asdict(settings), prior=prior_text(prior))
     return module, record
+
+
+def gate_message(record: Dict[str, object]) -> Optional[str]:
+    """The gate's decision in words when it skipped adaptation, else None."""
+    if not record.get("skipped"):
+        return None
+    return (f"TTT skipped: prior-head loss {record['prior_loss_before']:.6g} below the gate "
+            f"{record['gate_threshold']:.6g}")
 
 
 def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
@@ -298,4 +334,5 @@ def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
 
 
 __all__ = ["TTTSettings", "TTTEngine", "label_with_prior", "adapt_model", "save_adapted",
+           "resolve_prior", "gate_message",
            "load_module", "OPTIMIZERS"]
