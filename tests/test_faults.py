@@ -109,7 +109,9 @@ def test_failing_prior_is_survived(tmp_path, monkeypatch, fault):
     start = time.monotonic()
     result = run_ttt_deck(tmp_path, read_frames(DATA / "si_ood_liquid.xyz")[0],
                           "ttt every 2 steps 1 lr 1e-3 prior_timeout 2",
-                          prior=f"pair_coeff * * prior python fault_priors:{fault} sigma=2.1",
+                          # Lennard-Jones with silicon's placeholder parameters (its former defaults)
+                          prior=f"pair_coeff * * prior python fault_priors:{fault} "
+                                "epsilon=0.1 sigma=2.1 cutoff=5.0",
                           extra="fix 1 all nve\nrun 4", thermo=1)
     assert result.returncode == 0, result.stdout[-2000:]
     assert f"WARNING: mlff_ttt: {PRIOR_FAULTS[fault]}" in result.stdout, result.stdout[-2000:]

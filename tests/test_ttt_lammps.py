@@ -245,7 +245,9 @@ def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
     """A prior whose labels are not finite (Lennard-Jones with sigma = nan): a warning, no
     update, and the MD continues."""
     result = run_ttt_deck(tmp_path, liquid, "ttt every 2 steps 1 lr 1e-3",
-                          prior="pair_coeff * * prior python lennard_jones sigma=nan",
+                          # silicon's placeholder epsilon and cutoff (the former defaults), sigma nan
+                          prior="pair_coeff * * prior python lennard_jones epsilon=0.1 "
+                                "sigma=nan cutoff=5.0",
                           extra="fix 1 all nve\nrun 4", thermo=1)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "WARNING: mlff_ttt: TTT update at step 0 skipped" in result.stdout

@@ -20,7 +20,8 @@ from typing import Any, Dict, Mapping, Union
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # NAME, then optionally ":KEY=..." (the shortest NAME after which the rest reads as parameters,
 # so a module:Class name keeps its colon)
-TEXT = re.compile(r"(?P<name>[^=,]+?)(?::(?P<params>[A-Za-z_][A-Za-z0-9_]*=.*))?\Z", re.DOTALL)
+TEXT = re.compile(r"(?P<name>[^=,]+?)(?:\s*:\s*(?P<params>[A-Za-z_][A-Za-z0-9_]*\s*=.*))?\Z",
+                  re.DOTALL)
 
 
 def read_value(text: str) -> Union[int, float, str]:
@@ -78,7 +79,7 @@ def _parse_text(text: str) -> PriorSpec:
     if not text.strip() or match is None:
         raise ValueError(f"prior spec {text!r} is not NAME or NAME:KEY=VALUE,KEY=VALUE "
                          "(for example morse:D=0.3429,a=1.3588,r0=2.77,cutoff=5.0)")
-    name, params = match["name"], {}
+    name, params = match["name"].strip(), {}
     for item in (match["params"] or "").split(",") if match["params"] else []:
         key, equals, value = item.partition("=")
         key, value = key.strip(), value.strip()
