@@ -323,3 +323,25 @@ def test_training_config_names_its_prior(tmp_path):
     path.write_text(base + "prior: morse:D=0.3429\n")
     with pytest.raises(ValueError, match=r"c\.yaml: prior: prior 'morse' needs a \(1/A\)"):
         load_config(path)
+
+
+def test_config_prior_file_is_relative_to_the_config(tmp_path):
+    from mlff_ttt.config import load_config
+    from mlff_ttt.priors import PairFittedPrior
+
+    frames = read(DATA / "si_train.xyz", index="::20")
+    PairFittedPrior.fit(frames, ["Si"], cutoff=5.0, num_basis=6).save(tmp_path / "pair.json")
+    base = (ROOT / "examples" / "configs" / "si_schnet.yaml").read_text().replace(
+        "../data/", str(DATA) + "/")
+    (tmp_path / "c.yaml").write_text(base + "prior: pair_fitted:path=pair.json\n")
+    assert load_config(tmp_path / "c.yaml").prior == f"pair_fitted:path={tmp_path / 'pair.json'}"
+    (tmp_path / "c.yaml").write_text(base + "prior: pair_fitted:path=missing.json\n")
+    with pytest.raises(OSError):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_eval_refuses_a_prior_without_ttt(tmp_path, surface, capsys):
+    assert main(["eval", str(SI_MODEL), str(surface), "--prior", CU_TEXT]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "mlff-ttt eval: error: --prior is the TTT prior: give --ttt or --ttt-per-structure "
+        "with it (a plain eval uses no prior)")

@@ -70,6 +70,9 @@ def _eval(args) -> None:
     from .evaluate import evaluate_model
     from .refine.ttt import gate_message
 
+    if args.prior is not None and not (args.ttt or args.ttt_per_structure):
+        raise ValueError("--prior is the TTT prior: give --ttt or --ttt-per-structure with it "
+                         "(a plain eval uses no prior)")
     settings = _ttt_settings(args) if args.ttt or args.ttt_per_structure else None
     result = evaluate_model(args.model, args.data, plot=args.plot, rr=args.rr,
                             rr_method=args.rr_method, ttt=settings,

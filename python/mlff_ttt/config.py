@@ -91,15 +91,24 @@ def _checked(value, annotation: str, where: str):
     return float(value) if annotation == "float" else value
 
 
+# registry priors read from a file, and the parameter that names it
+FILE_PARAMETERS = {"pair_fitted": "path", "sgdml": "model"}
+
+
 def _prior(value, path) -> Optional[str]:
     """The config's prior (a spec text or a mapping with a name) as its canonical text, after
-    checking that it makes a prior."""
+    checking that it makes a prior; a prior's file (pair_fitted's path, sgdml's model) is
+    relative to the config's folder, as the data sets are."""
     if value is None:
         return None
     from .priors import get_prior, parse_prior_spec
 
     try:
         spec = parse_prior_spec(value)
+        key = FILE_PARAMETERS.get(spec.name)
+        if key and isinstance(spec.params.get(key), str):  # relative to the config's folder
+            spec = type(spec)(spec.name, {**spec.params, key: str(
+                (Path(path).resolve().parent / spec.params[key]).resolve())})
         get_prior(spec)
     except ValueError as exc:
         raise ValueError(f"config {path}: prior: {exc}") from None
