@@ -345,3 +345,22 @@ def test_eval_refuses_a_prior_without_ttt(tmp_path, surface, capsys):
     assert capsys.readouterr().err.strip() == (
         "mlff-ttt eval: error: --prior is the TTT prior: give --ttt or --ttt-per-structure "
         "with it (a plain eval uses no prior)")
+
+
+@pytest.mark.lammps
+@pytest.mark.parametrize("arguments, error", [
+    ("morse", "ERROR: pair_style mlff_ttt: cannot create the prior 'morse': ValueError: prior "
+              "'morse' needs D (eV), a (1/A), r0 (A), cutoff (A): give them as "
+              "morse:D=...,a=...,r0=...,cutoff=..."),
+    ("morse D=0.3429 a=1.3588 r0=2.866 cutoff=5.0 x=1",
+     "ValueError: prior 'morse' has no parameter 'x'; it takes D, a, r0, cutoff"),
+])
+def test_lammps_prior_python_checks_the_spec(tmp_path, arguments, error):
+    from helpers import run_ttt_deck
+
+    result = run_ttt_deck(tmp_path, read(DATA / "si_ood_liquid.xyz", index=0),
+                          "ttt every 2 steps 1 lr 1e-3",
+                          prior=f"pair_coeff * * prior python {arguments}",
+                          extra="fix 1 all nve\nrun 2", thermo=1)
+    assert result.returncode != 0
+    assert error in result.stdout, result.stdout[-1500:]
