@@ -6,6 +6,7 @@
 #include "error.h"
 #include "force.h"
 #include "neigh_list.h"
+#include "neighbor.h"
 #include "pair.h"
 #include "update.h"
 #include "utils.h"
@@ -19,8 +20,78 @@
 #include <exception>
 #include <limits>
 
+/* The wheel ships no neigh_request.h: the one member of NeighRequest used here (giving the
+   prior's own neighbor lists their own cutoff), declared as LAMMPS defines it. */
+namespace LAMMPS_NS {
+class NeighRequest {
+ public:
+  void set_cutoff(double);
+};
+}    // namespace LAMMPS_NS
+
 using namespace LAMMPS_NS;
 using namespace LAMMPS_NS::mlff_ttt;
+
+static bool unusable_style(const std::string &style, bool with_settings)
+{
+  (void) with_settings;
+  // pair hybrid's init_style turns every pair neighbor request that is not one of its
+  // sub-styles' into a skip list that skips every pair, the model's included
+  return style == "mlff_ttt" || style == "hybrid" || style == "hybrid/overlay" ||
+      style == "hybrid/scaled";
+}
+
+/* pair_coeff * * prior_style STYLE [args...]: the prior pair style, created and given its
+   pair_style arguments now; its coeff lines (pair_coeff I J prior ...) follow. */
+
+void Prior::style(int narg, char **arg)
+{
+  const std::string name = arg[0];
+  pair.reset();
+  registry.clear();
+  params.clear();
+  elements.clear();
+  warned_unused = false;
+  forwarded = false;
+  if (name == "python")
+    error->all(FLERR, "pair_coeff * * prior_style python: a registry prior is given by "
+               "pair_coeff * * prior python NAME [key=value ...]");
+  if (unusable_style(name, true))
+    error->all(FLERR, "pair_coeff * * prior_style {}: not a usable prior pair style", name);
+  int sflag = 0;
+  pair.reset(force->new_pair(name, 1, sflag));
+  if (!pair)
+    error->all(FLERR, "pair_coeff * * prior_style {}: unknown pair style (not in this LAMMPS "
+               "build)", name);
+  pair->settings(narg - 1, arg + 1);
+  style_name = name;
+  forwarded = true;
+  args.assign({"prior_style"});
+  args.insert(args.end(), arg, arg + narg);
+  if (comm->me == 0)
+    utils::logmesg(lmp, "mlff_ttt: TTT prior pair style {} (its coeff lines: pair_coeff I J "
+                   "prior ...)\n", name);
+}
+
+void Prior::restore(const std::vector<std::string> &line)
+{
+  // "prior_style" STYLE args [; I J args]...
+  std::vector<std::vector<std::string>> lines(1);
+  for (size_t k = 1; k < line.size(); k++) {
+    if (line[k] == ";") lines.emplace_back();
+    else lines.back().push_back(line[k]);
+  }
+  std::vector<char *> argv;
+  for (auto &s : lines[0]) argv.push_back(const_cast<char *>(s.c_str()));
+  style(static_cast<int>(argv.size()), argv.data());
+  for (size_t l = 1; l < lines.size(); l++) {
+    auto &c = lines[l];
+    c.insert(c.begin() + 2, "prior");
+    argv.clear();
+    for (auto &s : c) argv.push_back(const_cast<char *>(s.c_str()));
+    coeff(static_cast<int>(argv.size()), argv.data(), nullptr);
+  }
+}
 
 Prior::Prior(LAMMPS *lmp, GhostComm &ghost_comm) : Pointers(lmp), ghost_comm(ghost_comm) {}
 
@@ -28,6 +99,20 @@ Prior::~Prior() = default;
 
 void Prior::coeff(int narg, char **arg, const TypeMap *types)
 {
+  if (forwarded) {
+    // pair_coeff I J prior args...: to the prior style's coeff as "I J args..."
+    std::vector<char *> style_args{arg[0], arg[1]};
+    for (int k = 3; k < narg; k++) style_args.push_back(arg[k]);
+    pair->coeff(static_cast<int>(style_args.size()), style_args.data());
+    args.push_back(";");
+    args.insert(args.end(), {arg[0], arg[1]});
+    args.insert(args.end(), arg + 3, arg + narg);
+    return;
+  }
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff {} {} prior ...: per-pair prior lines need a pair_coeff * * "
+               "prior_style STYLE [args...] line first", arg[0], arg[1]);
+  if (narg < 4) error->all(FLERR, "pair_coeff * * prior STYLE ... expected");
   const std::string style = arg[3];
   pair.reset();
   registry.clear();
@@ -49,8 +134,7 @@ void Prior::coeff(int narg, char **arg, const TypeMap *types)
     args.assign(arg + 2, arg + narg);
     return;
   }
-  if (style == "mlff_ttt" || style == "hybrid" || style == "hybrid/overlay" ||
-      style == "hybrid/scaled")
+  if (unusable_style(style, false))
     error->all(FLERR, "pair_coeff * * prior {}: not a usable prior pair style", style);
   const int ntypes = atom->ntypes;
   if (narg - 4 < ntypes)
@@ -62,6 +146,7 @@ void Prior::coeff(int narg, char **arg, const TypeMap *types)
   pair.reset(force->new_pair(style, 1, sflag));
   if (!pair) error->all(FLERR, "pair_coeff * * prior: unknown pair style {}", style);
   pair->settings(0, nullptr);
+  style_name = style;
   std::vector<char *> style_args{arg[0], arg[1]};
   for (int k = 4; k < narg; k++) style_args.push_back(arg[k]);
   pair->coeff(static_cast<int>(style_args.size()), style_args.data());
@@ -94,7 +179,16 @@ void Prior::init(const TypeMap &types)
     error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ... "
                "or pair_coeff * * prior python NAME");
   if (pair) {
-    check_elements(types);
+    if (!forwarded) check_elements(types);
+    // every type the model sees needs the prior's coefficients (pairs of two types: the
+    // style's own mixing, or its own error)
+    for (int i = 1; i <= atom->ntypes; i++) {
+      if (!types.sees(i)) continue;
+      if (!pair->allocated || !pair->setflag || !pair->setflag[i][i])
+        error->all(FLERR, "The TTT prior pair style {} has no coefficients for atom type {}: "
+                   "its pair_coeff ... prior lines must cover every atom type the model sees",
+                   style_name, i);
+    }
     pending = true;    // in init_one: see init_pending
   } else if (comm->nprocs > 1) {
     error->all(FLERR, "The TTT prior {} of the Python registry runs on one MPI rank only "
@@ -112,6 +206,7 @@ void Prior::init_pending(const TypeMap &types, double model_cutoff)
 {
   if (!pending) return;
   pending = false;
+  first_request = neighbor->get_pair_requests().size();    // the prior's come next
   if (!types.has_null) {
     pair->init();
   } else {
@@ -125,9 +220,20 @@ void Prior::init_pending(const TypeMap &types, double model_cutoff)
         pair->cutforce = std::max(pair->cutforce, cut);
       }
   }
-  if (pair->cutforce > model_cutoff + 1e-12)
-    error->all(FLERR, "The TTT prior's cutoff {} exceeds the model cutoff {}: its neighbor "
-               "list would be incomplete", pair->cutforce, model_cutoff);
+  // A prior reaching beyond the model: its own lists get its cutoff (the model's list, its
+  // graph and the neighbor bins stay as they are), and the ghost shell its reach.
+  if (pair->cutforce > model_cutoff + 1e-12) {
+    const auto requests = neighbor->get_pair_requests();
+    for (size_t k = first_request; k < requests.size(); k++)
+      requests[k]->set_cutoff(pair->cutforce);
+    const double ghost_cut = pair->cutforce + neighbor->skin;
+    if (comm->cutghostuser < ghost_cut) {
+      comm->cutghostuser = ghost_cut;
+      if (comm->me == 0)
+        utils::logmesg(lmp, "mlff_ttt: ghost cutoff set to {} A (the TTT prior's cutoff {} A "
+                       "+ skin)\n", ghost_cut, pair->cutforce);
+    }
+  }
 }
 
 // Whether a neighbor list is a full one (each pair of owned atoms listed from both sides) or a

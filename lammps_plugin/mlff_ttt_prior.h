@@ -4,7 +4,13 @@
    bridge evaluates on one rank:
 
    pair_coeff * * prior STYLE args... El1 ... ElN    (the style's own arguments after "* *")
-   pair_coeff * * prior python NAME [key=value ...]  (the model line's elements) */
+   pair_coeff * * prior python NAME [key=value ...]  (the model line's elements)
+
+   or, as pair hybrid forwards lines to its sub-styles, a style with its own pair_style
+   arguments and coeff lines (any type pairs, any number of lines):
+
+   pair_coeff * * prior_style STYLE [pair_style args ...]
+   pair_coeff I J prior [the style's coeff args ...] */
 #pragma once
 
 #include "pointers.h"
@@ -34,8 +40,13 @@ class Prior : protected Pointers {
   // The prior's pair_coeff line, arg[3] being its style. `types` is the model line's mapping,
   // nullptr while that line has not come (its elements are checked against it then).
   void coeff(int narg, char **arg, const TypeMap *types);
+  // pair_coeff * * prior_style STYLE args...: arg[0] is STYLE
+  void style(int narg, char **arg);
   bool given() const { return pair || !registry.empty(); }
-  const std::vector<std::string> &line() const { return args; }    // after "* *"
+  // after "* *" (the old syntax); with prior_style, "prior_style" STYLE args, then for each
+  // coeff line ";" I J args (restart files replay them with restore)
+  const std::vector<std::string> &line() const { return args; }
+  void restore(const std::vector<std::string> &line);
   const std::string &registry_name() const { return registry; }    // empty: a pair style
   const std::vector<std::pair<std::string, std::string>> &registry_params() const
   {
@@ -66,7 +77,10 @@ class Prior : protected Pointers {
   std::string registry;                   // the name of a registry prior
   std::vector<std::pair<std::string, std::string>> params;    // the registry prior's
   std::vector<std::string> elements;      // per type: the pair style's element symbols
-  std::vector<std::string> args;          // the line after "* *", for restart files
+  std::vector<std::string> args;          // see line(), for restart files
+  std::string style_name;                 // the prior's pair style
+  bool forwarded = false;                 // prior_style given: coeff lines are forwarded
+  size_t first_request = 0;               // the prior's first neighbor request (init_pending)
   bool pending = false;                   // init_pending sets the pair style up
   bool warned_unused = false;
 };

@@ -36,7 +36,9 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
   for (int k = 0; k < nextra; k++) pvector[k] = extra[k] = 0.0;
   single_enable = 0;
   restartinfo = 1;
-  one_coeff = 1;
+  // pair_coeff * * lines only (checked in coeff), but for the prior's forwarded lines,
+  // pair_coeff I J prior ..., which LAMMPS refuses for a one_coeff style
+  one_coeff = 0;
   manybody_flag = 1;
   ghostneigh = 1;                   // message passing needs the neighbors of ghost atoms
   no_virial_fdotr_compute = 1;      // the core returns the virial from edge gradients
@@ -86,12 +88,18 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   if (!allocated) allocate();
   const int ntypes = atom->ntypes;
   if (narg < 3) error->all(FLERR, "pair_coeff * * model.pt El1 ... ElN expected");
-  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
-    error->all(FLERR, "pair_style mlff_ttt takes pair_coeff * * lines only");
   if (strcmp(arg[2], "prior") == 0) {
-    if (narg < 4) error->all(FLERR, "pair_coeff * * prior STYLE ... expected");
     ttt.reset();    // the bridge holds a registry prior: it is created again with the new one
     prior.coeff(narg, arg, model ? &types : nullptr);
+    return;
+  }
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_style mlff_ttt takes pair_coeff * * lines only (and pair_coeff I J "
+               "prior ... after a pair_coeff * * prior_style line)");
+  if (strcmp(arg[2], "prior_style") == 0) {
+    if (narg < 4) error->all(FLERR, "pair_coeff * * prior_style STYLE [args ...] expected");
+    ttt.reset();
+    prior.style(narg - 3, arg + 3);
     return;
   }
   if (narg != 3 + ntypes)
@@ -377,6 +385,11 @@ void PairMLFFTTT::read_restart(FILE *fp)
   std::copy(state.vector.begin(), state.vector.end(), extra);
   for (const auto *line : {&state.model_line, &state.prior_line}) {
     if (line->empty()) continue;
+    if (line == &state.prior_line && line->front() == "prior_style") {
+      ttt.reset();
+      prior.restore(*line);
+      continue;
+    }
     std::vector<std::string> args{"*", "*"};
     args.insert(args.end(), line->begin(), line->end());
     std::vector<char *> argv = argv_of(args);

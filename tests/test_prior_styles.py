@@ -1,0 +1,188 @@
+"""Any LAMMPS pair style as the TTT prior (pair_coeff * * prior_style STYLE args + pair_coeff
+I J prior coeff-args lines, forwarded to the style as pair hybrid forwards them), a prior whose
+cutoff exceeds the model's (its own neighbor list and ghost cutoff), registry priors on several
+ranks, and the bad input of each: LAMMPS against the offline engine, 1 against 2 ranks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import (EXAMPLE_MODEL, POTENTIALS, SUPPORT, TTT_DECK, printed_value,
+                     read_dump_forces, run_lmp, silicon, write_data)
+from mlff_ttt.data import PRIOR_ENERGY, PRIOR_FORCES, collate
+from mlff_ttt.refine.ttt import TTTEngine, TTTSettings, label_with_prior, load_module
+
+pytestmark = [pytest.mark.lammps]
+
+MODEL = EXAMPLE_MODEL    # silicon SchNet, cutoff 4.5 A
+
+# The priors, each as (the pair_style line of a standalone LAMMPS run, its pair_coeff lines,
+# the TTT prior lines of pair_style mlff_ttt). The silicon model is the only shipped model for
+# a periodic solid, so the eam/alloy prior maps the Al of AlCu.eam.alloy (cutoff 6.68 A, beyond
+# the model's 4.5 A) onto the Si atom type: the physics is irrelevant to these checks, which
+# are that the plugin evaluates exactly the pair style LAMMPS evaluates on its own.
+ALCU = POTENTIALS / "AlCu.eam.alloy"
+CU_EAM = POTENTIALS / "Cu_u3.eam"    # funcfl, per-pair coeff lines; cutoff 4.95 A
+TERSOFF = POTENTIALS / "Si.tersoff.mod"
+STYLE_PRIORS = {
+    "morse": ("pair_style morse 4.0", ["pair_coeff * * 1.0 1.4 2.35"],
+              "pair_coeff * * prior_style morse 4.0\npair_coeff * * prior 1.0 1.4 2.35"),
+    "eam/alloy": ("pair_style eam/alloy", [f"pair_coeff * * {ALCU} Al"],
+                  f"pair_coeff * * prior_style eam/alloy\npair_coeff * * prior {ALCU} Al"),
+}
+OTHER_STYLE_PRIORS = {
+    "lj/cut": ("pair_style lj/cut 4.0", ["pair_coeff * * 0.1 2.1"],
+               "pair_coeff * * prior_style lj/cut 4.0\npair_coeff * * prior 0.1 2.1"),
+    "eam": ("pair_style eam", [f"pair_coeff 1 1 {CU_EAM}"],
+            f"pair_coeff * * prior_style eam\npair_coeff 1 1 prior {CU_EAM}"),
+}
+
+
+def parameters(path: Path):
+    module = torch.jit.load(str(path))
+    names = [f"model.{n}" for n in json.loads(module.metadata_json)["ttt_parameters"]]
+    params = dict(module.named_parameters())
+    return torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
+
+
+def standalone_labels(folder: Path, atoms, pair_style: str, coeffs) -> tuple:
+    """Energy and forces (sorted by atom ID) of a plain LAMMPS run of the pair style alone."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_data(atoms, folder / "data.lmp")
+    deck = "\n".join(["units metal", "boundary p p p", "read_data data.lmp", pair_style,
+                      *coeffs, "run 0", 'print "prior_energy $(pe:%.17g)"',
+                      "write_dump all custom forces.dump id fx fy fz modify sort id "
+                      "format float %.17g"])
+    result = run_lmp(deck, folder)
+    assert result.returncode == 0, result.stdout[-2000:]
+    return printed_value(result.stdout, "prior_energy"), read_dump_forces(folder / "forces.dump")
+
+
+def offline_gradient(atoms, energy, forces):
+    """The offline engine's gradient of the prior loss of one structure with these labels."""
+    atoms = atoms.copy()
+    atoms.info[PRIOR_ENERGY] = energy
+    atoms.arrays[PRIOR_FORCES] = forces
+    frame = label_with_prior([atoms], "labels")
+    engine = TTTEngine(load_module(MODEL), TTTSettings(batch_size=1))
+    engine.prior_loss(collate(engine._frames(frame), torch.float64), create_graph=True).backward()
+    return torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
+
+
+def ttt_run(folder: Path, atoms, style: str, prior: str, extra: str = "run 0", nprocs: int = 1,
+            env_extra=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_data(atoms, folder / "data.lmp")
+    deck = TTT_DECK.format(style=style, model=MODEL, prior=prior, extra=extra, thermo=10)
+    return run_lmp(deck, folder, nprocs=nprocs, env_extra=env_extra)
+
+
+@pytest.fixture(scope="module")
+def structure():
+    return silicon(rattle=0.1, seed=3)    # 64 atoms
+
+
+@pytest.mark.parametrize("nprocs", [1, pytest.param(2, marks=pytest.mark.mpi)])
+@pytest.mark.parametrize("name", list(STYLE_PRIORS) + list(OTHER_STYLE_PRIORS))
+def test_update_uses_the_standalone_pair_style(tmp_path, structure, name, nprocs):
+    """One plain SGD step: (theta_0 - theta_1) / lr equals the offline gradient of the prior
+    loss whose labels are a plain LAMMPS run of the pair style alone (so the update's prior
+    energy and forces are that run's)."""
+    pair_style, coeffs, prior = {**STYLE_PRIORS, **OTHER_STYLE_PRIORS}[name]
+    energy, forces = standalone_labels(tmp_path / "alone", structure, pair_style, coeffs)
+    expected = offline_gradient(structure, energy, forces)
+    lr = 1e-3
+    result = ttt_run(tmp_path / "ttt", structure, f"ttt every 1 steps 1 lr {lr} optimizer sgd "
+                     "save adapted.pt monitor off", prior, nprocs=nprocs)
+    assert result.returncode == 0, result.stdout[-2000:]
+    gradient = (parameters(MODEL) - parameters(tmp_path / "ttt" / "adapted.pt")) / lr
+    assert np.abs(gradient - expected).max() <= 1e-10 * np.abs(expected).max()
+
+
+MD = """velocity all create 600 4928 loop geom
+fix nve all nve
+run 50"""
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("name", list(STYLE_PRIORS))
+def test_fifty_steps_give_the_same_parameters_on_one_and_two_ranks(tmp_path, structure, name):
+    prior = STYLE_PRIORS[name][2]
+    theta = []
+    for nprocs in (1, 2):
+        folder = tmp_path / f"np{nprocs}"
+        result = ttt_run(folder, structure, "ttt every 10 steps 1 lr 1e-4 save adapted.pt "
+                         "monitor off", prior, extra=MD, nprocs=nprocs)
+        assert result.returncode == 0, result.stdout[-2000:]
+        theta.append(parameters(folder / "adapted.pt"))
+    assert not np.array_equal(theta[0], parameters(MODEL))    # it adapted
+    assert np.abs(theta[1] - theta[0]).max() <= 1e-10 * np.abs(theta[0]).max()
+
+
+def test_long_range_prior_leaves_the_model_bit_identical(tmp_path, structure):
+    """The eam/alloy prior (6.68 A) has its own neighbor list: at a step with no TTT update the
+    model's energy and forces are bit for bit those of a run without TTT."""
+    runs = {}
+    for label, style, prior in (("plain", "monitor off", ""),
+                                ("eam", "ttt every 1000 steps 1 lr 1e-3 monitor off", STYLE_PRIORS["eam/alloy"][2])):
+        folder = tmp_path / label
+        result = ttt_run(folder, structure, style, prior, extra="reset_timestep 1\nrun 0\n"
+                         'print "model_energy $(pe:%.17g)"\n'
+                         "write_dump all custom forces.dump id fx fy fz modify sort id "
+                         "format float %.17g")
+        assert result.returncode == 0, result.stdout[-2000:]
+        runs[label] = (printed_value(result.stdout, "model_energy"),
+                       read_dump_forces(folder / "forces.dump"))
+    # the prior's own list, with its own cutoff (6.68 A + skin)
+    assert "cut 8.68" in (tmp_path / "eam" / "log.lammps").read_text()
+    assert runs["plain"][0] == runs["eam"][0]
+    assert np.array_equal(runs["plain"][1], runs["eam"][1])
+
+
+@pytest.mark.parametrize("prior, message", [
+    ("pair_coeff * * prior_style no/such/style", "Unrecognized pair style 'no/such/style'"),
+    ("pair_coeff * * prior_style mlff_ttt", "not a usable prior pair style"),
+    ("pair_coeff * * prior_style python", "pair_coeff * * prior python NAME"),
+    ("pair_coeff * * prior_style morse 4.0", "has no coefficients for atom type 1"),
+    ("pair_coeff 1 1 prior 1.0 1.4 2.35", "need a pair_coeff * * prior_style STYLE"),
+    ("pair_coeff * * prior_style morse 4.0\npair_coeff * * prior 1.0 1.4",
+     "Incorrect args for pair coefficients"),
+])
+def test_bad_prior_style_lines_are_lammps_errors(tmp_path, structure, prior, message):
+    result = ttt_run(tmp_path, structure, "ttt every 10 steps 1 lr 1e-3", prior)
+    assert result.returncode != 0
+    assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-2000:]
+
+
+TWO_TYPES = """units metal
+lattice diamond 5.431
+region box block 0 2 0 2 0 2
+create_box 2 box
+create_atoms 1 box
+set type 1 type/fraction 2 0.5 77
+mass * 28.0855
+pair_style mlff_ttt ttt every 1 steps 1 lr 1e-3 optimizer sgd save adapted.pt monitor off
+pair_coeff * * {model} Si Si
+{prior}
+run 0
+"""
+
+
+def test_per_pair_coeff_lines_must_cover_every_type(tmp_path):
+    """eam's per-type lines: with both types given the run adapts; with type 2 missing it is
+    an ERROR naming the type."""
+    both = f"pair_coeff * * prior_style eam\npair_coeff 1 1 prior {CU_EAM}\n" \
+           f"pair_coeff 2 2 prior {CU_EAM}"
+    result = run_lmp(TWO_TYPES.format(model=MODEL, prior=both), tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "adapted.pt").exists()
+    one = f"pair_coeff * * prior_style eam\npair_coeff 1 1 prior {CU_EAM}"
+    result = run_lmp(TWO_TYPES.format(model=MODEL, prior=one), tmp_path)
+    assert result.returncode != 0
+    assert "ERROR: The TTT prior pair style eam has no coefficients for atom type 2" in \
+        result.stdout, result.stdout[-2000:]
