@@ -1,0 +1,84 @@
+"""`mlff-ttt label`: PRIOR_* labels from a prior spec and REF_* from an ASE calculator, the same
+numbers as the calculator and prior called directly, resumable after an interruption, the output
+written only when complete."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.io import read, write
+
+from mlff_ttt.labelling import label
+from mlff_ttt.priors import get_prior
+
+# Morse aluminium (Girifalco & Weizer 1959), a prior for the EMT reference
+MORSE_AL = "morse:D=0.2703,a=1.1646,r0=3.253,cutoff=5.0"
+
+
+@pytest.fixture
+def structures(tmp_path):
+    frames = []
+    for seed in range(7):
+        atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=seed)
+        frames.append(atoms)
+    path = tmp_path / "in.xyz"
+    write(path, frames)
+    return path, frames
+
+
+def test_labels_equal_the_calculator_and_the_prior(structures, tmp_path):
+    path, _ = structures
+    frames = read(path, ":")                      # as the labeller reads them
+    label(path, tmp_path / "out.xyz", prior=MORSE_AL, reference="ase.calculators.emt:EMT",
+          progress=False)
+    out = read(tmp_path / "out.xyz", ":")
+    prior_e, prior_f = get_prior(MORSE_AL).compute(frames)
+    for atoms, written, e, f in zip(frames, out, prior_e, prior_f):
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        assert written.info["REF_energy"] == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
+        # extended XYZ keeps 8 decimals of per-atom values
+        np.testing.assert_allclose(written.arrays["REF_forces"], atoms.get_forces(), atol=1e-8)
+        assert written.info["PRIOR_energy"] == pytest.approx(e, abs=1e-9)
+        np.testing.assert_allclose(written.arrays["PRIOR_forces"], f, atol=1e-8)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(structures, tmp_path):
+    path, _ = structures
+    out = tmp_path / "out.xyz"
+    with pytest.raises(KeyboardInterrupt):
+        label(path, out, reference="flaky_calculator:FailingEMT",
+              reference_params={"fail_at": 6}, checkpoint_every=2, progress=False)
+    assert not out.exists()                       # nothing half-written under the output name
+    partial = read(str(out) + ".partial", ":", format="extxyz")
+    assert len(partial) == 4                      # checkpoints after frames 2 and 4
+    label(path, out, reference="flaky_calculator:FailingEMT", checkpoint_every=2, progress=False)
+    assert not (tmp_path / "out.xyz.partial").exists()
+    label(path, tmp_path / "whole.xyz", reference="ase.calculators.emt:EMT", progress=False)
+    resumed, whole = read(out, ":"), read(tmp_path / "whole.xyz", ":")
+    assert len(resumed) == len(whole) == 7
+    for a, b in zip(resumed, whole):
+        np.testing.assert_array_equal(a.positions, b.positions)
+        # one EMT object labels every frame; its neighbour-list history moves the last digit
+        assert a.info["REF_energy"] == pytest.approx(b.info["REF_energy"], rel=1e-12)
+        np.testing.assert_allclose(a.arrays["REF_forces"], b.arrays["REF_forces"], atol=1e-8)
+
+
+def test_progress_of_another_input_is_refused(structures, tmp_path):
+    path, frames = structures
+    write(tmp_path / "out.xyz.partial", [frames[1]], format="extxyz")
+    with pytest.raises(ValueError, match="progress of another input"):
+        label(path, tmp_path / "out.xyz", reference="ase.calculators.emt:EMT", progress=False)
+
+
+def test_bad_requests_are_one_line_errors(structures, tmp_path):
+    path, _ = structures
+    with pytest.raises(ValueError, match="--prior SPEC and/or --reference"):
+        label(path, tmp_path / "o.xyz")
+    with pytest.raises(ValueError, match="must look like module:Class"):
+        label(path, tmp_path / "o.xyz", reference="EMT")
+    with pytest.raises(ValueError, match="cannot find the reference calculator"):
+        label(path, tmp_path / "o.xyz", reference="ase.calculators.emt:NoSuch")
+    with pytest.raises(ValueError, match="morse"):
+        label(path, tmp_path / "o.xyz", prior="morse:D=0.27")   # a, r0, cutoff missing
