@@ -2,6 +2,8 @@
 numbers as the calculator and prior called directly, resumable after an interruption, the output
 written only when complete."""
 
+import subprocess
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -82,3 +84,23 @@ def test_bad_requests_are_one_line_errors(structures, tmp_path):
         label(path, tmp_path / "o.xyz", reference="ase.calculators.emt:NoSuch")
     with pytest.raises(ValueError, match="morse"):
         label(path, tmp_path / "o.xyz", prior="morse:D=0.27")   # a, r0, cutoff missing
+
+
+def test_the_command_line(structures, tmp_path):
+    path, _ = structures
+    out = tmp_path / "cli.xyz"
+    done = subprocess.run(["mlff-ttt", "label", str(path), "-o", str(out), "--prior", MORSE_AL,
+                           "--reference", "ase.calculators.emt:EMT"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out}: 7 structures with PRIOR_* and REF_* labels" in done.stdout
+    python = label(path, tmp_path / "py.xyz", prior=MORSE_AL,
+                   reference="ase.calculators.emt:EMT", progress=False)
+    assert [a.info["PRIOR_energy"] for a in read(out, ":")] == pytest.approx(
+        [a.info["PRIOR_energy"] for a in python], abs=1e-9)
+    bad = subprocess.run(["mlff-ttt", "label", str(path), "-o", str(out), "--prior", "morse"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "mlff-ttt label: error: prior 'morse' needs D (eV), a (1/A), r0 (A), cutoff (A): give "
+        "them as morse:D=...,a=...,r0=...,cutoff=..."]

@@ -163,6 +163,16 @@ def _data(args) -> None:
         print(f"{name}: {path}")
 
 
+def _label(args) -> None:
+    from .labelling import label, parse_keywords
+
+    frames = label(args.input, args.output, prior=args.prior, reference=args.reference,
+                   reference_params=parse_keywords(args.reference_param),
+                   checkpoint_every=args.checkpoint_every)
+    added = [name for name, given in (("PRIOR_*", args.prior), ("REF_*", args.reference)) if given]
+    print(f"wrote {args.output}: {len(frames)} structures with {' and '.join(added)} labels")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlff-ttt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,6 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="molecules: frame-count multiplier")
     p.add_argument("--splits", nargs="+", help="silicon-ood, molecules: only these splits")
     p.set_defaults(func=_data)
+
+    p = sub.add_parser("label", help="add PRIOR_* labels (a prior spec) and REF_* labels (an ASE "
+                                     "calculator) to your own structures")
+    p.add_argument("input", help="extended XYZ file of the structures")
+    p.add_argument("-o", "--output", required=True, help="labelled extended XYZ file")
+    p.add_argument("--prior", help="prior spec for PRIOR_* labels, e.g. "
+                                   "morse:D=0.2703,a=1.1646,r0=3.253,cutoff=5.0 (docs/priors.md)")
+    p.add_argument("--reference", help="ASE calculator for REF_* labels, as module:Class "
+                                       "(e.g. ase.calculators.emt:EMT)")
+    p.add_argument("--reference-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword argument of the reference calculator (repeatable)")
+    p.add_argument("--checkpoint-every", type=int, default=20,
+                   help="frames between saves of the progress (OUTPUT.partial), from which an "
+                        "interrupted call resumes")
+    p.set_defaults(func=_label)
     return parser
 
 
