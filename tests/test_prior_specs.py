@@ -364,3 +364,22 @@ def test_lammps_prior_python_checks_the_spec(tmp_path, arguments, error):
                           extra="fix 1 all nve\nrun 2", thermo=1)
     assert result.returncode != 0
     assert error in result.stdout, result.stdout[-1500:]
+
+
+def test_export_records_the_training_configs_prior(tmp_path):
+    """A checkpoint whose config names a prior: export records it; --prior overrides it."""
+    import torch
+
+    from mlff_ttt.export import export_checkpoint
+    from mlff_ttt.models import build_model
+
+    model = build_model("schnet", elements=["Si"], cutoff=4.0, hidden=8, num_basis=4,
+                        shared_layers=1, head_layers=1).double()
+    ckpt = tmp_path / "model.ckpt"
+    torch.save({"architecture": "schnet", "hparams": model.hparams,
+                "model_state": model.state_dict(), "parameter_groups": model.parameter_groups(),
+                "config": {"prior": "morse:D=0.3429,a=1.3588,cutoff=5.0,r0=2.866"}}, ckpt)
+    assert export_checkpoint(ckpt, tmp_path / "a.pt")["prior_name"] == \
+        "morse:D=0.3429,a=1.3588,cutoff=5.0,r0=2.866"
+    assert export_checkpoint(ckpt, tmp_path / "b.pt", prior={"name": "zbl", "cutoff": 2.5}
+                             )["prior_name"] == "zbl:cutoff=2.5"
