@@ -335,6 +335,9 @@ def test_config_prior_file_is_relative_to_the_config(tmp_path):
         "../data/", str(DATA) + "/")
     (tmp_path / "c.yaml").write_text(base + "prior: pair_fitted:path=pair.json\n")
     assert load_config(tmp_path / "c.yaml").prior == f"pair_fitted:path={tmp_path / 'pair.json'}"
+    # a pathlib path given in Python is recorded as its text
+    assert str(get_prior("pair_fitted", path=tmp_path / "pair.json").spec) == \
+        f"pair_fitted:path={tmp_path / 'pair.json'}"
     (tmp_path / "c.yaml").write_text(base + "prior: pair_fitted:path=missing.json\n")
     with pytest.raises(OSError):
         load_config(tmp_path / "c.yaml")

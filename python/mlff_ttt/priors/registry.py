@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 
 from .analytic import ZBL, LennardJones, Morse
 from .base import Prior
@@ -101,7 +102,12 @@ def get_prior(spec, **params) -> Prior:
         check_parameters(cls, merged)
         prior = cls.create(**merged)
     try:
-        prior.spec = PriorSpec(spec.name, merged)
-    except (ValueError, AttributeError):
-        prior.spec = None  # a keyword value no spec text can hold (e.g. an in-memory model)
+        recorded = PriorSpec(spec.name, {k: os.fspath(v) if isinstance(v, os.PathLike) else v
+                                         for k, v in merged.items()})
+    except ValueError:
+        recorded = None  # a keyword value no spec text can hold (e.g. an in-memory model)
+    try:
+        prior.spec = recorded
+    except AttributeError:  # a user's prior that takes no attributes
+        pass
     return prior
