@@ -17,13 +17,14 @@ def evaluate_model(model_path: str | Path, data_path: str | Path,
                    plot: Optional[str | Path] = None, rr: bool = False,
                    rr_method: str = "dense", ttt: Optional[TTTSettings] = None,
                    ttt_per_structure: bool = False,
-                   prior: Optional[str] = None) -> Dict[str, object]:
+                   prior=None) -> Dict[str, object]:
     """Energy errors per atom (eV/atom) and force errors per component (eV/A): overall, per
     element and per structure; optionally a parity plot of energies and forces. With ``rr``
     every structure is evaluated at its radius-refined radius (in the per-structure record).
     With ``ttt`` the model is first adapted on all the split's structures (transductively, as
     the paper does), or with ``ttt_per_structure`` on each structure alone; prior labels come
-    from ``prior`` (default: the model file's prior, else the data's PRIOR_* labels)."""
+    from ``prior`` (a prior spec or a prior object, docs/priors.md; default: the model file's
+    prior, else the data's PRIOR_* labels)."""
     frames = read_frames(data_path)
     model, ttt_record = str(model_path), None
     if ttt is not None and not ttt_per_structure:
