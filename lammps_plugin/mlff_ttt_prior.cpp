@@ -47,7 +47,8 @@ static bool unusable_style(const std::string &style, bool with_settings)
 void Prior::style(int narg, char **arg)
 {
   const std::string name = arg[0];
-  pair.reset();
+  pairs.clear();
+  pair_names.clear();
   registry.clear();
   params.clear();
   elements.clear();
@@ -56,14 +57,37 @@ void Prior::style(int narg, char **arg)
   if (name == "python")
     error->all(FLERR, "pair_coeff * * prior_style python: a registry prior is given by "
                "pair_coeff * * prior python NAME [key=value ...]");
-  if (unusable_style(name, true))
-    error->all(FLERR, "pair_coeff * * prior_style {}: not a usable prior pair style", name);
-  int sflag = 0;
-  pair.reset(force->new_pair(name, 1, sflag));
-  if (!pair)
-    error->all(FLERR, "pair_coeff * * prior_style {}: unknown pair style (not in this LAMMPS "
-               "build)", name);
-  pair->settings(narg - 1, arg + 1);
+  // hybrid/overlay S1 args1 S2 args2 ...: a sub-style starts at each known style name, as
+  // pair hybrid splits its arguments
+  std::vector<std::pair<int, int>> spans;    // [first, end) of each style's name and args
+  if (name == "hybrid/overlay") {
+    for (int k = 1; k < narg; k++) {
+      if (force->pair_map->count(arg[k])) spans.emplace_back(k, k + 1);
+      else if (spans.empty())
+        error->all(FLERR, "pair_coeff * * prior_style hybrid/overlay: {} is not a pair style",
+                   arg[k]);
+      else spans.back().second = k + 1;
+    }
+    if (spans.empty())
+      error->all(FLERR, "pair_coeff * * prior_style hybrid/overlay STYLE1 args STYLE2 args ... "
+                 "expected");
+  } else {
+    spans.emplace_back(0, narg);
+  }
+  for (const auto &span : spans) {
+    const std::string sub = arg[span.first];
+    if (unusable_style(sub, true))
+      error->all(FLERR, "pair_coeff * * prior_style {}: {} is not a usable prior pair style{}",
+                 name, sub, sub == "hybrid" || sub == "hybrid/scaled" ?
+                 " (hybrid/overlay of the styles is)" : "");
+    int sflag = 0;
+    pairs.emplace_back(force->new_pair(sub, 1, sflag));
+    if (!pairs.back())
+      error->all(FLERR, "pair_coeff * * prior_style {}: unknown pair style {} (not in this "
+                 "LAMMPS build)", name, sub);
+    pairs.back()->settings(span.second - span.first - 1, arg + span.first + 1);
+    pair_names.push_back(sub);
+  }
   style_name = name;
   forwarded = true;
   args.assign({"prior_style"});
@@ -100,10 +124,36 @@ Prior::~Prior() = default;
 void Prior::coeff(int narg, char **arg, const TypeMap *types)
 {
   if (forwarded) {
-    // pair_coeff I J prior args...: to the prior style's coeff as "I J args..."
+    // pair_coeff I J prior args...: to the prior style's coeff as "I J args..."; with
+    // hybrid/overlay, pair_coeff I J prior SUBSTYLE [N] args... to that sub-style
+    size_t which = 0;
+    int first = 3;
+    if (style_name == "hybrid/overlay") {
+      if (narg < 4)
+        error->all(FLERR, "pair_coeff {} {} prior SUBSTYLE args...: hybrid/overlay prior lines "
+                   "name a sub-style", arg[0], arg[1]);
+      const std::string sub = arg[3];
+      std::vector<size_t> same;
+      for (size_t m = 0; m < pair_names.size(); m++)
+        if (pair_names[m] == sub) same.push_back(m);
+      if (same.empty())
+        error->all(FLERR, "pair_coeff {} {} prior {}: not a sub-style of the hybrid/overlay "
+                   "prior", arg[0], arg[1], sub);
+      first = 4;
+      if (same.size() > 1) {
+        const int n = narg > 4 ? utils::inumeric(FLERR, arg[4], false, lmp) : 0;
+        if (n < 1 || n > static_cast<int>(same.size()))
+          error->all(FLERR, "pair_coeff {} {} prior {} N: the prior uses {} {} times; N is "
+                     "1 to {}", arg[0], arg[1], sub, sub, same.size(), same.size());
+        first = 5;
+        which = same[n - 1];
+      } else {
+        which = same[0];
+      }
+    }
     std::vector<char *> style_args{arg[0], arg[1]};
-    for (int k = 3; k < narg; k++) style_args.push_back(arg[k]);
-    pair->coeff(static_cast<int>(style_args.size()), style_args.data());
+    for (int k = first; k < narg; k++) style_args.push_back(arg[k]);
+    pairs[which]->coeff(static_cast<int>(style_args.size()), style_args.data());
     args.push_back(";");
     args.insert(args.end(), {arg[0], arg[1]});
     args.insert(args.end(), arg + 3, arg + narg);
@@ -114,7 +164,8 @@ void Prior::coeff(int narg, char **arg, const TypeMap *types)
                "prior_style STYLE [args...] line first", arg[0], arg[1]);
   if (narg < 4) error->all(FLERR, "pair_coeff * * prior STYLE ... expected");
   const std::string style = arg[3];
-  pair.reset();
+  pairs.clear();
+  pair_names.clear();
   registry.clear();
   params.clear();
   warned_unused = false;
@@ -143,7 +194,9 @@ void Prior::coeff(int narg, char **arg, const TypeMap *types)
   elements.assign(arg + narg - ntypes, arg + narg);
   if (types) check_elements(*types);    // else when the model's line has come
   int sflag = 0;
-  pair.reset(force->new_pair(style, 1, sflag));
+  pairs.emplace_back(force->new_pair(style, 1, sflag));
+  pair_names.push_back(style);
+  Pair *pair = pairs.back().get();
   if (!pair) error->all(FLERR, "pair_coeff * * prior: unknown pair style {}", style);
   pair->settings(0, nullptr);
   style_name = style;
@@ -178,17 +231,19 @@ void Prior::init(const TypeMap &types)
   if (!given())
     error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ... "
                "or pair_coeff * * prior python NAME");
-  if (pair) {
+  if (!pairs.empty()) {
     if (!forwarded) check_elements(types);
     // every type the model sees needs the prior's coefficients (pairs of two types: the
-    // style's own mixing, or its own error)
-    for (int i = 1; i <= atom->ntypes; i++) {
-      if (!types.sees(i)) continue;
-      if (!pair->allocated || !pair->setflag || !pair->setflag[i][i])
-        error->all(FLERR, "The TTT prior pair style {} has no coefficients for atom type {}: "
-                   "its pair_coeff ... prior lines must cover every atom type the model sees",
-                   style_name, i);
-    }
+    // style's own mixing, or its own error); each sub-style of an overlay covers them all
+    for (size_t m = 0; m < pairs.size(); m++)
+      for (int i = 1; i <= atom->ntypes; i++) {
+        if (!types.sees(i)) continue;
+        const Pair *pair = pairs[m].get();
+        if (!pair->allocated || !pair->setflag || !pair->setflag[i][i])
+          error->all(FLERR, "The TTT prior pair style {} has no coefficients for atom type {}: "
+                     "its pair_coeff ... prior lines must cover every atom type the model "
+                     "sees", pair_names[m], i);
+      }
     pending = true;    // in init_one: see init_pending
   } else if (comm->nprocs > 1) {
     error->all(FLERR, "The TTT prior {} of the Python registry runs on one MPI rank only "
@@ -206,32 +261,38 @@ void Prior::init_pending(const TypeMap &types, double model_cutoff)
 {
   if (!pending) return;
   pending = false;
-  first_request = neighbor->get_pair_requests().size();    // the prior's come next
-  if (!types.has_null) {
-    pair->init();
-  } else {
-    pair->init_style();
-    pair->cutforce = 0.0;
-    for (int i = 1; i <= atom->ntypes; i++)
-      for (int j = i; j <= atom->ntypes; j++) {
-        if (!types.sees(i) || !types.sees(j)) continue;
-        const double cut = pair->init_one(i, j);
-        pair->cutsq[i][j] = pair->cutsq[j][i] = cut * cut;
-        pair->cutforce = std::max(pair->cutforce, cut);
-      }
+  double reach = 0.0;
+  for (auto &owned : pairs) {
+    Pair *pair = owned.get();
+    const size_t first = neighbor->get_pair_requests().size();    // this style's come next
+    if (!types.has_null) {
+      pair->init();
+    } else {
+      pair->init_style();
+      pair->cutforce = 0.0;
+      for (int i = 1; i <= atom->ntypes; i++)
+        for (int j = i; j <= atom->ntypes; j++) {
+          if (!types.sees(i) || !types.sees(j)) continue;
+          const double cut = pair->init_one(i, j);
+          pair->cutsq[i][j] = pair->cutsq[j][i] = cut * cut;
+          pair->cutforce = std::max(pair->cutforce, cut);
+        }
+    }
+    // A prior reaching beyond the model: its own lists get its cutoff (the model's list, its
+    // graph and the neighbor bins stay as they are), and the ghost shell its reach.
+    if (pair->cutforce > model_cutoff + 1e-12) {
+      const auto requests = neighbor->get_pair_requests();
+      for (size_t k = first; k < requests.size(); k++) requests[k]->set_cutoff(pair->cutforce);
+    }
+    reach = std::max(reach, pair->cutforce);
   }
-  // A prior reaching beyond the model: its own lists get its cutoff (the model's list, its
-  // graph and the neighbor bins stay as they are), and the ghost shell its reach.
-  if (pair->cutforce > model_cutoff + 1e-12) {
-    const auto requests = neighbor->get_pair_requests();
-    for (size_t k = first_request; k < requests.size(); k++)
-      requests[k]->set_cutoff(pair->cutforce);
-    const double ghost_cut = pair->cutforce + neighbor->skin;
+  if (reach > model_cutoff + 1e-12) {
+    const double ghost_cut = reach + neighbor->skin;
     if (comm->cutghostuser < ghost_cut) {
       comm->cutghostuser = ghost_cut;
       if (comm->me == 0)
         utils::logmesg(lmp, "mlff_ttt: ghost cutoff set to {} A (the TTT prior's cutoff {} A "
-                       "+ skin)\n", ghost_cut, pair->cutforce);
+                       "+ skin)\n", ghost_cut, reach);
     }
   }
 }
@@ -256,7 +317,7 @@ static bool is_full_list(const NeighList *list, int nlocal)
 double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
                        mlff::TTTBridge &bridge, double to_lammps)
 {
-  if (!pair) return evaluate_registry(forces, types, bridge, to_lammps);
+  if (pairs.empty()) return evaluate_registry(forces, types, bridge, to_lammps);
   const int nlocal = atom->nlocal, ntotal = nlocal + atom->nghost;
   // into separate storage: atom->f is saved and restored around the prior's compute
   double **f = atom->f;
@@ -265,19 +326,23 @@ double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeM
   // with NULL types the prior sees the model's atoms only, as a sub-style of pair hybrid
   // would: through the pair style's (skip) list; its own list holds every atom (see
   // init_pending), and manybody styles rely on skip lists to never meet a NULL type
-  if (types.has_null && pair->list != list) {    // once per run set-up
-    int full = pair->list && is_full_list(pair->list, nlocal) ? 1 : 0;
-    MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
-    if (!full)
-      error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
-                 "style with one full neighbor list (tersoff, sw, ...)", args[1]);
-    pair->list = list;
+  double energy = 0.0;
+  for (auto &owned : pairs) {
+    Pair *pair = owned.get();
+    if (types.has_null && pair->list != list) {    // once per run set-up
+      int full = pair->list && is_full_list(pair->list, nlocal) ? 1 : 0;
+      MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
+      if (!full)
+        error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
+                   "style with one full neighbor list (tersoff, sw, ...)", args[1]);
+      pair->list = list;
+    }
+    pair->compute(1, 0);    // adds its forces to those of the styles before it
+    energy += pair->eng_vdwl + pair->eng_coul;
   }
-  pair->compute(1, 0);
   std::copy(f[0], f[0] + 3 * ntotal, forces.begin());
   std::copy(saved.begin(), saved.end(), f[0]);
   ghost_comm.reverse_sum(forces.data(), 3);
-  double energy = pair->eng_vdwl + pair->eng_coul;
   ghost_comm.sum(&energy, 1);
   return energy;
 }

@@ -10,7 +10,11 @@
    arguments and coeff lines (any type pairs, any number of lines):
 
    pair_coeff * * prior_style STYLE [pair_style args ...]
-   pair_coeff I J prior [the style's coeff args ...] */
+   pair_coeff I J prior [the style's coeff args ...]
+
+   hybrid/overlay is summed here over its sub-styles (pair_coeff I J prior SUBSTYLE args ...):
+   pair hybrid itself cannot be the prior, as its set-up makes every other pair style's
+   neighbor list, the model's included, a list that skips every pair. */
 #pragma once
 
 #include "pointers.h"
@@ -42,7 +46,7 @@ class Prior : protected Pointers {
   void coeff(int narg, char **arg, const TypeMap *types);
   // pair_coeff * * prior_style STYLE args...: arg[0] is STYLE
   void style(int narg, char **arg);
-  bool given() const { return pair || !registry.empty(); }
+  bool given() const { return !pairs.empty() || !registry.empty(); }
   // after "* *" (the old syntax); with prior_style, "prior_style" STYLE args, then for each
   // coeff line ";" I J args (restart files replay them with restore)
   const std::vector<std::string> &line() const { return args; }
@@ -73,14 +77,16 @@ class Prior : protected Pointers {
                            mlff::TTTBridge &bridge, double to_lammps);
 
   GhostComm &ghost_comm;
-  std::unique_ptr<Pair> pair;             // a LAMMPS pair style as the prior, or
+  // a LAMMPS pair style as the prior (several: the sub-styles of a hybrid/overlay prior,
+  // evaluated one after the other and summed, as pair hybrid/overlay sums them), or
+  std::vector<std::unique_ptr<Pair>> pairs;
+  std::vector<std::string> pair_names;
   std::string registry;                   // the name of a registry prior
   std::vector<std::pair<std::string, std::string>> params;    // the registry prior's
   std::vector<std::string> elements;      // per type: the pair style's element symbols
   std::vector<std::string> args;          // see line(), for restart files
   std::string style_name;                 // the prior's pair style
   bool forwarded = false;                 // prior_style given: coeff lines are forwarded
-  size_t first_request = 0;               // the prior's first neighbor request (init_pending)
   bool pending = false;                   // init_pending sets the pair style up
   bool warned_unused = false;
 };

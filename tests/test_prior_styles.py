@@ -40,6 +40,12 @@ OTHER_STYLE_PRIORS = {
                "pair_coeff * * prior_style lj/cut 4.0\npair_coeff * * prior 0.1 2.1"),
     "eam": ("pair_style eam", [f"pair_coeff 1 1 {CU_EAM}"],
             f"pair_coeff * * prior_style eam\npair_coeff 1 1 prior {CU_EAM}"),
+    # summed over its sub-styles by the plugin, as hybrid/overlay sums them
+    "hybrid/overlay": ("pair_style hybrid/overlay tersoff/mod zbl 3.0 4.0",
+                       [f"pair_coeff * * tersoff/mod {TERSOFF} Si", "pair_coeff * * zbl 14.0 14.0"],
+                       "pair_coeff * * prior_style hybrid/overlay tersoff/mod zbl 3.0 4.0\n"
+                       f"pair_coeff * * prior tersoff/mod {TERSOFF} Si\n"
+                       "pair_coeff * * prior zbl 14.0 14.0"),
 }
 
 
@@ -147,6 +153,11 @@ def test_long_range_prior_leaves_the_model_bit_identical(tmp_path, structure):
 @pytest.mark.parametrize("prior, message", [
     ("pair_coeff * * prior_style no/such/style", "Unrecognized pair style 'no/such/style'"),
     ("pair_coeff * * prior_style mlff_ttt", "not a usable prior pair style"),
+    ("pair_coeff * * prior_style hybrid zbl 3.0 4.0", "hybrid/overlay of the styles is"),
+    ("pair_coeff * * prior_style hybrid/overlay zbl 3.0 4.0 morse 4.0\n"
+     "pair_coeff * * prior zbl 14.0 14.0", "pair style morse has no coefficients for atom type 1"),
+    ("pair_coeff * * prior_style hybrid/overlay zbl 3.0 4.0\npair_coeff * * prior lj/cut 1 1",
+     "prior lj/cut: not a sub-style of the hybrid/overlay prior"),
     ("pair_coeff * * prior_style python", "pair_coeff * * prior python NAME"),
     ("pair_coeff * * prior_style morse 4.0", "has no coefficients for atom type 1"),
     ("pair_coeff 1 1 prior 1.0 1.4 2.35", "need a pair_coeff * * prior_style STYLE"),
