@@ -306,6 +306,10 @@ def test_lammps_entry_point_reads_the_same_spec():
     with pytest.raises(ValueError, match="^prior 'morse' has no parameter 'eps'"):
         registry_prior("morse", {**deck, "eps": "1"})
     assert registry_prior("tersoff", {}).spec == PriorSpec("tersoff", {})
+    # given the run's elements, a prior that does not cover one is refused at set-up
+    assert registry_prior("tersoff", {}, ["Si"]).spec == PriorSpec("tersoff", {})
+    with pytest.raises(ValueError, match="^prior 'tersoff' has no parameters for Cu"):
+        registry_prior("tersoff", {}, ["Si", "NULL", "Cu"])
 
 
 def test_training_config_names_its_prior(tmp_path):

@@ -46,9 +46,11 @@ def load_optimizer(adapter: Adapter, path: str) -> None:
     adapter.load_optimizer(path)
 
 
-def registry_prior(name: str, params: Dict[str, str]):
-    """The prior of ``pair_coeff * * prior python NAME k=v``."""
-    return load_prior(name, params)
+def registry_prior(name: str, params: Dict[str, str], elements=None):
+    """The prior of ``pair_coeff * * prior python NAME k=v``; with ``elements`` (the
+    model's element of each atom type in the run) a prior that has no parameters for one of
+    them is refused here, at set-up, rather than at its first update."""
+    return load_prior(name, params, elements)
 
 
 def prior_labels(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dict[str, object]:

@@ -15,15 +15,20 @@ from ase import Atoms
 from ..priors import get_prior, parse_prior_spec
 
 
-def load_prior(name: str, params: Dict[str, str]):
+def load_prior(name: str, params: Dict[str, str], elements=None):
     """The prior of ``prior python NAME k=v``: a registry prior, or for ``module:Class`` a
     prior of the user's own (a :class:`mlff_ttt.priors.Prior` subclass, or any callable
     returning one). The deck's name and key=value pairs are one prior spec, read and checked
     as every other (:func:`mlff_ttt.priors.parse_prior_spec`: values that read as numbers are
-    numbers; a missing required or an unknown parameter is an error naming it)."""
+    numbers; a missing required or an unknown parameter is an error naming it). With
+    ``elements`` (symbols; NULL or empty ones are skipped) it also refuses a prior that has
+    no parameters for one of them."""
     if "name" in params:
         raise ValueError(f"prior {name}: 'name' is not a parameter")
-    return get_prior(parse_prior_spec({"name": name, **params}))
+    prior = get_prior(parse_prior_spec({"name": name, **params}))
+    if elements is not None and hasattr(prior, "check_elements"):
+        prior.check_elements([e for e in elements if e and e != "NULL"])
+    return prior
 
 
 class PriorTimeout(RuntimeError):
