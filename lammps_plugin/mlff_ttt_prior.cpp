@@ -245,9 +245,6 @@ void Prior::init(const TypeMap &types)
                      "sees", pair_names[m], i);
       }
     pending = true;    // in init_one: see init_pending
-  } else if (comm->nprocs > 1) {
-    error->all(FLERR, "The TTT prior {} of the Python registry runs on one MPI rank only "
-               "(use a LAMMPS pair style as the prior on several ranks)", registry);
   }
 }
 
@@ -347,39 +344,87 @@ double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeM
   return energy;
 }
 
-/* A registry prior sees this (only) rank's atoms as one structure, in eV and A, in the order
-   of their IDs: methods such as GFN-FF differ at 1e-8 with the atom order, and LAMMPS
-   reorders its atoms in memory (atoms of NULL types are not part of it). */
+/* A registry prior sees the whole structure, in eV and A, in the order of the atom IDs on any
+   number of ranks: methods such as GFN-FF differ at 1e-8 with the atom order, and LAMMPS
+   reorders its atoms in memory (atoms of NULL types are not part of it). The owned atoms of
+   every rank are gathered to rank 0, which evaluates the prior; the forces go back to their
+   owners and the energy to every rank. */
 
 double Prior::evaluate_registry(std::vector<double> &forces, const TypeMap &types,
                                 mlff::TTTBridge &bridge, double to_lammps)
 {
-  std::vector<int> order;
+  const int me = comm->me, nprocs = comm->nprocs;
+  std::vector<int> mine;    // owned atoms of the model's types, in memory order
   for (int i = 0; i < atom->nlocal; i++)
-    if (types.sees(atom->type[i])) order.push_back(i);
-  std::sort(order.begin(), order.end(),
-            [this](int a, int b) { return atom->tag[a] < atom->tag[b]; });
-  const int n = static_cast<int>(order.size());
-  std::vector<std::string> symbols(n);
-  std::vector<double> positions(3 * n), sorted_forces(3 * n);
-  for (int k = 0; k < n; k++) {
-    symbols[k] = types.elements[atom->type[order[k]] - 1];
-    for (int d = 0; d < 3; d++) positions[3 * k + d] = atom->x[order[k]][d];
+    if (types.sees(atom->type[i])) mine.push_back(i);
+  const int n_mine = static_cast<int>(mine.size());
+  std::vector<tagint> tags(n_mine);
+  std::vector<int> type_of(n_mine);
+  std::vector<double> xyz(3 * n_mine);
+  for (int k = 0; k < n_mine; k++) {
+    tags[k] = atom->tag[mine[k]];
+    type_of[k] = atom->type[mine[k]];
+    for (int d = 0; d < 3; d++) xyz[3 * k + d] = atom->x[mine[k]][d];
   }
-  const double cell[9] = {domain->xprd, 0.0, 0.0, domain->xy, domain->yprd, 0.0,
-                          domain->xz, domain->yz, domain->zprd};
-  const bool pbc[3] = {domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0};
-  double energy = 0.0;
-  try {
-    energy = bridge.registry_prior(symbols, positions.data(), cell, pbc, sorted_forces.data()) *
-        to_lammps;
-  } catch (std::exception &e) {
+  std::vector<int> counts(nprocs), displs(nprocs), counts3(nprocs), displs3(nprocs);
+  MPI_Gather(&n_mine, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world);
+  int n = 0;
+  for (int r = 0; r < nprocs; r++) {
+    displs[r] = n;
+    n += counts[r];
+    counts3[r] = 3 * counts[r];
+    displs3[r] = 3 * displs[r];
+  }
+  std::vector<tagint> all_tags(me == 0 ? n : 0);
+  std::vector<int> all_types(me == 0 ? n : 0);
+  std::vector<double> all_xyz(me == 0 ? 3 * n : 0), all_forces(me == 0 ? 3 * n : 0);
+  MPI_Gatherv(tags.data(), n_mine, MPI_LMP_TAGINT, all_tags.data(), counts.data(),
+              displs.data(), MPI_LMP_TAGINT, 0, world);
+  MPI_Gatherv(type_of.data(), n_mine, MPI_INT, all_types.data(), counts.data(), displs.data(),
+              MPI_INT, 0, world);
+  MPI_Gatherv(xyz.data(), 3 * n_mine, MPI_DOUBLE, all_xyz.data(), counts3.data(),
+              displs3.data(), MPI_DOUBLE, 0, world);
+
+  // rank 0: the structure in ID order, the prior, its forces back in gathered order
+  double result[2] = {0.0, 1.0};    // energy, ok
+  std::string failure;
+  if (me == 0) {
+    std::vector<int> order(n);
+    for (int k = 0; k < n; k++) order[k] = k;
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return all_tags[a] < all_tags[b]; });
+    std::vector<std::string> symbols(n);
+    std::vector<double> positions(3 * n), sorted_forces(3 * n);
+    for (int k = 0; k < n; k++) {
+      symbols[k] = types.elements[all_types[order[k]] - 1];
+      for (int d = 0; d < 3; d++) positions[3 * k + d] = all_xyz[3 * order[k] + d];
+    }
+    const double cell[9] = {domain->xprd, 0.0, 0.0, domain->xy, domain->yprd, 0.0,
+                            domain->xz, domain->yz, domain->zprd};
+    const bool pbc[3] = {domain->xperiodic != 0, domain->yperiodic != 0,
+                         domain->zperiodic != 0};
+    try {
+      result[0] = bridge.registry_prior(symbols, positions.data(), cell, pbc,
+                                        sorted_forces.data()) * to_lammps;
+      for (int k = 0; k < n; k++)
+        for (int d = 0; d < 3; d++)
+          all_forces[3 * order[k] + d] = sorted_forces[3 * k + d] * to_lammps;
+    } catch (std::exception &e) {
+      result[1] = 0.0;
+      failure = e.what();
+    }
+  }
+  MPI_Bcast(result, 2, MPI_DOUBLE, 0, world);
+  if (result[1] == 0.0) {
     // a failed prior skips the update (nothing to roll back yet); the run goes on
-    error->warning(FLERR, "mlff_ttt: TTT update at step {} skipped: {}", update->ntimestep,
-                   e.what());
+    if (me == 0)
+      error->warning(FLERR, "mlff_ttt: TTT update at step {} skipped: {}", update->ntimestep,
+                     failure);
     return std::numeric_limits<double>::quiet_NaN();
   }
-  for (int k = 0; k < n; k++)
-    for (int d = 0; d < 3; d++) forces[3 * order[k] + d] = sorted_forces[3 * k + d] * to_lammps;
-  return energy;
+  MPI_Scatterv(all_forces.data(), counts3.data(), displs3.data(), MPI_DOUBLE, xyz.data(),
+               3 * n_mine, MPI_DOUBLE, 0, world);
+  for (int k = 0; k < n_mine; k++)
+    for (int d = 0; d < 3; d++) forces[3 * mine[k] + d] = xyz[3 * k + d];
+  return result[0];
 }

@@ -197,3 +197,105 @@ def test_per_pair_coeff_lines_must_cover_every_type(tmp_path):
     assert result.returncode != 0
     assert "ERROR: The TTT prior pair style eam has no coefficients for atom type 2" in \
         result.stdout, result.stdout[-2000:]
+
+
+# ---- registry priors (`pair_coeff * * prior python ...`) on any number of ranks: gathered to
+# rank 0 in atom-ID order, evaluated there, forces scattered back to their owners
+
+MORSE = dict(D=1.0, a=1.4, r0=2.35, cutoff=4.0)
+MORSE_ARGS = " ".join(f"{k}={v}" for k, v in MORSE.items())
+REGISTRY_PRIORS = {
+    "morse": f"pair_coeff * * prior python morse {MORSE_ARGS}",
+    "user": f"pair_coeff * * prior python user_priors:MorsePlusConstant per_atom=-0.5 {MORSE_ARGS}",
+}
+
+
+def registry_labels(name, atoms):
+    if name == "morse":
+        return label_with_prior([atoms], "morse", **MORSE)[0]
+    from user_priors import MorsePlusConstant
+    return label_with_prior([atoms], MorsePlusConstant(per_atom=-0.5, **MORSE))[0]
+
+
+@pytest.mark.parametrize("nprocs", [1, pytest.param(2, marks=pytest.mark.mpi),
+                                    pytest.param(4, marks=pytest.mark.mpi)])
+@pytest.mark.parametrize("name", list(REGISTRY_PRIORS))
+def test_registry_prior_update_is_the_offline_gradient_on_any_ranks(tmp_path, structure, name,
+                                                                    nprocs):
+    frame = registry_labels(name, structure)
+    expected = offline_gradient(structure, frame.info[PRIOR_ENERGY], frame.arrays[PRIOR_FORCES])
+    lr = 1e-3
+    result = ttt_run(tmp_path, structure, f"ttt every 1 steps 1 lr {lr} optimizer sgd save "
+                     "adapted.pt monitor off", REGISTRY_PRIORS[name], nprocs=nprocs,
+                     env_extra={"PYTHONPATH": str(SUPPORT)})
+    assert result.returncode == 0, result.stdout[-2000:]
+    gradient = (parameters(MODEL) - parameters(tmp_path / "adapted.pt")) / lr
+    assert np.abs(gradient - expected).max() <= 1e-10 * np.abs(expected).max()
+
+
+@pytest.mark.mpi
+def test_registry_prior_fifty_steps_same_parameters_on_one_and_two_ranks(tmp_path, structure):
+    theta = []
+    for nprocs in (1, 2):
+        folder = tmp_path / f"np{nprocs}"
+        result = ttt_run(folder, structure, "ttt every 10 steps 1 lr 1e-4 save adapted.pt "
+                         "monitor off", REGISTRY_PRIORS["morse"], extra=MD, nprocs=nprocs)
+        assert result.returncode == 0, result.stdout[-2000:]
+        theta.append(parameters(folder / "adapted.pt"))
+    assert not np.array_equal(theta[0], parameters(MODEL))
+    assert np.abs(theta[1] - theta[0]).max() <= 1e-10 * np.abs(theta[0]).max()
+
+
+MOLECULE = """units metal
+boundary f f f
+read_data data.lmp
+pair_style mlff_ttt ttt every 1 steps 1 lr {lr} optimizer sgd save adapted.pt monitor off
+pair_coeff * * {model} {elements}
+pair_coeff * * prior python gfnff
+run 0
+"""
+
+
+@pytest.mark.mpi
+def test_gfnff_prior_on_one_two_and_four_ranks(tmp_path):
+    """GFN-FF (whose result changes at 1e-8 with the atom order) on aspirin: the update on 1,
+    2 and 4 ranks is the offline gradient, and the same on every rank count."""
+    import ase.io
+    from helpers import DATA, ROOT
+    from mlff_ttt.data import read_frames
+    model = ROOT / "examples" / "models" / "md17_schnet.pt"
+    atoms = read_frames(DATA / "md17_val.xyz")[0]
+    atoms.cell = [30.0, 30.0, 30.0]
+    atoms.center()
+    present = [e for e in ("H", "C", "N", "O") if e in set(atoms.get_chemical_symbols())]
+    lr = 1e-3
+    atoms.pbc = False
+    frame = label_with_prior([atoms], "gfnff")[0]
+    engine = TTTEngine(load_module(model), TTTSettings(batch_size=1))
+    engine.prior_loss(collate(engine._frames([frame]), torch.float64), create_graph=True).backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
+    gradients = []
+    for nprocs in (1, 2, 4):
+        folder = tmp_path / f"np{nprocs}"
+        folder.mkdir()
+        ase.io.write(folder / "data.lmp", atoms, format="lammps-data", masses=True,
+                     specorder=present)
+        result = run_lmp(MOLECULE.format(lr=lr, model=model, elements=" ".join(present)),
+                         folder, nprocs=nprocs)
+        assert result.returncode == 0, result.stdout[-2000:]
+        gradients.append((parameters(model) - parameters(folder / "adapted.pt")) / lr)
+        assert np.abs(gradients[-1] - expected).max() <= 1e-9 * np.abs(expected).max()
+    for gradient in gradients[1:]:
+        assert np.abs(gradient - gradients[0]).max() <= 1e-10 * np.abs(gradients[0]).max()
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("prior, message", [
+    ("pair_coeff * * prior python no_such_module:Thing", "no_such_module"),
+    ("pair_coeff * * prior python morse D=1.0 a=1.4 r0=2.35", "cutoff"),
+])
+def test_bad_registry_prior_on_two_ranks_is_a_lammps_error(tmp_path, structure, prior, message):
+    result = ttt_run(tmp_path, structure, "ttt every 1 steps 1 lr 1e-3", prior, nprocs=2)
+    assert result.returncode != 0
+    assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-2000:]
+    assert "Segmentation" not in result.stdout + result.stderr
