@@ -1,7 +1,7 @@
 /* The prior of test-time training: what the model adapts towards, on the structure of the step.
    Either a LAMMPS pair style, created and evaluated inside pair_style mlff_ttt as pair hybrid
    does with its styles, or a prior of the Python registry (mlff_ttt.priors), which the TTT
-   bridge evaluates on one rank:
+   bridge evaluates on rank 0, on the structure gathered there in atom-ID order:
 
    pair_coeff * * prior STYLE args... El1 ... ElN    (the style's own arguments after "* *")
    pair_coeff * * prior python NAME [key=value ...]  (the model line's elements)

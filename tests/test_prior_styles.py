@@ -29,6 +29,7 @@ MODEL = EXAMPLE_MODEL    # silicon SchNet, cutoff 4.5 A
 ALCU = POTENTIALS / "AlCu.eam.alloy"
 CU_EAM = POTENTIALS / "Cu_u3.eam"    # funcfl, per-pair coeff lines; cutoff 4.95 A
 TERSOFF = POTENTIALS / "Si.tersoff.mod"
+GE_SNAP = POTENTIALS / "Ge_Zuo_JPCA2020"
 STYLE_PRIORS = {
     "morse": ("pair_style morse 4.0", ["pair_coeff * * 1.0 1.4 2.35"],
               "pair_coeff * * prior_style morse 4.0\npair_coeff * * prior 1.0 1.4 2.35"),
@@ -40,6 +41,17 @@ OTHER_STYLE_PRIORS = {
                "pair_coeff * * prior_style lj/cut 4.0\npair_coeff * * prior 0.1 2.1"),
     "eam": ("pair_style eam", [f"pair_coeff 1 1 {CU_EAM}"],
             f"pair_coeff * * prior_style eam\npair_coeff 1 1 prior {CU_EAM}"),
+    # the element of eam/fs and snap files mapped onto the Si type, as for eam/alloy above
+    "eam/fs": ("pair_style eam/fs", [f"pair_coeff * * {POTENTIALS / 'Al_mm.eam.fs'} Al"],
+               f"pair_coeff * * prior_style eam/fs\n"
+               f"pair_coeff * * prior {POTENTIALS / 'Al_mm.eam.fs'} Al"),
+    "tersoff/mod": ("pair_style tersoff/mod", [f"pair_coeff * * {TERSOFF} Si"],
+                    f"pair_coeff * * prior_style tersoff/mod\npair_coeff * * prior {TERSOFF} Si"),
+    "sw": ("pair_style sw", [f"pair_coeff * * {POTENTIALS / 'Si.sw'} Si"],
+           f"pair_coeff * * prior_style sw\npair_coeff * * prior {POTENTIALS / 'Si.sw'} Si"),
+    "snap": ("pair_style snap", [f"pair_coeff * * {GE_SNAP}.snapcoeff {GE_SNAP}.snapparam Ge"],
+             f"pair_coeff * * prior_style snap\n"
+             f"pair_coeff * * prior {GE_SNAP}.snapcoeff {GE_SNAP}.snapparam Ge"),
     # summed over its sub-styles by the plugin, as hybrid/overlay sums them
     "hybrid/overlay": ("pair_style hybrid/overlay tersoff/mod zbl 3.0 4.0",
                        [f"pair_coeff * * tersoff/mod {TERSOFF} Si", "pair_coeff * * zbl 14.0 14.0"],
@@ -299,3 +311,25 @@ def test_bad_registry_prior_on_two_ranks_is_a_lammps_error(tmp_path, structure, 
     assert result.returncode != 0
     assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-2000:]
     assert "Segmentation" not in result.stdout + result.stderr
+
+
+def test_restart_replays_the_prior_style_lines(tmp_path, structure):
+    """write_restart keeps the prior_style line and its coeff lines: read_restart, with no
+    pair_coeff lines, continues the run as the uninterrupted one (parameters to 1e-10)."""
+    from helpers import SAME_STEPS
+    prior = STYLE_PRIORS["eam/alloy"][2]
+    style = "ttt every 10 steps 1 lr 1e-4 save adapted.pt monitor off"
+    md = f"{SAME_STEPS}velocity all create 600 4928 loop geom\nfix nve all nve\n"
+    whole = ttt_run(tmp_path / "whole", structure, style, prior, extra=md + "run 20\nrun 20")
+    assert whole.returncode == 0, whole.stdout[-2000:]
+    first = ttt_run(tmp_path / "first", structure, style, prior,
+                    extra=md + "run 20\nwrite_restart state.restart")
+    assert first.returncode == 0, first.stdout[-2000:]
+    second = tmp_path / "second"
+    second.mkdir()
+    result = run_lmp(f"read_restart {tmp_path / 'first' / 'state.restart'}\n{SAME_STEPS}"
+                     "fix nve all nve\nrun 20\n", second)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "TTT prior pair style eam/alloy" in result.stdout
+    a, b = parameters(tmp_path / "whole" / "adapted.pt"), parameters(second / "adapted.pt")
+    assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()
