@@ -142,24 +142,37 @@ def test_fifty_steps_give_the_same_parameters_on_one_and_two_ranks(tmp_path, str
     assert np.abs(theta[1] - theta[0]).max() <= 1e-10 * np.abs(theta[0]).max()
 
 
-def test_long_range_prior_leaves_the_model_bit_identical(tmp_path, structure):
-    """The eam/alloy prior (6.68 A) has its own neighbor list: at a step with no TTT update the
-    model's energy and forces are bit for bit those of a run without TTT."""
+LONG_RANGE = {
+    # its own list (6.68 A + skin), within the model's ghost shell (receptive field + skin)
+    "eam/alloy": (STYLE_PRIORS["eam/alloy"][2], "cut 8.68"),
+    # beyond the model's ghost shell: the ghost cutoff grows from 11 to 12 A
+    "lj/cut 10": ("pair_coeff * * prior_style lj/cut 10.0\npair_coeff * * prior 0.1 2.1",
+                  "ghost cutoff set to 12 A"),
+}
+
+
+@pytest.mark.parametrize("name", list(LONG_RANGE))
+def test_long_range_prior_leaves_the_model_bit_identical(tmp_path, structure, name):
+    """A prior beyond the model's cutoff has its own neighbor list (and, where it needs one, a
+    larger ghost shell): at a step with no TTT update the model's energy and forces are bit for
+    bit those of a run without TTT."""
+    prior, logged = LONG_RANGE[name]
     runs = {}
-    for label, style, prior in (("plain", "monitor off", ""),
-                                ("eam", "ttt every 1000 steps 1 lr 1e-3 monitor off", STYLE_PRIORS["eam/alloy"][2])):
+    for label, style, prior_lines in (("plain", "monitor off", ""),
+                                      ("prior", "ttt every 1000 steps 1 lr 1e-3 monitor off",
+                                       prior)):
         folder = tmp_path / label
-        result = ttt_run(folder, structure, style, prior, extra="reset_timestep 1\nrun 0\n"
+        result = ttt_run(folder, structure, style, prior_lines,
+                         extra="reset_timestep 1\nrun 0\n"
                          'print "model_energy $(pe:%.17g)"\n'
                          "write_dump all custom forces.dump id fx fy fz modify sort id "
                          "format float %.17g")
         assert result.returncode == 0, result.stdout[-2000:]
         runs[label] = (printed_value(result.stdout, "model_energy"),
                        read_dump_forces(folder / "forces.dump"))
-    # the prior's own list, with its own cutoff (6.68 A + skin)
-    assert "cut 8.68" in (tmp_path / "eam" / "log.lammps").read_text()
-    assert runs["plain"][0] == runs["eam"][0]
-    assert np.array_equal(runs["plain"][1], runs["eam"][1])
+    assert logged in (tmp_path / "prior" / "log.lammps").read_text()
+    assert runs["plain"][0] == runs["prior"][0]
+    assert np.array_equal(runs["plain"][1], runs["prior"][1])
 
 
 @pytest.mark.parametrize("prior, message", [
