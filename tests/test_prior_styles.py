@@ -346,3 +346,10 @@ def test_restart_replays_the_prior_style_lines(tmp_path, structure):
     assert "TTT prior pair style eam/alloy" in result.stdout
     a, b = parameters(tmp_path / "whole" / "adapted.pt"), parameters(second / "adapted.pt")
     assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()
+
+
+def test_prior_style_without_ttt_is_a_warning(tmp_path, structure):
+    result = ttt_run(tmp_path, structure, "monitor off", STYLE_PRIORS["morse"][2])
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "WARNING: pair_coeff * * prior morse: pair_style mlff_ttt has no ttt keyword" in \
+        result.stdout, result.stdout[-2000:]
