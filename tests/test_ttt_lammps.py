@@ -230,17 +230,6 @@ def test_registry_prior_in_lammps_gives_the_offline_gradient(tmp_path):
 
 
 @pytest.mark.lammps
-@pytest.mark.mpi
-def test_registry_prior_on_several_ranks_is_a_lammps_error(tmp_path):
-    model = ROOT / "examples" / "models" / "md17_schnet.pt"
-    _, elements = molecule_data(tmp_path)
-    result = run_lmp(MOLECULE_DECK.format(style="ttt every 1 steps 1 lr 1e-3", model=model,
-                                          elements=elements), tmp_path, nprocs=2)
-    assert result.returncode != 0 and "ERROR" in result.stdout
-    assert "runs on one MPI rank only" in result.stdout, result.stdout[-1500:]
-
-
-@pytest.mark.lammps
 def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
     """A prior whose labels are not finite (Lennard-Jones with sigma = nan): a warning, no
     update, and the MD continues."""
