@@ -104,3 +104,30 @@ def test_the_command_line(structures, tmp_path):
     assert bad.stderr.strip().splitlines() == [
         "mlff-ttt label: error: prior 'morse' needs D (eV), a (1/A), r0 (A), cutoff (A): give "
         "them as morse:D=...,a=...,r0=...,cutoff=..."]
+
+
+def test_fit_prior_writes_the_pair_fitted_prior_of_the_python_api(structures, tmp_path):
+    """`mlff-ttt fit-prior` is PairFittedPrior.fit on the file's REF_* labels, and the file it
+    writes is the prior `pair_fitted:path=FILE` names."""
+    from mlff_ttt.priors.fitted import PairFittedPrior
+
+    path, _ = structures
+    labelled = tmp_path / "labelled.xyz"
+    label(path, labelled, reference="ase.calculators.emt:EMT", progress=False)
+    out = tmp_path / "al_pair.json"
+    done = subprocess.run(["mlff-ttt", "fit-prior", str(labelled), "-o", str(out),
+                           "--cutoff", "5.0", "--num-basis", "8"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"use it as pair_fitted:path={out}" in done.stdout
+    frames = read(labelled, ":")
+    direct = PairFittedPrior.fit(frames, ["Al"], cutoff=5.0, num_basis=8)
+    np.testing.assert_array_equal(PairFittedPrior.load(out).coefficients, direct.coefficients)
+    e_file, f_file = get_prior(f"pair_fitted:path={out}").compute(frames)
+    e_direct, f_direct = direct.compute(frames)
+    np.testing.assert_allclose(e_file, e_direct, rtol=0, atol=1e-12)
+    reference = np.concatenate([a.arrays["REF_forces"] for a in frames])
+    # it learned: its force error is below the reference forces' own size
+    assert np.mean(np.abs(np.concatenate(f_file) - reference)) < np.mean(np.abs(reference))
+    missing = subprocess.run(["mlff-ttt", "fit-prior", str(labelled), "-o", str(out)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "--cutoff" in missing.stderr

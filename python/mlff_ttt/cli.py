@@ -173,6 +173,20 @@ def _label(args) -> None:
     print(f"wrote {args.output}: {len(frames)} structures with {' and '.join(added)} labels")
 
 
+def _fit_prior(args) -> None:
+    from .data import read_frames
+    from .priors.fitted import PairFittedPrior
+
+    check_output(args.output)
+    frames = read_frames(args.data)
+    elements = args.elements or sorted({s for atoms in frames for s in atoms.get_chemical_symbols()})
+    prior = PairFittedPrior.fit(frames, elements, cutoff=args.cutoff, num_basis=args.num_basis)
+    prior.save(args.output)
+    print(f"wrote {args.output}: pair_fitted prior of {', '.join(elements)} (cutoff "
+          f"{args.cutoff} A, {args.num_basis} basis functions) fitted to {len(frames)} "
+          f"structures; use it as pair_fitted:path={args.output}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlff-ttt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -265,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames between saves of the progress (OUTPUT.partial), from which an "
                         "interrupted call resumes")
     p.set_defaults(func=_label)
+
+    p = sub.add_parser("fit-prior", help="fit the pair_fitted prior to a dataset's REF_* labels "
+                                         "(a cheap pair potential of your own system)")
+    p.add_argument("data", help="extended XYZ file with REF_energy/REF_forces labels")
+    p.add_argument("-o", "--output", required=True, help="the prior's JSON file")
+    p.add_argument("--cutoff", type=float, required=True, help="the pair potential's cutoff (A)")
+    p.add_argument("--num-basis", type=int, default=12, help="radial basis functions per pair")
+    p.add_argument("--elements", nargs="+", help="elements to cover (default: those of the data)")
+    p.set_defaults(func=_fit_prior)
     return parser
 
 
