@@ -107,11 +107,12 @@ void TTTBridge::load_optimizer(const std::string& path) {
 }
 
 void TTTBridge::set_registry_prior(const std::string& name,
-                                   const std::vector<std::pair<std::string, std::string>>& params) {
+                                   const std::vector<std::pair<std::string, std::string>>& params,
+                                   const std::vector<std::string>& elements) {
   state_->prior = call_python("cannot create the prior '" + name + "': ", [&] {
     py::dict kwargs;
     for (const auto& [key, value] : params) kwargs[py::str(key)] = value;
-    return state_->module.attr(kEntryRegistryPrior)(name, kwargs);
+    return state_->module.attr(kEntryRegistryPrior)(name, kwargs, py::cast(elements));
   });
 }
 

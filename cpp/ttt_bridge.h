@@ -69,9 +69,11 @@ class TTTBridge {
   // A prior of the Python registry (mlff_ttt.priors) instead of a LAMMPS pair style: chosen
   // once, then evaluated on a whole structure (one rank holds all atoms). cell: 3 lattice
   // vectors (rows, A); positions n x 3. Returns the energy (eV); forces (n x 3, eV/A) in place.
-  // A prior that raises or runs past prior_timeout throws std::runtime_error.
+  // A prior that raises or runs past prior_timeout throws std::runtime_error. `elements`: the
+  // run's elements, so a prior without parameters for one is refused here, at set-up.
   void set_registry_prior(const std::string& name,
-                          const std::vector<std::pair<std::string, std::string>>& params);
+                          const std::vector<std::pair<std::string, std::string>>& params,
+                          const std::vector<std::string>& elements);
   double registry_prior(const std::vector<std::string>& symbols, const double* positions,
                         const double* cell, const bool* pbc, double* forces);
 

@@ -37,13 +37,13 @@ void TTTDriver::close_log()
   log_file = nullptr;
 }
 
-void TTTDriver::start(const std::string &model_path)
+void TTTDriver::start(const std::string &model_path, const std::vector<std::string> &elements)
 {
   if (!bridge) {
     try {
       bridge = std::make_unique<mlff::TTTBridge>(model_path, options.ttt);
       if (!prior.registry_name().empty())
-        bridge->set_registry_prior(prior.registry_name(), prior.registry_params());
+        bridge->set_registry_prior(prior.registry_name(), prior.registry_params(), elements);
       if (!optimizer_file.empty()) bridge->load_optimizer(optimizer_file);
       optimizer_file.clear();
     } catch (std::exception &e) {

@@ -164,7 +164,10 @@ void PairMLFFTTT::init_style()
   mlff::set_model_threads(comm->nthreads);
   if (options.ttt_every > 0) {
     prior.init(types);
-    ttt.start(model_path);
+    std::vector<std::string> elements;    // the types' elements, NULL types left out
+    for (const auto &element : types.elements)
+      if (element != "NULL") elements.push_back(element);
+    ttt.start(model_path, elements);
   }
 }
 

@@ -390,3 +390,34 @@ def test_export_records_the_training_configs_prior(tmp_path):
         "morse:D=0.3429,a=1.3588,cutoff=5.0,r0=2.866"
     assert export_checkpoint(ckpt, tmp_path / "b.pt", prior={"name": "zbl", "cutoff": 2.5}
                              )["prior_name"] == "zbl:cutoff=2.5"
+
+
+@pytest.mark.lammps
+def test_lammps_registry_prior_refuses_an_element_at_set_up(tmp_path):
+    """A registry prior without parameters for an element of the run is an ERROR at the run's
+    set-up, naming the element, before any update (a pair_fitted prior of aluminium on
+    silicon)."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from helpers import run_ttt_deck
+    from mlff_ttt.priors.fitted import PairFittedPrior
+
+    frames = []
+    for seed in range(3):
+        atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()
+        atoms.info["REF_energy"] = atoms.get_potential_energy()
+        atoms.arrays["REF_forces"] = atoms.get_forces()
+        frames.append(atoms)
+    PairFittedPrior.fit(frames, ["Al"], cutoff=4.5, num_basis=6).save(tmp_path / "al.json")
+    result = run_ttt_deck(tmp_path, read(DATA / "si_ood_liquid.xyz", index=0),
+                          "ttt every 2 steps 1 lr 1e-3 log ttt.log",
+                          prior="pair_coeff * * prior python pair_fitted "
+                                f"path={tmp_path / 'al.json'}",
+                          extra="fix 1 all nve\nrun 2", thermo=1)
+    assert result.returncode != 0
+    assert "ERROR: pair_style mlff_ttt: cannot create the prior 'pair_fitted'" in result.stdout
+    assert "no parameters for Si" in result.stdout, result.stdout[-1500:]
+    assert not (tmp_path / "ttt.log").exists()        # refused before TTT began
