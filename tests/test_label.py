@@ -131,3 +131,12 @@ def test_fit_prior_writes_the_pair_fitted_prior_of_the_python_api(structures, tm
     missing = subprocess.run(["mlff-ttt", "fit-prior", str(labelled), "-o", str(out)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "--cutoff" in missing.stderr
+
+
+def test_fit_prior_names_a_frame_without_labels(structures, tmp_path):
+    path, _ = structures                          # structures without REF_* labels
+    done = subprocess.run(["mlff-ttt", "fit-prior", str(path), "-o", str(tmp_path / "p.json"),
+                           "--cutoff", "5.0"], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("mlff-ttt fit-prior: error: frame 0 has no "
+                                   "REF_energy/REF_forces labels to fit to")

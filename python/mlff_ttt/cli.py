@@ -164,6 +164,7 @@ def _data(args) -> None:
 
 
 def _label(args) -> None:
+    _check_outputs(args.output)
     from .labelling import label, parse_keywords
 
     frames = label(args.input, args.output, prior=args.prior, reference=args.reference,
@@ -174,10 +175,10 @@ def _label(args) -> None:
 
 
 def _fit_prior(args) -> None:
+    _check_outputs(args.output)
     from .data import read_frames
     from .priors.fitted import PairFittedPrior
 
-    check_output(args.output)
     frames = read_frames(args.data)
     elements = args.elements or sorted({s for atoms in frames for s in atoms.get_chemical_symbols()})
     prior = PairFittedPrior.fit(frames, elements, cutoff=args.cutoff, num_basis=args.num_basis)

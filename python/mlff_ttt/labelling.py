@@ -8,7 +8,6 @@ it holds are the input's first frames. The output appears only when every frame 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -21,6 +20,7 @@ from .data import PRIOR_ENERGY, PRIOR_FORCES, REF_ENERGY, REF_FORCES, read_frame
 from .files import check_output, write_atomically
 from .priors import get_prior
 from .priors.spec import parse_prior_spec, read_value
+from .user_objects import find_object
 
 
 def reference_calculator(target: str, params: Optional[Dict[str, object]] = None):
@@ -29,10 +29,7 @@ def reference_calculator(target: str, params: Optional[Dict[str, object]] = None
     if not colon or not module_name or not attribute:
         raise ValueError(f"--reference {target!r} must look like module:Class "
                          "(for example ase.calculators.emt:EMT)")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"cannot find the reference calculator {target}: {error}") from None
+    factory = find_object(target, "reference calculator")
     calculator = factory(**(params or {}))
     if not callable(getattr(calculator, "get_potential_energy", None)):
         raise ValueError(f"{target} made {calculator!r}, which is not an ASE calculator")

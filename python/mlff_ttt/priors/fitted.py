@@ -112,6 +112,9 @@ class PairFittedPrior(PairPrior):
         if not frames:
             raise ValueError("no frames to fit")
         elements = list(elements)
+        for index, atoms in enumerate(frames):
+            if energy_key not in atoms.info or forces_key not in atoms.arrays:
+                raise ValueError(f"frame {index} has no {energy_key}/{forces_key} labels to fit to")
         graph = batched_graph(frames, cutoff)
         if r_min is None:
             r_min = np.floor(10 * float(torch.linalg.norm(graph.edge_vec, dim=1).min())) / 10

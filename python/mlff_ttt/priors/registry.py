@@ -9,7 +9,6 @@ any callable returning an object with ``compute(frames)``); its parameters go to
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 
@@ -20,6 +19,7 @@ from .fitted import PairFittedPrior
 from .lammps_priors import StillingerWeber, Tersoff
 from .sgdml_prior import SGDMLPrior
 from .spec import PriorSpec, parse_prior_spec
+from ..user_objects import find_object
 
 REGISTRY: dict[str, type] = {cls.name: cls for cls in (
     ZBL, LennardJones, Morse, PairFittedPrior, Tersoff, StillingerWeber, GFNFF, RDKitMMFF,
@@ -62,12 +62,7 @@ def check_parameters(cls, params: dict) -> None:
 
 
 def _user_prior(spec: PriorSpec, params: dict):
-    module_name, _, attribute = spec.name.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"cannot find the prior {spec.name} (module:Class on the Python path): "
-                         f"{error}") from None
+    factory = find_object(spec.name, "prior")
     try:
         prior = factory.create(**params) if hasattr(factory, "create") else factory(**params)
     except TypeError as error:
