@@ -15,11 +15,13 @@ inline constexpr const char* kEntrySaveOptimizer = "save_optimizer";
 inline constexpr const char* kEntryLoadOptimizer = "load_optimizer";
 inline constexpr const char* kEntryRegistryPrior = "registry_prior";
 inline constexpr const char* kEntryPriorLabels = "prior_labels";
+inline constexpr const char* kEntryPriorMismatch = "prior_mismatch";
 // the Python hook (python_hook.cpp)
 inline constexpr const char* kEntryInvokeHook = "invoke_hook";
 
 inline constexpr const char* kPythonEntryPoints[] = {
     kEntryCreate,        kEntryUpdate,        kEntrySave,       kEntrySaveOptimizer,
-    kEntryLoadOptimizer, kEntryRegistryPrior, kEntryPriorLabels, kEntryInvokeHook};
+    kEntryLoadOptimizer, kEntryRegistryPrior, kEntryPriorLabels, kEntryPriorMismatch,
+    kEntryInvokeHook};
 
 }  // namespace mlff

@@ -131,4 +131,11 @@ double TTTBridge::registry_prior(const std::vector<std::string>& symbols, const 
   });
 }
 
+std::string TTTBridge::prior_mismatch(const std::vector<std::string>& prior_line) {
+  return call_python("cannot compare the TTT prior with the model's: ", [&] {
+    return state_->module.attr(kEntryPriorMismatch)(state_->adapter, prior_line)
+        .cast<std::string>();
+  });
+}
+
 }  // namespace mlff

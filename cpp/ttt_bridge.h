@@ -77,6 +77,11 @@ class TTTBridge {
   double registry_prior(const std::vector<std::string>& symbols, const double* positions,
                         const double* cell, const bool* pbc, double* forces);
 
+  // Empty when the run's TTT prior (its deck line as words: see the pair style's
+  // Prior::line()) is the one the model's prior head was trained on (the model file's
+  // prior_name), else a warning that says both.
+  std::string prior_mismatch(const std::vector<std::string>& prior_line);
+
  private:
   struct State;
   std::unique_ptr<State> state_;

@@ -46,6 +46,8 @@ void TTTDriver::start(const std::string &model_path, const std::vector<std::stri
         bridge->set_registry_prior(prior.registry_name(), prior.registry_params(), elements);
       if (!optimizer_file.empty()) bridge->load_optimizer(optimizer_file);
       optimizer_file.clear();
+      const std::string mismatch = bridge->prior_mismatch(prior.line());
+      if (!mismatch.empty() && comm->me == 0) error->warning(FLERR, "mlff_ttt: {}", mismatch);
     } catch (std::exception &e) {
       error->all(FLERR, "pair_style mlff_ttt: {}", e.what());
     }

@@ -100,7 +100,7 @@ def test_missing_required_parameters_are_named(spec, message):
     ("tersoff:variant=mod,file=Si.tersoff", "prior 'tersoff' has no parameter 'file'; it takes variant"),
     ("morse:D=x,a=1,r0=2,cutoff=5", "prior 'morse': D must be a number, not 'x'"),
     ("morse:D=1,a=1,r0=2,cutoff=0", "prior 'morse': cutoff must be > 0, got 0.0"),
-    ("dft", "unknown prior 'dft'; known priors: gfnff, lennard_jones, morse"),
+    ("dft", "unknown prior 'dft'; known priors: gfnff, lammps, lennard_jones, morse"),
     ("no_such_module_xyz:Prior", "cannot find the prior no_such_module_xyz:Prior"),
 ])
 def test_bad_parameters_are_named(spec, message):
@@ -305,11 +305,13 @@ def test_lammps_entry_point_reads_the_same_spec():
         registry_prior("morse", {})
     with pytest.raises(ValueError, match="^prior 'morse' has no parameter 'eps'"):
         registry_prior("morse", {**deck, "eps": "1"})
-    assert registry_prior("tersoff", {}).spec == PriorSpec("tersoff", {})
     # given the run's elements, a prior that does not cover one is refused at set-up
-    assert registry_prior("tersoff", {}, ["Si"]).spec == PriorSpec("tersoff", {})
-    with pytest.raises(ValueError, match="^prior 'tersoff' has no parameters for Cu"):
-        registry_prior("tersoff", {}, ["Si", "NULL", "Cu"])
+    assert registry_prior("rdkit_mmff", {}, ["C", "H"]).spec == PriorSpec("rdkit_mmff", {})
+    with pytest.raises(ValueError, match="^prior 'rdkit_mmff' has no parameters for Cu"):
+        registry_prior("rdkit_mmff", {}, ["C", "NULL", "Cu"])
+    # a prior LAMMPS evaluates is the run's own pair style instead (not a second LAMMPS)
+    with pytest.raises(ValueError, match="^prior python tersoff runs LAMMPS"):
+        registry_prior("tersoff", {})
 
 
 def test_training_config_names_its_prior(tmp_path):

@@ -318,6 +318,7 @@ def test_gfnff_prior_on_one_two_and_four_ranks(tmp_path):
 @pytest.mark.parametrize("prior, message", [
     ("pair_coeff * * prior python no_such_module:Thing", "no_such_module"),
     ("pair_coeff * * prior python morse D=1.0 a=1.4 r0=2.35", "cutoff"),
+    ("pair_coeff * * prior python tersoff", "runs LAMMPS: give the same pair style"),
 ])
 def test_bad_registry_prior_on_two_ranks_is_a_lammps_error(tmp_path, structure, prior, message):
     result = ttt_run(tmp_path, structure, "ttt every 1 steps 1 lr 1e-3", prior, nprocs=2)

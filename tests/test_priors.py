@@ -101,7 +101,7 @@ def test_batched_frames_equal_single_frames():
 
 def test_registry():
     assert available() == sorted(["zbl", "lennard_jones", "morse", "pair_fitted", "tersoff",
-                                  "stillinger_weber", "gfnff", "rdkit_mmff", "sgdml"])
+                                  "stillinger_weber", "lammps", "gfnff", "rdkit_mmff", "sgdml"])
     assert isinstance(get_prior("morse", D=1.0, a=1.5, r0=2.35, cutoff=5.0), Morse)
     with pytest.raises(ValueError, match="unknown prior 'dft'.*gfnff.*zbl"):
         get_prior("dft")

@@ -267,13 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data)
 
     p = sub.add_parser("label", help="add PRIOR_* labels (a prior spec) and REF_* labels (an ASE "
-                                     "calculator) to your own structures")
+                                     "calculator or LAMMPS pair style) to your own structures")
     p.add_argument("input", help="extended XYZ file of the structures")
     p.add_argument("-o", "--output", required=True, help="labelled extended XYZ file")
     p.add_argument("--prior", help="prior spec for PRIOR_* labels, e.g. "
                                    "morse:D=0.2703,a=1.1646,r0=3.253,cutoff=5.0 (docs/priors.md)")
-    p.add_argument("--reference", help="ASE calculator for REF_* labels, as module:Class "
-                                       "(e.g. ase.calculators.emt:EMT)")
+    p.add_argument("--reference", help="REF_* labels from an ASE calculator, as module:Class "
+                                       "(e.g. ase.calculators.emt:EMT), or a LAMMPS pair style, "
+                                       "as lammps:pair_style=...,pair_coeff=...,elements=... "
+                                       "(docs/priors.md)")
     p.add_argument("--reference-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword argument of the reference calculator (repeatable)")
     p.add_argument("--checkpoint-every", type=int, default=20,

@@ -1,5 +1,5 @@
 """Labels for a user's own structures (`mlff-ttt label`): PRIOR_* from a prior spec and REF_*
-from any ASE calculator, written atomically and resumable after an interruption.
+from any ASE calculator or LAMMPS pair style, written atomically and resumable after an interruption.
 
 Progress is kept in ``OUT.partial`` (rewritten atomically every ``checkpoint_every`` frames);
 a later call with the same input and output continues from it, after checking that the frames
@@ -34,6 +34,29 @@ def reference_calculator(target: str, params: Optional[Dict[str, object]] = None
     if not callable(getattr(calculator, "get_potential_energy", None)):
         raise ValueError(f"{target} made {calculator!r}, which is not an ASE calculator")
     return calculator
+
+
+def reference_labeller(target: str, params: Optional[Dict[str, object]] = None):
+    """``atoms -> (energy, forces)`` for REF_* labels: an ASE calculator (``module:Class`` and
+    its keyword arguments) or a LAMMPS pair style (``lammps:pair_style=...,pair_coeff=...,
+    elements=...``, evaluated as the prior of that name is: docs/priors.md)."""
+    if target.startswith("lammps:") and "=" in target:
+        if params:
+            raise ValueError("--reference-param is for an ASE calculator; a LAMMPS pair style's "
+                             "settings are in its spec (lammps:pair_style=...,pair_coeff=...)")
+        pair_style = get_prior(parse_prior_spec(target))
+
+        def evaluate(atoms):
+            energies, forces = pair_style.compute([atoms])
+            return float(energies[0]), np.asarray(forces[0], dtype=float)
+        return evaluate
+    calculator = reference_calculator(target, params)
+
+    def evaluate(atoms):
+        probe = atoms.copy()
+        probe.calc = calculator
+        return float(probe.get_potential_energy()), np.asarray(probe.get_forces(), dtype=float)
+    return evaluate
 
 
 def parse_keywords(pairs: Sequence[str]) -> Dict[str, object]:
@@ -76,17 +99,19 @@ def label(input_path: str | Path, output_path: str | Path, prior: Optional[str] 
           reference: Optional[str] = None, reference_params: Optional[Dict[str, object]] = None,
           checkpoint_every: int = 20, progress: bool = True) -> List[Atoms]:
     """Adds PRIOR_energy/PRIOR_forces (``prior``: a prior spec) and REF_energy/REF_forces
-    (``reference``: ``module:Class`` of an ASE calculator) to every frame of ``input_path`` and
+    (``reference``: ``module:Class`` of an ASE calculator, or ``lammps:pair_style=...``: see
+    :func:`reference_labeller`) to every frame of ``input_path`` and
     writes ``output_path``. Energies are totals per structure (eV), forces per atom (eV/A)."""
     if prior is None and reference is None:
-        raise ValueError("name what to label with: --prior SPEC and/or --reference module:Class")
+        raise ValueError("name what to label with: --prior SPEC and/or --reference module:Class "
+                         "(or lammps:pair_style=...)")
     if checkpoint_every < 1:
         raise ValueError("checkpoint_every must be >= 1")
     output = Path(output_path)
     check_output(output)
     frames = read_frames(input_path)
     prior_model = get_prior(parse_prior_spec(prior)) if prior is not None else None
-    calculator = reference_calculator(reference, reference_params) if reference else None
+    reference_of = reference_labeller(reference, reference_params) if reference else None
     partial = _partial_path(output)
     labelled = _resumed(partial, frames)
     bar = tqdm(total=len(frames), initial=len(labelled), unit="frame", disable=not progress,
@@ -97,11 +122,8 @@ def label(input_path: str | Path, output_path: str | Path, prior: Optional[str] 
             energies, forces = prior_model.compute([atoms])
             atoms.info[PRIOR_ENERGY] = float(energies[0])
             atoms.arrays[PRIOR_FORCES] = np.asarray(forces[0], dtype=float)
-        if calculator is not None:
-            probe = atoms.copy()
-            probe.calc = calculator
-            atoms.info[REF_ENERGY] = float(probe.get_potential_energy())
-            atoms.arrays[REF_FORCES] = np.asarray(probe.get_forces(), dtype=float)
+        if reference_of is not None:
+            atoms.info[REF_ENERGY], atoms.arrays[REF_FORCES] = reference_of(atoms)
         labelled.append(atoms)
         bar.update(1)
         if len(labelled) % checkpoint_every == 0 and len(labelled) < len(frames):

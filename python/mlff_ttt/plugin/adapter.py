@@ -92,6 +92,7 @@ class Adapter:
     module: torch.jit.ScriptModule
     names: List[str]
     settings: MDSettings
+    model_prior: Optional[str] = None   # the model file's prior_name: what its prior head fits
     optimizer: torch.optim.Optimizer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -198,10 +199,10 @@ class Adapter:
         the names of the parameters it may update, in the order of the flat parameter vectors
         exchanged with the runner."""
         module = load_module(model_path)
-        names = ttt_parameter_names(metadata_of(module, model_path),
-                                    f"model file {model_path} names no representation "
+        metadata = metadata_of(module, model_path)
+        names = ttt_parameter_names(metadata, f"model file {model_path} names no representation "
                                     "parameters (no prior head to adapt through)")
-        return cls(module, names, MDSettings(**settings).check())
+        return cls(module, names, MDSettings(**settings).check(), metadata.get("prior_name"))
 
     def update_on(self, species: np.ndarray, edge_index: np.ndarray, edge_vec: np.ndarray,
                   n_local: int, prior_forces: np.ndarray, prior_energy: float, n_atoms: int,

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..hooks import HookGraph
 from .adapter import Adapter
-from .prior_loading import labels_of, load_prior
+from .prior_loading import labels_of, load_prior, mismatch_warning
 
 
 def create(model_path: str, settings: Dict[str, object]) -> Adapter:
@@ -64,3 +64,9 @@ def invoke_hook(function: Callable[[HookGraph], object], positions: np.ndarray,
     """`hook every N module:function`: the user's function sees the graph as torch tensors."""
     function(HookGraph.from_arrays(positions, species, edge_index, edge_vec, n_local, step,
                                    rank, size))
+
+
+def prior_mismatch(adapter: Adapter, prior_line) -> str:
+    """'' when the run's TTT prior (its deck line's words) is the model's own prior, else a
+    warning naming both."""
+    return mismatch_warning(adapter.model_prior, list(prior_line))

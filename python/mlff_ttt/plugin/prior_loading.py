@@ -1,18 +1,20 @@
 """The TTT prior of ``pair_coeff * * prior python NAME k=v``: finding it (a registry name, or
 ``module:Class`` of the user's own) and its labels of one rank's structure, within a time
-limit, so that a hung prior skips a TTT update instead of stalling the run."""
+limit, so that a hung prior skips a TTT update instead of stalling the run; and whether the
+run's TTT prior, of either kind, is the one the model's prior head was trained on."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 from ase import Atoms
 
 from ..priors import get_prior, parse_prior_spec
+from ..priors.registry import REGISTRY, check_parameters
 
 
 def load_prior(name: str, params: Dict[str, str], elements=None):
@@ -25,7 +27,16 @@ def load_prior(name: str, params: Dict[str, str], elements=None):
     no parameters for one of them."""
     if "name" in params:
         raise ValueError(f"prior {name}: 'name' is not a parameter")
-    prior = get_prior(parse_prior_spec({"name": name, **params}))
+    spec = parse_prior_spec({"name": name, **params})
+    if hasattr(REGISTRY.get(name), "deck_lines"):
+        # a second LAMMPS started from inside this one would run on the world communicator
+        # from rank 0 alone (a hang); the run's own pair style is exact and local. The
+        # constructor builds the lines without starting LAMMPS.
+        check_parameters(REGISTRY[name], spec.params)
+        lines = REGISTRY[name](**spec.params).deck_lines()
+        raise ValueError(f"prior python {name} runs LAMMPS: give the same pair style as the "
+                         f"run's own prior, {' / '.join(lines)}")
+    prior = get_prior(spec)
     if elements is not None and hasattr(prior, "check_elements"):
         prior.check_elements([e for e in elements if e and e != "NULL"])
     return prior
@@ -68,3 +79,43 @@ def labels_of(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dic
     with time_limit(timeout):
         energies, forces = prior.compute([atoms])
     return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}
+
+
+def _pair_style_of(spec) -> Optional[List[str]]:
+    """The pair_style words of a prior LAMMPS evaluates (tersoff, lammps:pair_style=...), else
+    None. The constructors build their commands without starting LAMMPS."""
+    cls = REGISTRY.get(spec.name)
+    if not hasattr(cls, "deck_lines"):
+        return None
+    try:
+        return cls(**spec.params).commands[0].split()[1:]
+    except (TypeError, ValueError):
+        return None
+
+
+def mismatch_warning(model_prior: Optional[str], line: List[str]) -> str:
+    """'' when the run's TTT prior is the model's (the model file's ``prior_name``), else a
+    warning naming both. ``line``: the deck's prior line as the pair style keeps it,
+    ``prior python NAME k=v ...``, ``prior STYLE args ... El...`` or ``prior_style STYLE args
+    [; I J args]...``. A LAMMPS pair style is compared by its pair_style words only (its coeff
+    lines name files and types the deck may spell differently); a model file without a
+    prior_name has nothing to compare."""
+    if not model_prior or not line:
+        return ""
+    model = parse_prior_spec(model_prior)
+    if line[0] == "prior" and len(line) > 2 and line[1] == "python":
+        params = dict(word.split("=", 1) for word in line[3:])
+        deck = parse_prior_spec({"name": line[2], **params})
+        if str(deck) == str(model):
+            return ""
+        described = f"prior python {deck}"
+    else:
+        if line[0] == "prior_style":
+            words = line[1:line.index(";")] if ";" in line else line[1:]
+        else:                                   # prior STYLE file ... El...: no style args
+            words = line[1:2]
+        if _pair_style_of(model) == words:
+            return ""
+        described = f"the pair style {' '.join(words)}"
+    return (f"the model's prior head was trained on the prior {model}, but this run's TTT prior "
+            f"is {described}: TTT fits the prior head to a different potential (docs/priors.md)")

@@ -1,7 +1,8 @@
-"""LAMMPS (its Python module) as a calculator of silicon frames: one instance with a fixed
-pair style, the atoms and box replaced per frame. The Tersoff and Stillinger-Weber priors run
-on it, and the silicon datasets label their frames with it (reference and prior alike), so a
-prior's labels are computed exactly as the datasets' PRIOR labels are."""
+"""LAMMPS (its Python module) as a calculator of frames: one instance with a fixed pair style
+and one atom type per element, the atoms and box replaced per frame. The Tersoff,
+Stillinger-Weber and ``lammps`` (any pair style) priors run on it, and the silicon datasets
+label their frames with it (reference and prior alike), so a prior's labels are computed
+exactly as the datasets' PRIOR labels are."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.lammps import Prism
+from ase.data import atomic_masses, atomic_numbers
 
 from ..plugin.lammps_import import import_lammps
 
@@ -49,30 +52,68 @@ def sorted_by_id(lmp, name: str) -> np.ndarray:
     return np.array(values[np.argsort(ids)], dtype=float)
 
 
-class LammpsEvaluator:
-    """One LAMMPS instance with a fixed potential; atoms and box are replaced per frame."""
+def in_lammps_form(cell: np.ndarray) -> bool:
+    """Whether a cell is already LAMMPS's: a along x, b in the xy plane, positive diagonal."""
+    return (cell[0, 1] == 0 and cell[0, 2] == 0 and cell[1, 2] == 0
+            and bool(np.all(np.diag(cell) > 0)))
 
-    def __init__(self, commands: list[str]):
+
+class LammpsEvaluator:
+    """One LAMMPS instance with a fixed potential; atoms and box are replaced per frame.
+    ``elements``: the element of each atom type, in type order (what the pair_coeff lines
+    map). A frame is fully periodic (any cell: one not in LAMMPS's orientation is rotated
+    into it and the forces rotated back) or fully non-periodic (shrink-wrapped boundaries)."""
+
+    def __init__(self, commands: list[str], elements=("Si",)):
+        self.elements = list(elements)
         self.lmp = new_lammps()
+        self.periodic = True
+        masses = [f"mass {t} {SI_MASS if e == 'Si' else float(atomic_masses[atomic_numbers[e]])!r}"
+                  for t, e in enumerate(self.elements, start=1)]
         # A (zero-tilt) prism makes the box triclinic so any LAMMPS-form cell can be set later.
         self.lmp.commands_list(
-            [*BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0", "create_box 1 cell",
-             f"mass 1 {SI_MASS}", *commands, "thermo_style custom step pe"]
+            [*BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0",
+             f"create_box {len(self.elements)} cell", *masses, *commands,
+             "thermo_style custom step pe"]
         )
 
+    def _set_boundary(self, periodic: bool) -> None:
+        if periodic != self.periodic:
+            self.lmp.command(f"change_box all boundary {'p p p' if periodic else 's s s'}")
+            self.periodic = periodic
+
     def __call__(self, atoms: Atoms) -> tuple[float, np.ndarray, int]:
-        """Energy (eV), forces (N,3; ASE order) and number of atoms LAMMPS accepted."""
+        """Energy (eV), forces (N,3; ASE order and axes) and number of atoms LAMMPS
+        accepted."""
         lmp, n = self.lmp, len(atoms)
-        cell = atoms.cell.array
+        periodic = bool(np.all(atoms.pbc))
+        if not periodic and np.any(atoms.pbc):
+            raise ValueError("the LAMMPS evaluator takes fully periodic or fully non-periodic "
+                             f"frames, not pbc={atoms.pbc.tolist()}")
         lmp.command("delete_atoms group all")
-        lmp.reset_box([0.0, 0.0, 0.0], [cell[0, 0], cell[1, 1], cell[2, 2]],
-                      cell[1, 0], cell[2, 1], cell[2, 0])  # xy, yz, xz
-        x = atoms.get_positions(wrap=True)
-        created = lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, x.ravel().tolist())
+        self._set_boundary(periodic)
+        prism, x = None, atoms.get_positions(wrap=periodic)
+        if not periodic:
+            low, high = x.min(axis=0) - 1.0, x.max(axis=0) + 1.0   # shrink-wrapped at run 0
+            lmp.reset_box(low.tolist(), high.tolist(), 0.0, 0.0, 0.0)
+        elif in_lammps_form(atoms.cell.array):
+            cell = atoms.cell.array
+            lmp.reset_box([0.0, 0.0, 0.0], [cell[0, 0], cell[1, 1], cell[2, 2]],
+                          cell[1, 0], cell[2, 1], cell[2, 0])  # xy, yz, xz
+        else:
+            prism = Prism(atoms.cell.array)
+            xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
+            lmp.reset_box([0.0, 0.0, 0.0], [xhi, yhi, zhi], xy, yz, xz)
+            x = prism.vector_to_lammps(x, wrap=True)
+        types = [self.elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
+        created = lmp.create_atoms(n, list(range(1, n + 1)), types, x.ravel().tolist())
         if created != n:
             return math.nan, np.full((n, 3), math.nan), created
         lmp.command("run 0")
-        return float(lmp.get_thermo("pe")), sorted_by_id(lmp, "f"), created
+        forces = sorted_by_id(lmp, "f")
+        if prism is not None:
+            forces = prism.vector_to_ase(forces)
+        return float(lmp.get_thermo("pe")), forces, created
 
     def close(self):
         self.lmp.close()
@@ -90,8 +131,7 @@ def check_silicon_frame(i: int, atoms) -> None:
     if not np.all(atoms.pbc):
         raise ValueError(f"frame {i}: pbc must be True in all directions")
     cell = atoms.cell.array
-    # LAMMPS form: a along x, b in the xy plane, positive diagonal.
-    if cell[0, 1] != 0 or cell[0, 2] != 0 or cell[1, 2] != 0 or np.any(np.diag(cell) <= 0):
+    if not in_lammps_form(cell):
         raise ValueError(f"frame {i}: cell must be lower-triangular with positive diagonal "
                          f"(LAMMPS orientation), got {cell.tolist()}")
     if not np.all(np.isfinite(atoms.positions)):

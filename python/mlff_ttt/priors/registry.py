@@ -16,14 +16,14 @@ from .analytic import ZBL, LennardJones, Morse
 from .base import Prior
 from .chemistry import GFNFF, RDKitMMFF
 from .fitted import PairFittedPrior
-from .lammps_priors import StillingerWeber, Tersoff
+from .lammps_priors import LammpsPairStyle, StillingerWeber, Tersoff
 from .sgdml_prior import SGDMLPrior
 from .spec import PriorSpec, parse_prior_spec
 from ..user_objects import find_object
 
 REGISTRY: dict[str, type] = {cls.name: cls for cls in (
-    ZBL, LennardJones, Morse, PairFittedPrior, Tersoff, StillingerWeber, GFNFF, RDKitMMFF,
-    SGDMLPrior)}
+    ZBL, LennardJones, Morse, PairFittedPrior, Tersoff, StillingerWeber, LammpsPairStyle, GFNFF,
+    RDKitMMFF, SGDMLPrior)}
 
 REQUIRED = inspect.Parameter.empty
 
