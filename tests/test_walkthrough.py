@@ -54,3 +54,9 @@ def test_the_walkthrough_runs_as_written(tmp_path):
         rows = ttt_rows(tmp_path / f"ttt_{kind}.log")
         assert [int(row[0]) for row in rows] == [0, 10, 20, 30], kind
         assert all(0 < float(row[1]) < 1e6 for row in rows), rows
+
+    # the pair-style prior is not the registry Morse the prior head was trained on: it warns;
+    # the registry prior is, and does not
+    warning = "WARNING: mlff_ttt: the model's prior head was trained on the prior morse:"
+    assert warning in (tmp_path / "log.al_morse").read_text()
+    assert "trained on the prior" not in (tmp_path / "log.al_registry").read_text()
