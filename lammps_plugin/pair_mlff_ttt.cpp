@@ -352,6 +352,17 @@ void PairMLFFTTT::add_to_lammps(const mlff::Results &result, double scale)
 void PairMLFFTTT::write_restart_settings(FILE *fp)
 {
   write_restart_strings(fp, settings_args);
+  // As a sub-style of pair hybrid only these settings reach the restart file (hybrid keeps
+  // no pair_coeff lines, and read_restart needs them given again): the adapted model would be
+  // lost without a word, so it is written beside the restart and named.
+  if (force->pair != this && ttt.active() && extra[TTT_UPDATES] > 0) {
+    const TTTDriver::AdaptedFiles files = ttt.write_adapted_files(update->ntimestep);
+    error->warning(FLERR, "pair_style mlff_ttt inside pair {}: its restart files keep no "
+                   "pair_coeff lines, so after read_restart give them again, with the adapted "
+                   "model of step {}, {}, in place of the original to continue TTT (the "
+                   "optimizer's state starts again)", force->pair_style, update->ntimestep,
+                   files.model);
+  }
 }
 
 void PairMLFFTTT::read_restart_settings(FILE *fp)

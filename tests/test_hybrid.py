@@ -63,3 +63,31 @@ def test_nve_conserves_momentum(tmp_path, model):
     assert len(rows) == 11
     assert np.abs(rows[:, 1:4]).max() < 1e-10   # A/ps
     assert np.abs(rows[:, 4]).max() < 1e-8      # eV/A, summed over 64 atoms
+
+
+def test_ttt_inside_hybrid_names_its_adapted_model_at_a_restart(tmp_path):
+    """Inside pair hybrid a restart file keeps only the sub-styles' settings: write_restart
+    writes the adapted model beside it and a WARNING names it, and a read_restart that gives the
+    pair_coeff lines again with that file has the adapted model's energy (not the original's)."""
+    from helpers import EXAMPLE_MODEL, TERSOFF, printed_value
+    lines = ("pair_coeff * * mlff_ttt {model} Si\npair_coeff * * mlff_ttt prior_style tersoff/mod\n"
+             f"pair_coeff * * mlff_ttt prior {TERSOFF} Si\npair_coeff * * zbl 14 14")
+    energy = 'run 0\nprint "energy $(pe:%.17g)"'
+    first = run_lmp(silicon_box(2) + "displace_atoms all random 0.1 0.1 0.1 4321\n"
+                    "pair_style hybrid/overlay mlff_ttt ttt every 1 steps 1 lr 1e-4 monitor off "
+                    f"zbl 1.0 2.0\n{lines.format(model=EXAMPLE_MODEL)}\nrun 0\nreset_timestep 1\n"
+                    f"{energy}\nwrite_restart state.restart\n", tmp_path)
+    assert first.returncode == 0, first.stdout[-2000:]
+    assert "rolled back" not in first.stdout
+    adapted = tmp_path / "mlff_ttt_adapted_step1.pt"
+    assert (f"WARNING: pair_style mlff_ttt inside pair hybrid/overlay: its restart files keep no "
+            f"pair_coeff lines, so after read_restart give them again, with the adapted model of "
+            f"step 1, {adapted}") in first.stdout
+    for model, same in ((adapted, True), (EXAMPLE_MODEL, False)):
+        # the same style without ttt, so that step 1 is not adapted again
+        again = run_lmp("read_restart state.restart\n"
+                        "pair_style hybrid/overlay mlff_ttt monitor off zbl 1.0 2.0\n"
+                        f"{lines.format(model=model)}\n{energy}\n", tmp_path)
+        assert again.returncode == 0, again.stdout[-2000:]
+        equal = printed_value(again.stdout, "energy") == printed_value(first.stdout, "energy")
+        assert equal == same

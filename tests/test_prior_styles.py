@@ -327,11 +327,13 @@ def test_bad_registry_prior_on_two_ranks_is_a_lammps_error(tmp_path, structure, 
     assert "Segmentation" not in result.stdout + result.stderr
 
 
-def test_restart_replays_the_prior_style_lines(tmp_path, structure):
-    """write_restart keeps the prior_style line and its coeff lines: read_restart, with no
-    pair_coeff lines, continues the run as the uninterrupted one (parameters to 1e-10)."""
+@pytest.mark.parametrize("name", ["eam/alloy", "hybrid/overlay"])
+def test_restart_replays_the_prior_style_lines(tmp_path, structure, name):
+    """write_restart keeps the prior_style line and its coeff lines (a hybrid/overlay prior's
+    sub-style lines too): read_restart, with no pair_coeff lines, continues the run as the
+    uninterrupted one (parameters to 1e-10)."""
     from helpers import SAME_STEPS
-    prior = STYLE_PRIORS["eam/alloy"][2]
+    prior = {**STYLE_PRIORS, **OTHER_STYLE_PRIORS}[name][2]
     style = "ttt every 10 steps 1 lr 1e-4 save adapted.pt monitor off"
     md = f"{SAME_STEPS}velocity all create 600 4928 loop geom\nfix nve all nve\n"
     whole = ttt_run(tmp_path / "whole", structure, style, prior, extra=md + "run 20\nrun 20")
@@ -344,7 +346,7 @@ def test_restart_replays_the_prior_style_lines(tmp_path, structure):
     result = run_lmp(f"read_restart {tmp_path / 'first' / 'state.restart'}\n{SAME_STEPS}"
                      "fix nve all nve\nrun 20\n", second)
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "TTT prior pair style eam/alloy" in result.stdout
+    assert f"TTT prior pair style {name}" in result.stdout
     a, b = parameters(tmp_path / "whole" / "adapted.pt"), parameters(second / "adapted.pt")
     assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()
 
