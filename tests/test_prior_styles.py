@@ -105,8 +105,15 @@ def structure():
     return silicon(rattle=0.1, seed=3)    # 64 atoms
 
 
-@pytest.mark.parametrize("nprocs", [1, pytest.param(2, marks=pytest.mark.mpi)])
-@pytest.mark.parametrize("name", list(STYLE_PRIORS) + list(OTHER_STYLE_PRIORS))
+# every style on 1 rank; on 2 ranks those whose evaluation differs in kind (a pair style, a
+# many-body style beyond the model's cutoff, the plugin's sum over sub-styles); the 2-rank
+# fifty-step runs below repeat morse and eam/alloy over many updates
+TWO_RANK_STYLES = ("morse", "eam/alloy", "hybrid/overlay")
+
+
+@pytest.mark.parametrize("name, nprocs", [
+    *[(name, 1) for name in [*STYLE_PRIORS, *OTHER_STYLE_PRIORS]],
+    *[pytest.param(name, 2, marks=pytest.mark.mpi) for name in TWO_RANK_STYLES]])
 def test_update_uses_the_standalone_pair_style(tmp_path, structure, name, nprocs):
     """One plain SGD step: (theta_0 - theta_1) / lr equals the offline gradient of the prior
     loss whose labels are a plain LAMMPS run of the pair style alone (so the update's prior
