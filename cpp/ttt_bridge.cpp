@@ -64,6 +64,7 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options)
     settings["lr"] = options.lr;
     settings["optimizer"] = options.optimizer;
     settings["max_change"] = options.max_change;
+    if (options.gate_std >= 0.0) settings["gate_std"] = options.gate_std;
     state->adapter = state->module.attr(kEntryCreate)(model_path, settings);
     names_ = state->adapter.attr("names").cast<std::vector<std::string>>();
     return state;
@@ -84,6 +85,7 @@ TTTUpdate TTTBridge::update(const Graph& graph, const double* prior_forces, doub
     out.loss_before = record["loss_before"].cast<double>();
     out.loss_after = record["loss_after"].cast<double>();
     out.rolled_back = record["rolled_back"].cast<bool>();
+    out.skipped = record["skipped"].cast<bool>();
     out.reason = record["reason"].cast<std::string>();
     out.seconds = record["seconds"].cast<double>();
     out.values = record["values"].cast<std::vector<double>>();

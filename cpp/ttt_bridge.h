@@ -34,13 +34,18 @@ struct TTTOptions {
   double lr = 1e-4;
   std::string optimizer = "adam";   // or "sgd"
   double max_change = 0.0;          // bound on |dtheta| / |theta| per update; 0: none
+  // TTT's gate, the offline engine's (mlff_ttt.refine.ttt.gate_threshold): adapt only when the
+  // prior loss exceeds the validation mean + gate_std std. < 0: the offline default
+  // (TTTSettings.gate_std, the one copy of it); 0: adapt always.
+  double gate_std = -1.0;
   double prior_timeout = 600.0;     // seconds a Python prior may take; 0: no limit
 };
 
 struct TTTUpdate {
   double loss_before = 0.0, loss_after = 0.0, seconds = 0.0;
   bool rolled_back = false;
-  std::string reason;               // why it was rolled back
+  bool skipped = false;             // the gate left the model alone
+  std::string reason;               // why it was rolled back, or the gate's decision
   std::vector<double> values;       // the parameters after the update, in parameter_names order
 };
 

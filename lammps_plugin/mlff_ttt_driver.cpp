@@ -39,6 +39,7 @@ void TTTDriver::close_log()
 
 void TTTDriver::start(const std::string &model_path, const std::vector<std::string> &elements)
 {
+  told_skip = false;    // init_style: once per run
   if (!bridge) {
     try {
       bridge = std::make_unique<mlff::TTTBridge>(model_path, options.ttt);
@@ -55,8 +56,8 @@ void TTTDriver::start(const std::string &model_path, const std::vector<std::stri
   if (comm->me == 0 && !options.ttt_log_path.empty() && !log_file) {
     log_file = fopen(options.ttt_log_path.c_str(), "w");
     if (!log_file) error->one(FLERR, "Cannot open TTT log file {}", options.ttt_log_path);
-    fputs("# step loss_before loss_after rolled_back energy_change energy_change_sum seconds\n",
-          log_file);
+    fputs("# step loss_before loss_after rolled_back energy_change energy_change_sum seconds "
+          "skipped\n", log_file);
   }
 }
 
@@ -96,6 +97,13 @@ mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &gr
   if (result.rolled_back && comm->me == 0)
     error->warning(FLERR, "mlff_ttt: TTT update at step {} rolled back: {}", update->ntimestep,
                    result.reason);
+  // the gate's decision, once per run: at every `ttt every N` it would flood the screen; the
+  // TTT log file has a line per step
+  if (result.skipped && !told_skip && comm->me == 0) {
+    utils::logmesg(lmp, "mlff_ttt: step {}: {} (later decisions of this run: the TTT log "
+                   "file and compute pair mlff_ttt)\n", update->ntimestep, result.reason);
+    told_skip = true;
+  }
   return result;
 }
 
@@ -115,18 +123,18 @@ void TTTDriver::save_adapted(bigint step)
 void TTTDriver::record(bigint step, const mlff::TTTUpdate &result, double change,
                        double started, double *vector)
 {
-  if (!result.rolled_back) vector[TTT_UPDATES] += 1.0;
+  if (!result.rolled_back && !result.skipped) vector[TTT_UPDATES] += 1.0;
   vector[TTT_LOSS_BEFORE] = result.loss_before;
   vector[TTT_LOSS_AFTER] = result.loss_after;
   vector[TTT_ENERGY_CHANGE] = change;
   vector[TTT_ENERGY_CHANGE_SUM] += change;
   vector[REFINEMENT_ENERGY_CHANGE_SUM] += change;
-  save_adapted(step);
+  if (!result.skipped) save_adapted(step);
   vector[TTT_SECONDS] += platform::walltime() - started;
   if (!log_file) return;
-  fmt::print(log_file, "{} {:.17g} {:.17g} {} {:.17g} {:.17g} {:.6g}\n", step,
+  fmt::print(log_file, "{} {:.17g} {:.17g} {} {:.17g} {:.17g} {:.6g} {}\n", step,
              result.loss_before, result.loss_after, result.rolled_back ? 1 : 0, change,
-             vector[TTT_ENERGY_CHANGE_SUM], vector[TTT_SECONDS]);
+             vector[TTT_ENERGY_CHANGE_SUM], vector[TTT_SECONDS], result.skipped ? 1 : 0);
   fflush(log_file);
 }
 

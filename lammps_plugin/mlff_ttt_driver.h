@@ -79,6 +79,7 @@ class TTTDriver : protected Pointers {
   std::unique_ptr<mlff::TTTBridge> bridge;
   FILE *log_file = nullptr;
   bigint last_step = -1;              // the step of the last update
+  bool told_skip = false;             // the gate's first skip of this run is in the log
   std::string optimizer_file;         // a restart file's optimizer state, for the next bridge
 };
 

@@ -21,7 +21,8 @@ int parse_ttt(LAMMPS *lmp, int iarg, int narg, char **arg, mlff_ttt::Options &op
   if (iarg + 7 > narg || strcmp(arg[iarg + 1], "every") != 0 ||
       strcmp(arg[iarg + 3], "steps") != 0 || strcmp(arg[iarg + 5], "lr") != 0)
     error->all(FLERR, "Illegal pair_style mlff_ttt ttt: expected 'ttt every N steps K lr X "
-               "[optimizer sgd|adam] [max_change D] [prior_timeout T] [log FILE] [save FILE]'");
+               "[optimizer sgd|adam] [max_change D] [gate_std S] [prior_timeout T] [log FILE] "
+               "[save FILE]'");
   mlff::TTTOptions &ttt = options.ttt;
   options.ttt_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
   ttt.steps = utils::inumeric(FLERR, arg[iarg + 4], false, lmp);
@@ -30,8 +31,8 @@ int parse_ttt(LAMMPS *lmp, int iarg, int narg, char **arg, mlff_ttt::Options &op
   if (ttt.steps < 1) error->all(FLERR, "pair_style mlff_ttt ttt steps K needs K >= 1");
   if (!(ttt.lr > 0.0)) error->all(FLERR, "pair_style mlff_ttt ttt lr X needs X > 0");
   iarg += 7;
-  static const std::vector<std::string> ttt_options{"optimizer", "max_change", "prior_timeout",
-                                                    "log", "save"};
+  static const std::vector<std::string> ttt_options{"optimizer", "max_change", "gate_std",
+                                                    "prior_timeout", "log", "save"};
   while (iarg < narg) {
     const std::string option = arg[iarg];
     if (std::find(ttt_options.begin(), ttt_options.end(), option) == ttt_options.end()) break;
@@ -46,6 +47,10 @@ int parse_ttt(LAMMPS *lmp, int iarg, int narg, char **arg, mlff_ttt::Options &op
       ttt.max_change = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       if (!(ttt.max_change > 0.0))
         error->all(FLERR, "pair_style mlff_ttt ttt max_change D needs D > 0");
+    } else if (option == "gate_std") {
+      ttt.gate_std = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!(ttt.gate_std >= 0.0))
+        error->all(FLERR, "pair_style mlff_ttt ttt gate_std S needs S >= 0 (0: adapt always)");
     } else if (option == "prior_timeout") {
       ttt.prior_timeout = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       if (!(ttt.prior_timeout >= 0.0))

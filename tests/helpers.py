@@ -169,7 +169,7 @@ def refinements(system: dict, nprocs: int):
     prior = system["prior"] if nprocs > 1 else system["one_rank_prior"]
     style = "rr every 5 monitor every 5 min_distance 0.3"
     if prior:
-        style += " ttt every 5 steps 2 lr 1e-3"
+        style += " ttt every 5 steps 2 lr 1e-3 gate_std 0"
     return style, prior or ""
 
 

@@ -61,7 +61,7 @@ def check_jumps(etotal, changes, at):
 
 
 def test_ttt_energy_changes_and_log(tmp_path):
-    r = nve(tmp_path, "ttt every 5 steps 2 lr 1e-3 log ttt.log monitor off")
+    r = nve(tmp_path, "ttt every 5 steps 2 lr 1e-3 gate_std 0 log ttt.log monitor off")
     updates = r["step"] % 5 == 0
     change = np.diff(r[13], prepend=0.0)
     assert np.all(change[~updates] == 0.0) and np.all(change[updates] != 0.0)
@@ -80,7 +80,7 @@ def test_ttt_energy_changes_and_log(tmp_path):
     log = np.loadtxt(tmp_path / "ttt.log", comments="#")
     header = (tmp_path / "ttt.log").read_text().splitlines()[0]
     assert header.split()[1:] == ["step", "loss_before", "loss_after", "rolled_back",
-                                  "energy_change", "energy_change_sum", "seconds"]
+                                  "energy_change", "energy_change_sum", "seconds", "skipped"]
     np.testing.assert_array_equal(log[:, 0], r["step"][updates])
     np.testing.assert_array_equal(log[:, 1], r[7][updates])
     np.testing.assert_array_equal(log[:, 2], r[8][updates])
@@ -88,6 +88,7 @@ def test_ttt_energy_changes_and_log(tmp_path):
     np.testing.assert_array_equal(log[:, 4], r[9][updates])
     np.testing.assert_array_equal(log[:, 5], r[10][updates])
     np.testing.assert_allclose(log[:, 6], r[11][updates], rtol=1e-5)
+    assert np.all(log[:, 7] == 0)    # gate_std 0: none skipped
 
 
 def test_rr_energy_changes(tmp_path):

@@ -108,7 +108,7 @@ def test_failing_prior_is_survived(tmp_path, monkeypatch, fault):
     monkeypatch.setenv("PYTHONPATH", str(SUPPORT))
     start = time.monotonic()
     result = run_ttt_deck(tmp_path, read_frames(DATA / "si_ood_liquid.xyz")[0],
-                          "ttt every 2 steps 1 lr 1e-3 prior_timeout 2",
+                          "ttt every 2 steps 1 lr 1e-3 gate_std 0 prior_timeout 2",
                           # Lennard-Jones with silicon's placeholder parameters (its former defaults)
                           prior=f"pair_coeff * * prior python fault_priors:{fault} "
                                 "epsilon=0.1 sigma=2.1 cutoff=5.0",

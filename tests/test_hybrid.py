@@ -74,7 +74,7 @@ def test_ttt_inside_hybrid_names_its_adapted_model_at_a_restart(tmp_path):
              f"pair_coeff * * mlff_ttt prior {TERSOFF} Si\npair_coeff * * zbl 14 14")
     energy = 'run 0\nprint "energy $(pe:%.17g)"'
     first = run_lmp(silicon_box(2) + "displace_atoms all random 0.1 0.1 0.1 4321\n"
-                    "pair_style hybrid/overlay mlff_ttt ttt every 1 steps 1 lr 1e-4 monitor off "
+                    "pair_style hybrid/overlay mlff_ttt ttt every 1 steps 1 lr 1e-4 gate_std 0 monitor off "
                     f"zbl 1.0 2.0\n{lines.format(model=EXAMPLE_MODEL)}\nrun 0\nreset_timestep 1\n"
                     f"{energy}\nwrite_restart state.restart\n", tmp_path)
     assert first.returncode == 0, first.stdout[-2000:]

@@ -117,7 +117,7 @@ def test_prior_python_refuses_a_prior_that_runs_lammps():
 DECK = """units metal
 boundary p p p
 read_data data.lmp
-pair_style mlff_ttt ttt every 1000 steps 1 lr 1e-4 monitor off
+pair_style mlff_ttt ttt every 1000 steps 1 lr 1e-4 gate_std 0 monitor off
 pair_coeff * * {model} Si
 {prior}
 run 0

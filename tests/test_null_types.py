@@ -101,7 +101,7 @@ def test_every_type_null_is_an_error(tmp_path):
 def test_ttt_with_null_types_adapts_on_the_model_atoms_only(tmp_path):
     """TTT in the hybrid run (its prior a LAMMPS style with the same NULL type) makes the same
     updates as TTT on the model's atoms alone: same prior losses, same adapted energy."""
-    ttt = "ttt every 1 steps 2 lr 1e-3"
+    ttt = "ttt every 1 steps 2 lr 1e-3 gate_std 0"
     prior = f"prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
     runs = {
         "hybrid": (f"pair_style hybrid mlff_ttt {ttt} lj/cut 5.0\n"

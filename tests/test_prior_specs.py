@@ -368,7 +368,7 @@ def test_lammps_prior_python_checks_the_spec(tmp_path, arguments, error):
     from helpers import run_ttt_deck
 
     result = run_ttt_deck(tmp_path, read(DATA / "si_ood_liquid.xyz", index=0),
-                          "ttt every 2 steps 1 lr 1e-3",
+                          "ttt every 2 steps 1 lr 1e-3 gate_std 0",
                           prior=f"pair_coeff * * prior python {arguments}",
                           extra="fix 1 all nve\nrun 2", thermo=1)
     assert result.returncode != 0
@@ -415,7 +415,7 @@ def test_lammps_registry_prior_refuses_an_element_at_set_up(tmp_path):
         frames.append(atoms)
     PairFittedPrior.fit(frames, ["Al"], cutoff=4.5, num_basis=6).save(tmp_path / "al.json")
     result = run_ttt_deck(tmp_path, read(DATA / "si_ood_liquid.xyz", index=0),
-                          "ttt every 2 steps 1 lr 1e-3 log ttt.log",
+                          "ttt every 2 steps 1 lr 1e-3 gate_std 0 log ttt.log",
                           prior="pair_coeff * * prior python pair_fitted "
                                 f"path={tmp_path / 'al.json'}",
                           extra="fix 1 all nve\nrun 2", thermo=1)

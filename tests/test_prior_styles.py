@@ -122,7 +122,7 @@ def test_update_uses_the_standalone_pair_style(tmp_path, structure, name, nprocs
     energy, forces = standalone_labels(tmp_path / "alone", structure, pair_style, coeffs)
     expected = offline_gradient(structure, energy, forces)
     lr = 1e-3
-    result = ttt_run(tmp_path / "ttt", structure, f"ttt every 1 steps 1 lr {lr} optimizer sgd "
+    result = ttt_run(tmp_path / "ttt", structure, f"ttt every 1 steps 1 lr {lr} gate_std 0 optimizer sgd "
                      "save adapted.pt monitor off", prior, nprocs=nprocs)
     assert result.returncode == 0, result.stdout[-2000:]
     gradient = (parameters(MODEL) - parameters(tmp_path / "ttt" / "adapted.pt")) / lr
@@ -141,7 +141,7 @@ def test_fifty_steps_give_the_same_parameters_on_one_and_two_ranks(tmp_path, str
     theta = []
     for nprocs in (1, 2):
         folder = tmp_path / f"np{nprocs}"
-        result = ttt_run(folder, structure, "ttt every 10 steps 1 lr 1e-4 save adapted.pt "
+        result = ttt_run(folder, structure, "ttt every 10 steps 1 lr 1e-4 gate_std 0 save adapted.pt "
                          "monitor off", prior, extra=MD, nprocs=nprocs)
         assert result.returncode == 0, result.stdout[-2000:]
         theta.append(parameters(folder / "adapted.pt"))
@@ -166,7 +166,7 @@ def test_long_range_prior_leaves_the_model_bit_identical(tmp_path, structure, na
     prior, logged = LONG_RANGE[name]
     runs = {}
     for label, style, prior_lines in (("plain", "monitor off", ""),
-                                      ("prior", "ttt every 1000 steps 1 lr 1e-3 monitor off",
+                                      ("prior", "ttt every 1000 steps 1 lr 1e-3 gate_std 0 monitor off",
                                        prior)):
         folder = tmp_path / label
         result = ttt_run(folder, structure, style, prior_lines,
@@ -197,7 +197,7 @@ def test_long_range_prior_leaves_the_model_bit_identical(tmp_path, structure, na
      "Incorrect args for pair coefficients"),
 ])
 def test_bad_prior_style_lines_are_lammps_errors(tmp_path, structure, prior, message):
-    result = ttt_run(tmp_path, structure, "ttt every 10 steps 1 lr 1e-3", prior)
+    result = ttt_run(tmp_path, structure, "ttt every 10 steps 1 lr 1e-3 gate_std 0", prior)
     assert result.returncode != 0
     assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-2000:]
 
@@ -209,7 +209,7 @@ create_box 2 box
 create_atoms 1 box
 set type 1 type/fraction 2 0.5 77
 mass * 28.0855
-pair_style mlff_ttt ttt every 1 steps 1 lr 1e-3 optimizer sgd save adapted.pt monitor off
+pair_style mlff_ttt ttt every 1 steps 1 lr 1e-3 gate_std 0 optimizer sgd save adapted.pt monitor off
 pair_coeff * * {model} Si Si
 {prior}
 run 0
@@ -257,7 +257,7 @@ def test_registry_prior_update_is_the_offline_gradient_on_any_ranks(tmp_path, st
     frame = registry_labels(name, structure)
     expected = offline_gradient(structure, frame.info[PRIOR_ENERGY], frame.arrays[PRIOR_FORCES])
     lr = 1e-3
-    result = ttt_run(tmp_path, structure, f"ttt every 1 steps 1 lr {lr} optimizer sgd save "
+    result = ttt_run(tmp_path, structure, f"ttt every 1 steps 1 lr {lr} gate_std 0 optimizer sgd save "
                      "adapted.pt monitor off", REGISTRY_PRIORS[name], nprocs=nprocs,
                      env_extra={"PYTHONPATH": str(SUPPORT)})
     assert result.returncode == 0, result.stdout[-2000:]
@@ -270,7 +270,7 @@ def test_registry_prior_fifty_steps_same_parameters_on_one_and_two_ranks(tmp_pat
     theta = []
     for nprocs in (1, 2):
         folder = tmp_path / f"np{nprocs}"
-        result = ttt_run(folder, structure, "ttt every 10 steps 1 lr 1e-4 save adapted.pt "
+        result = ttt_run(folder, structure, "ttt every 10 steps 1 lr 1e-4 gate_std 0 save adapted.pt "
                          "monitor off", REGISTRY_PRIORS["morse"], extra=MD, nprocs=nprocs)
         assert result.returncode == 0, result.stdout[-2000:]
         theta.append(parameters(folder / "adapted.pt"))
@@ -281,7 +281,7 @@ def test_registry_prior_fifty_steps_same_parameters_on_one_and_two_ranks(tmp_pat
 MOLECULE = """units metal
 boundary f f f
 read_data data.lmp
-pair_style mlff_ttt ttt every 1 steps 1 lr {lr} optimizer sgd save adapted.pt monitor off
+pair_style mlff_ttt ttt every 1 steps 1 lr {lr} gate_std 0 optimizer sgd save adapted.pt monitor off
 pair_coeff * * {model} {elements}
 pair_coeff * * prior python gfnff
 run 0
@@ -328,7 +328,7 @@ def test_gfnff_prior_on_one_two_and_four_ranks(tmp_path):
     ("pair_coeff * * prior python tersoff", "runs LAMMPS: give the same pair style"),
 ])
 def test_bad_registry_prior_on_two_ranks_is_a_lammps_error(tmp_path, structure, prior, message):
-    result = ttt_run(tmp_path, structure, "ttt every 1 steps 1 lr 1e-3", prior, nprocs=2)
+    result = ttt_run(tmp_path, structure, "ttt every 1 steps 1 lr 1e-3 gate_std 0", prior, nprocs=2)
     assert result.returncode != 0
     assert "ERROR" in result.stdout and message in result.stdout, result.stdout[-2000:]
     assert "Segmentation" not in result.stdout + result.stderr
@@ -341,7 +341,7 @@ def test_restart_replays_the_prior_style_lines(tmp_path, structure, name):
     uninterrupted one (parameters to 1e-10)."""
     from helpers import SAME_STEPS
     prior = {**STYLE_PRIORS, **OTHER_STYLE_PRIORS}[name][2]
-    style = "ttt every 10 steps 1 lr 1e-4 save adapted.pt monitor off"
+    style = "ttt every 10 steps 1 lr 1e-4 gate_std 0 save adapted.pt monitor off"
     md = f"{SAME_STEPS}velocity all create 600 4928 loop geom\nfix nve all nve\n"
     whole = ttt_run(tmp_path / "whole", structure, style, prior, extra=md + "run 20\nrun 20")
     assert whole.returncode == 0, whole.stdout[-2000:]

@@ -59,7 +59,7 @@ def test_restart_after_ttt_names_the_adapted_model(tmp_path):
     uninterrupted run computes at that step."""
     system = shipped_system("si_schnet.pt", tmp_path, cells=2)
     prior = f"pair_coeff * * prior tersoff/mod {TERSOFF} Si"
-    deck = whole_deck(system, "ttt every 5 steps 2 lr 1e-3 monitor off", prior)
+    deck = whole_deck(system, "ttt every 5 steps 2 lr 1e-3 gate_std 0 monitor off", prior)
     proc = run_lmp(deck.replace("restart 10 state.*.restart\nrun 20",
                                 "run 10\nwrite_restart state.restart\nrun 0"), tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]

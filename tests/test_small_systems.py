@@ -11,7 +11,7 @@ from helpers import (COMPUTE_PAIR_ENTRIES, EXAMPLE_MODEL, SHIPPED_SILICON, TERSO
 pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
 MODEL = EXAMPLE_MODEL
-STYLE = "rr every 1 monitor every 1 ttt every 1 steps 1 lr 1e-3"
+STYLE = "rr every 1 monitor every 1 ttt every 1 steps 1 lr 1e-3 gate_std 0"
 PAIR = f"""pair_style mlff_ttt {{style}}
 pair_coeff * * {{model}} Si
 {{prior}}

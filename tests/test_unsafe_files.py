@@ -76,7 +76,7 @@ def test_read_restart_refuses_an_optimizer_state_that_would_run_code(model_file,
     file with a payload, read_restart ends in an ERROR and the payload never runs."""
     prior = f"pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si"
     deck = silicon_box(2) + f"""
-pair_style mlff_ttt ttt every 5 steps 1 lr 1e-3 optimizer sgd monitor off
+pair_style mlff_ttt ttt every 5 steps 1 lr 1e-3 gate_std 0 optimizer sgd monitor off
 pair_coeff * * {model_file} Si
 {prior}
 velocity all create 900 777

@@ -34,8 +34,8 @@ MODEL = ROOT / "examples" / "models" / "md17_schnet.pt"
 MOLECULES = {"naphthalene": "C10H8", "toluene": "C7H8"}
 ELEMENTS = ["H", "C"]
 SNAPSHOT_EVERY, BOND, BREAK = 50, 1.6, 0.5
-TTT_FIRST = "ttt every 1 steps 50 lr 1e-3 save adapted0.pt monitor off"
-TTT_MD = "ttt every 100 steps 5 lr 1e-3 save adapted.pt monitor off"
+TTT_FIRST = "ttt every 1 steps 50 lr 1e-3 gate_std 0 save adapted0.pt monitor off"
+TTT_MD = "ttt every 100 steps 5 lr 1e-3 gate_std 0 save adapted.pt monitor off"
 
 DECK = """
 units        metal

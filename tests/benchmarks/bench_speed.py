@@ -343,8 +343,10 @@ def main() -> None:
         runs = [Run("off", mlff(f32), steps=100, ranks=ranks),
                 Run("monitor every 10", mlff(f32, "monitor every 10"), steps=100, ranks=ranks),
                 Run("rr every 100", mlff(f32, "rr every 100 monitor off"), steps=100, ranks=ranks),
-                Run("ttt every 100 steps 5", mlff(f32, "monitor off ttt every 100 steps 5 lr 1e-3",
-                                                    prior=True), steps=100, ranks=ranks)]
+                # gate_std 0: the cost of updates (the gate would skip them on this crystal)
+                Run("ttt every 100 steps 5", mlff(f32, "monitor off ttt every 100 steps 5 "
+                                                  "lr 1e-3 gate_std 0", prior=True),
+                    steps=100, ranks=ranks)]
         interleaved(runs, R if ranks == 1 else max(1, R - 1), tmp / f"features{ranks}")
         base = runs[0].step_time
         features[ranks] = [{**r.record(), "overhead": r.step_time / base - 1} for r in runs]

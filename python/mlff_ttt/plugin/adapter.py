@@ -30,8 +30,8 @@ import torch
 from ..files import load_plain_torch_file, write_atomically
 from ..model_calls import model_call_settings
 from ..model_file import DTYPES, metadata_of
-from ..refine.ttt import (TTTSettings, load_module, make_optimizer, save_adapted,
-                          select_trainable, ttt_parameter_names)
+from ..refine.ttt import (TTTSettings, gate_message, gate_threshold, load_module,
+                          make_optimizer, save_adapted, select_trainable, ttt_parameter_names)
 
 # the version of the optimizer state files save_optimizer writes (beside restart files)
 OPTIMIZER_STATE_FORMAT = 1
@@ -80,8 +80,9 @@ class UpdateRecord:
     loss_before: float
     loss_after: float
     rolled_back: bool
-    reason: str = ""
+    reason: str = ""              # why it was rolled back, or the gate's decision
     seconds: float = 0.0
+    skipped: bool = False         # the gate left the model alone (no step taken)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Adapter:
     names: List[str]
     settings: MDSettings
     model_prior: Optional[str] = None   # the model file's prior_name: what its prior head fits
+    gate: Optional[float] = None        # TTT's gate (refine.ttt.gate_threshold); None: always
     optimizer: torch.optim.Optimizer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +153,15 @@ class Adapter:
         start = time.perf_counter()
         s = self.settings
         good = self.flat()
+        if self.gate is not None:
+            loss, _ = self.loss_and_gradient(graph, prior_forces, prior_energy, n_atoms, comm,
+                                             radius, gradient=False)
+            if loss <= self.gate:    # a NaN loss goes on, to be rolled back below
+                message = gate_message({"skipped": True, "prior_loss_before": loss,
+                                        "gate_threshold": self.gate})
+                return UpdateRecord(loss_before=loss, loss_after=loss, rolled_back=False,
+                                    reason=message, seconds=time.perf_counter() - start,
+                                    skipped=True)
         state = copy.deepcopy(self.optimizer.state_dict())
         loss_before = None
         reason = ""
@@ -202,7 +213,9 @@ class Adapter:
         metadata = metadata_of(module, model_path)
         names = ttt_parameter_names(metadata, f"model file {model_path} names no representation "
                                     "parameters (no prior head to adapt through)")
-        return cls(module, names, MDSettings(**settings).check(), metadata.get("prior_name"))
+        checked = MDSettings(**settings).check()
+        return cls(module, names, checked, metadata.get("prior_name"),
+                   gate_threshold(metadata, checked))
 
     def update_on(self, species: np.ndarray, edge_index: np.ndarray, edge_vec: np.ndarray,
                   n_local: int, prior_forces: np.ndarray, prior_energy: float, n_atoms: int,

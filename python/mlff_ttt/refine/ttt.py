@@ -271,14 +271,19 @@ class TTTEngine:
                 "rolled_back": rolled_back, "gate_threshold": threshold}
 
     def gate_threshold(self) -> Optional[float]:
-        """The training prior loss's mean + gate_std std, when the model file has it for this
-        loss (same weights); None: adapt always."""
-        reference = self.metadata.get("ttt_reference") or {}
-        s = self.settings
-        if (s.gate_std <= 0 or not reference or reference["energy_weight"] != s.energy_weight
-                or reference["force_weight"] != s.force_weight):
-            return None
-        return reference["prior_loss_mean"] + s.gate_std * reference["prior_loss_std"]
+        return gate_threshold(self.metadata, self.settings)
+
+
+def gate_threshold(metadata: Dict[str, object], settings: TTTSettings) -> Optional[float]:
+    """TTT's gate, offline and in MD alike: the validation prior loss's mean + gate_std std
+    (``ttt_reference`` in the model file), when the file has it for this loss (same weights);
+    None: adapt always."""
+    reference = metadata.get("ttt_reference") or {}
+    s = settings
+    if (s.gate_std <= 0 or not reference or reference["energy_weight"] != s.energy_weight
+            or reference["force_weight"] != s.force_weight):
+        return None
+    return reference["prior_loss_mean"] + s.gate_std * reference["prior_loss_std"]
 
 
 def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
@@ -334,5 +339,6 @@ def save_adapted(module: torch.jit.ScriptModule, record: Dict[str, object],
 
 
 __all__ = ["TTTSettings", "TTTEngine", "label_with_prior", "adapt_model", "save_adapted",
+           "gate_threshold",
            "resolve_prior", "gate_message",
            "load_module", "OPTIMIZERS"]
