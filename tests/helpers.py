@@ -132,6 +132,17 @@ REPRODUCIBLE_ENTRIES = " ".join(f"c_shift[{k}]" for k in range(1, 14) if k != 11
 SHIPPED_SILICON = ["si_schnet.pt", "si_painn.pt", "si_schnet_f32.pt", "si_painn_f32.pt"]
 SHIPPED_MOLECULES = ["mol_schnet.pt", "mol_painn.pt", "md17_schnet.pt"]
 SHIPPED_MODELS = SHIPPED_SILICON + SHIPPED_MOLECULES
+# The shipped models on 2 ranks, where a check runs every model on 1: both architectures, both
+# dtypes, a periodic solid and molecules (what the rank count could change: ghosts, folding,
+# the order of sums); the others' 2-rank runs repeated these (suite time, issue 18's stop)
+TWO_RANK_MODELS = ["si_schnet.pt", "si_painn_f32.pt", "mol_painn.pt"]
+
+
+def shipped_models_and_ranks():
+    """``parametrize("name, nprocs", ...)``: every shipped model on 1 rank, TWO_RANK_MODELS
+    on 2 as well."""
+    return [*[(name, 1) for name in SHIPPED_MODELS],
+            *[pytest.param(name, 2, marks=pytest.mark.mpi) for name in TWO_RANK_MODELS]]
 TERSOFF = POTENTIALS / "Si.tersoff.mod"
 # LAMMPS itself repeats its own steps bit for bit only when every step is a neighbor build and
 # atoms are never re-sorted: a run's set-up builds and sorts, which otherwise changes the order

@@ -14,7 +14,7 @@ from mlff_ttt.labelling import label
 from mlff_ttt.plugin.prior_loading import load_prior
 from mlff_ttt.priors import get_prior
 
-from helpers import EXAMPLE_MODEL, POTENTIALS, TERSOFF, run_lmp, silicon, write_data
+from helpers import EXAMPLE_MODEL, TERSOFF, run_lmp, silicon, write_data
 
 MORSE = dict(D=0.35, a=1.4, r0=2.9, cutoff=6.0)
 LAMMPS_MORSE = "lammps:pair_style=morse 6.0,pair_coeff=* * 0.35 1.4 2.9,elements=Al"

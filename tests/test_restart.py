@@ -8,8 +8,8 @@ re-sorts (SAME_STEPS): a continued run's set-up does both."""
 import numpy as np
 import pytest
 
-from helpers import (REPRODUCIBLE_ENTRIES, SAME_STEPS, SHIPPED_MODELS, TERSOFF, ranks,
-                     read_dump_forces, refinements, run_lmp, shipped_system, thermo_rows)
+from helpers import (REPRODUCIBLE_ENTRIES, SAME_STEPS, TERSOFF, read_dump_forces, refinements,
+                     run_lmp, shipped_models_and_ranks, shipped_system, thermo_rows)
 
 pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
@@ -29,8 +29,7 @@ def whole_deck(system, style, prior):
             "restart 10 state.*.restart\nrun 20\n" + DUMP.format(name="whole.dump"))
 
 
-@pytest.mark.parametrize("nprocs", ranks(1, 2))
-@pytest.mark.parametrize("name", SHIPPED_MODELS)
+@pytest.mark.parametrize("name, nprocs", shipped_models_and_ranks())
 def test_read_restart_continues_one_run_bit_for_bit(tmp_path, name, nprocs):
     system = shipped_system(name, tmp_path, cells=2)
     style, prior = refinements(system, nprocs)

@@ -8,8 +8,8 @@ map keyed on LAMMPS's neighbor-build counter, which restarts at every set-up, di
 import numpy as np
 import pytest
 
-from helpers import (REPRODUCIBLE_ENTRIES, SAME_STEPS, SHIPPED_MODELS, ranks, read_dump_forces,
-                     refinements, run_lmp, shipped_system, thermo_rows)
+from helpers import (REPRODUCIBLE_ENTRIES, SAME_STEPS, read_dump_forces, refinements,
+                     run_lmp, shipped_models_and_ranks, shipped_system, thermo_rows)
 
 pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
@@ -53,8 +53,7 @@ def run_both(tmp_path, system, style, prior, nprocs, segments, neighboring):
     return results
 
 
-@pytest.mark.parametrize("nprocs", ranks(1, 2))
-@pytest.mark.parametrize("name", SHIPPED_MODELS)
+@pytest.mark.parametrize("name, nprocs", shipped_models_and_ranks())
 def test_two_runs_equal_one_bit_for_bit(tmp_path, name, nprocs):
     """`run 10` + `run 10` equals `run 20` bit for bit (thermo, every compute pair entry, final
     forces) with RR, the monitor and TTT on, where LAMMPS repeats its own steps exactly."""
@@ -72,8 +71,7 @@ def test_two_runs_equal_one_bit_for_bit(tmp_path, name, nprocs):
         assert whole[20][0][8] == 5    # c_shift[6]: updates at 0, 5, 10, 15 and 20
 
 
-@pytest.mark.parametrize("nprocs", ranks(1, 2))
-@pytest.mark.parametrize("name", SHIPPED_MODELS)
+@pytest.mark.parametrize("name, nprocs", shipped_models_and_ranks())
 def test_four_runs_equal_one_with_default_neighboring(tmp_path, name, nprocs):
     """4 x `run 10` against `run 40` with LAMMPS's default neighbor and sort settings, the
     monitor on by default: equal to the rounding of LAMMPS's own re-sorting (1e-10 relative in

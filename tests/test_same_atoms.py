@@ -6,8 +6,8 @@ shipped model on 1 and 2 ranks, with RR and the monitor evaluated at every step.
 import numpy as np
 import pytest
 
-from helpers import (SHIPPED_MODELS, SHIPPED_SILICON, printed_value, ranks, read_dump_forces,
-                     run_lmp, shipped_system, thermo_blocks)
+from helpers import (SHIPPED_SILICON, printed_value, read_dump_forces, run_lmp,
+                     shipped_models_and_ranks, shipped_system, thermo_blocks)
 
 pytestmark = pytest.mark.lammps  # every test here runs lmp or loads the plugin
 
@@ -54,8 +54,7 @@ def deck(system: dict, nprocs_note: str = "") -> str:
     return lines
 
 
-@pytest.mark.parametrize("nprocs", ranks(1, 2))
-@pytest.mark.parametrize("name", SHIPPED_MODELS)
+@pytest.mark.parametrize("name, nprocs", shipped_models_and_ranks())
 def test_same_atoms_same_energy(tmp_path, name, nprocs):
     system = shipped_system(name, tmp_path)
     proc = run_lmp(deck(system), tmp_path, nprocs=nprocs)
