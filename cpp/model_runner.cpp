@@ -52,6 +52,33 @@ int ModelRunner::element_index(const std::string& symbol) const {
   return -1;
 }
 
+std::vector<double> ModelRunner::prior_head_forces(const Graph& graph, double radius) {
+  const bool refined = radius > 0.0 && radius < info_.cutoff;
+  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto centers = torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64);
+  auto neighbors = torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64);
+  auto species = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64)
+                     .to(device_);
+  auto edge_index = torch::stack({centers, neighbors}).to(device_);
+  auto edge_vec = torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64)
+                      .to(device_, dtype_).requires_grad_(true);
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);    // as in compute()
+  FlushDenormals flush_denormals;
+  // every edge in every layer (no per-layer pruning): the owned atoms' energies are exact
+  auto node_energy = module_.get_method("prior_energies")(
+      {species, edge_index, edge_vec,
+       refined ? torch::jit::IValue(radius) : torch::jit::IValue()}).toTensor();
+  auto energy = node_energy.narrow(0, 0, graph.n_local).to(torch::kFloat64).sum();
+  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
+  auto forces = torch::zeros({n, 3}, f64);
+  forces.index_add_(0, centers, grad);
+  forces.index_add_(0, neighbors, -grad);
+  if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("prior-head forces", forces);
+  return std::vector<double>(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
+}
+
 Results ModelRunner::compute(const Graph& graph, const Request& request, double radius) {
   const bool refined = radius > 0.0 && radius < info_.cutoff;
   if (refined && info_.format_version < 2)

@@ -52,6 +52,11 @@ class ModelRunner {
   // smoothly below it); 0 or the cutoff: the plain model. The graph may hold longer edges.
   Results compute(const Graph& graph, const Request& request, double radius = 0.0);
 
+  // The prior head's forces (3 per node, owned and ghost: -dE_prior/dx of the owned atoms'
+  // prior-head energies), at `radius` as compute(): what TTT fits to the prior's forces, and,
+  // against them, the per-atom label-free error signal.
+  std::vector<double> prior_head_forces(const Graph& graph, double radius = 0.0);
+
   // Overwrites the named parameters in place with `values` (concatenated in `names` order,
   // converted to the model's dtype): how test-time training hands its update back without
   // a reload. Throws std::invalid_argument for an unknown name or a size mismatch.

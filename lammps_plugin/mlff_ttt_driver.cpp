@@ -16,6 +16,8 @@
 #include "graph.h"
 #include "model_runner.h"
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
 
 using namespace LAMMPS_NS;
@@ -105,6 +107,34 @@ mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &gr
     told_skip = true;
   }
   return result;
+}
+
+void TTTDriver::prior_residual(mlff::ModelRunner &model, const mlff::Graph &graph,
+                               NeighList *list, const TypeMap &types, double radius,
+                               double scale, double *residual)
+{
+  const int ntotal = atom->nlocal + atom->nghost;
+  std::vector<double> prior_forces(3 * ntotal, 0.0);
+  prior.evaluate(prior_forces, list, types, *bridge, scale);    // owned rows: totals
+  std::vector<double> head;
+  try {
+    head = model.prior_head_forces(graph, radius);
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair_style mlff_ttt prior_residual at step {}: {}", update->ntimestep,
+               e.what());
+  }
+  GraphCommunicator graph_comm(ghost_comm, graph, ntotal);
+  graph_comm.reverse_sum(head.data(), 3);    // ghosts' rows into their owners'
+  std::fill(residual, residual + atom->nlocal, 0.0);
+  for (int64_t k = 0; k < graph.n_local; k++) {
+    const int64_t i = graph.node_atom[k];
+    double squared = 0.0;
+    for (int d = 0; d < 3; d++) {
+      const double difference = scale * head[3 * k + d] - prior_forces[3 * i + d];
+      squared += difference * difference;
+    }
+    residual[i] = std::sqrt(squared);
+  }
 }
 
 void TTTDriver::save_adapted(bigint step)

@@ -54,6 +54,12 @@ class TTTDriver : protected Pointers {
      model units -> LAMMPS units. */
   mlff::TTTUpdate adapt(mlff::ModelRunner &model, const mlff::Graph &graph, NeighList *list,
                         const TypeMap &types, bigint n_atoms, double radius, double scale);
+  /* The label-free per-atom error signal on `graph`: |F_prior head - F_prior| of each owned
+     atom (LAMMPS force units; 0 for an atom the model does not see), into residual[0, nlocal):
+     the per-atom force term of the TTT loss, which tracks the reference head's error. All
+     ranks call it (a registry prior is gathered to rank 0). */
+  void prior_residual(mlff::ModelRunner &model, const mlff::Graph &graph, NeighList *list,
+                      const TypeMap &types, double radius, double scale, double *residual);
   /* What the update of `step` did, once the step's energy with the adapted model is known:
      `change` is that energy minus the energy before the update (LAMMPS units), at the same
      positions and radius; `started` what begin() returned. TTT's entries of `vector`, the

@@ -319,6 +319,14 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   // and including this step's.
   for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
   add_to_lammps(result, scale);
+  if (prior_residual_flag) {
+    if (!ttt.active())
+      error->all(FLERR, "fix pair ... mlff_ttt prior_residual needs pair_style mlff_ttt ttt ... "
+                 "and a pair_coeff * * prior line (the prior the signal compares the prior "
+                 "head with)");
+    prior_residual.resize(std::max<size_t>(prior_residual.size(), atom->nmax));
+    ttt.prior_residual(*model, *graph, list, types, radius, scale, prior_residual.data());
+  }
   if (hook.due(step)) {
     build_graph(radius, true, false, *atom_graph);
     hook.call(*atom_graph, atom->x[0], step);
@@ -438,4 +446,22 @@ int PairMLFFTTT::pack_reverse_comm(int n, int first, double *buf)
 void PairMLFFTTT::unpack_reverse_comm(int n, int *list, double *buf)
 {
   ghost_comm.unpack_reverse(n, list, buf);
+}
+
+/* fix pair's interface (LAMMPS's fix_pair): it sets `prior_residual_flag` through extract()
+   before the steps it samples and copies the per-atom array afterwards. */
+
+void *PairMLFFTTT::extract(const char *name, int &dim)
+{
+  dim = 0;
+  if (strcmp(name, "prior_residual_flag") == 0) return &prior_residual_flag;
+  return nullptr;
+}
+
+void *PairMLFFTTT::extract_peratom(const char *name, int &ncol)
+{
+  ncol = 0;
+  if (strcmp(name, "prior_residual") == 0)
+    return prior_residual.empty() ? nullptr : prior_residual.data();
+  return nullptr;
 }

@@ -53,6 +53,9 @@ class PairMLFFTTT : public Pair {
   void unpack_forward_comm(int, int, double *) override;
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
+  // `fix ID group pair N mlff_ttt prior_residual 1`: the per-atom label-free error signal
+  void *extract(const char *, int &) override;
+  void *extract_peratom(const char *, int &) override;
 
  protected:
   void allocate();
@@ -94,6 +97,9 @@ class PairMLFFTTT : public Pair {
   mlff_ttt::TTTDriver ttt;             // `ttt every N ...`
 
   mlff_ttt::Hook hook;                 // `hook every N ...`
+  // the prior residual per owned atom, on the steps fix pair sets the flag (TTTDriver)
+  int prior_residual_flag = 0;
+  std::vector<double> prior_residual;
 };
 
 }    // namespace LAMMPS_NS

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from ase import Atoms
 
@@ -212,6 +213,20 @@ class TTTEngine:
             total += float(self.prior_loss(collate(chunk, self.dtype), False).detach()) * len(chunk)
             count += len(chunk)
         return total / count
+
+    def prior_residuals(self, structures: Sequence[Atoms]) -> List[np.ndarray]:
+        """Per atom of each structure (carrying prior labels, as for :meth:`adapt`):
+        |F_prior head - F_prior| in eV/A, the per-atom force term of the prior loss. Needs no
+        reference labels: the label-free error signal (in LAMMPS, ``fix ID all pair N mlff_ttt
+        prior_residual 1``; docs/ttt.md)."""
+        residuals = []
+        for frame in self._frames(structures):
+            batch = collate([frame], self.dtype)
+            forces = evaluate(self.module.prior_energies, batch.species, batch.edge_index,
+                              batch.edge_vec, batch.species.shape[0])["forces"]
+            residual = (forces.detach().double() - batch.prior_forces.double()).norm(dim=1)
+            residuals.append(residual.numpy())
+        return residuals
 
     def adapt(self, structures: Sequence[Atoms]) -> Dict[str, object]:
         """Adapts the module in place on structures carrying prior labels; returns the
