@@ -55,7 +55,8 @@ bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
 	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py && \
-	python tests/benchmarks/bench_md17_md.py
+	python tests/benchmarks/bench_md17_md.py && \
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_error_signal.py
 
 # Energy conservation over 10000 NVE steps of the silicon example (float64, 2 ranks).
 nve-long: setup
