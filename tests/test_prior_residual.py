@@ -65,3 +65,14 @@ def test_the_signal_needs_a_ttt_prior(tmp_path):
     assert result.returncode != 0
     assert "ERROR: fix pair ... mlff_ttt prior_residual needs pair_style mlff_ttt ttt" in \
         result.stdout, result.stdout[-2000:]
+
+
+def test_the_calculator_gives_the_same_signal():
+    from mlff_ttt.calculator import MLFFCalculator
+    atoms = STRUCTURE.copy()
+    atoms.calc = MLFFCalculator(str(EXAMPLE_MODEL), prior_residual=True,
+                                prior=f"lammps:pair_style=tersoff/mod,pair_coeff=* * {TERSOFF} "
+                                      "Si,elements=Si")
+    np.testing.assert_allclose(atoms.calc.get_property("prior_residual", atoms),
+                               python_residuals(STRUCTURE), rtol=1e-12, atol=1e-12)
+    assert "prior_residual" in atoms.calc.results

@@ -37,12 +37,19 @@ class MLFFCalculator(Calculator):
     prior object; default: the model file's prior, else the structure's own
     PRIOR_energy/PRIOR_forces). The prior is made, and its parameters checked, here. To adapt once on a set of
     structures, use :func:`mlff_ttt.refine.ttt.adapt_model` and pass the adapted module here.
+
+    The label-free error signal: ``prior_residual=True`` adds ``results["prior_residual"]``,
+    per atom |F_prior head - F_prior| in eV/A (the prior as for TTT; after TTT's adaptation
+    when ``ttt`` is given; at the trained cutoff), as LAMMPS's ``fix pair ... prior_residual``
+    gives it (docs/ttt.md).
     """
 
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress",
+                              "prior_residual"]
 
     def __init__(self, model, rr: bool = False, rr_method: str = "dense",
-                 rr_grid=None, radius=None, ttt=None, prior=None, **kwargs) -> None:
+                 rr_grid=None, radius=None, ttt=None, prior=None, prior_residual: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(model, torch.jit.ScriptModule):  # e.g. a module adapted by TTT
             self.model, self.metadata = model, metadata_of(model, "(the given module)")
@@ -63,12 +70,16 @@ class MLFFCalculator(Calculator):
             raise ValueError("give either rr=True or a fixed radius, not both")
         # per-structure TTT: every new structure is adapted to from the original parameters
         self.ttt_engine, self.ttt_record = None, None
+        if ttt is not None or prior_residual:
+            self.ttt_prior = resolve_prior(prior if prior is not None
+                                           else default_prior(self.metadata))
         if ttt is not None:
             settings = ttt if isinstance(ttt, TTTSettings) else TTTSettings(**dict(ttt))
             self.ttt_engine = TTTEngine(self.model, settings)
-            self.ttt_prior = resolve_prior(prior if prior is not None
-                                           else default_prior(self.metadata))
             self.ttt_original = self.ttt_engine.state()
+        self.residual_engine = None
+        if prior_residual:
+            self.residual_engine = self.ttt_engine or TTTEngine(self.model, TTTSettings())
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -98,6 +109,9 @@ class MLFFCalculator(Calculator):
             "energies": out["node_energy"].detach().double().numpy(),
             "forces": out["forces"].detach().double().numpy(),
         }
+        if self.residual_engine is not None:
+            labelled = label_with_prior([self.atoms], self.ttt_prior)
+            self.results["prior_residual"] = self.residual_engine.prior_residuals(labelled)[0]
         if self.atoms.pbc.all():
             virial = out["virial"][0].detach().double().numpy()
             stress = -virial / self.atoms.get_volume()
