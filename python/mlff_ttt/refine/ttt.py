@@ -295,10 +295,17 @@ def gate_threshold(metadata: Dict[str, object], settings: TTTSettings) -> Option
     None: adapt always."""
     reference = metadata.get("ttt_reference") or {}
     s = settings
-    if (s.gate_std <= 0 or not reference or reference["energy_weight"] != s.energy_weight
-            or reference["force_weight"] != s.force_weight):
+    if s.gate_std <= 0 or not reference:
         return None
-    return reference["prior_loss_mean"] + s.gate_std * reference["prior_loss_std"]
+    try:
+        weights = float(reference["energy_weight"]), float(reference["force_weight"])
+        mean, std = float(reference["prior_loss_mean"]), float(reference["prior_loss_std"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the model file's ttt_reference (the statistics of TTT's gate) is "
+                         "damaged; export the model again with --val") from None
+    if weights != (s.energy_weight, s.force_weight):
+        return None
+    return mean + s.gate_std * std
 
 
 def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
