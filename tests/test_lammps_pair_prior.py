@@ -136,7 +136,8 @@ def test_a_run_whose_prior_is_not_the_models_says_so(tmp_path, prior, warned):
     write_data(silicon(), tmp_path / "data.lmp")
     result = run_lmp(DECK.format(model=EXAMPLE_MODEL, prior=prior), tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
-    warning = ("WARNING: mlff_ttt: the model's prior head was trained on the prior tersoff, but "
+    warning = ("WARNING: mlff_ttt: the model's prior head was trained on the prior "
+               "tersoff:variant=mod, but "
                "this run's TTT prior is the pair style morse 4.0")
     assert (warning in result.stdout) == warned, result.stdout[-2000:]
     assert ("trained on the prior" in result.stdout) == warned

@@ -230,19 +230,26 @@ def test_export_records_the_spec_and_ttt_uses_it(tmp_path, surface, capsys):
 
 
 def test_old_model_files_plain_prior_name_still_works(tmp_path, surface, capsys):
-    """The shipped files record "tersoff" (a plain name, as before specs): it parses as a spec
-    with no parameters, and TTT on it equals TTT with --prior tersoff."""
+    """Files written before specs record a plain name ("tersoff"): it parses as a spec with no
+    parameters, and TTT on it equals TTT with --prior tersoff. The shipped silicon files record
+    the explicit spec, tersoff:variant=mod; the molecular ones gfnff (no parameters)."""
+    from mlff_ttt.export import export_checkpoint
     from mlff_ttt.model_file import read_metadata
     from mlff_ttt.refine.ttt import default_prior
 
-    metadata = read_metadata(SI_MODEL)
+    shipped = read_metadata(SI_MODEL)
+    assert shipped["prior_name"] == "tersoff:variant=mod"
+    assert read_metadata(ROOT / "examples" / "models" / "mol_schnet.pt")["prior_name"] == "gfnff"
+    old = tmp_path / "old.pt"
+    metadata = export_checkpoint(SI_MODEL, old, prior="tersoff",
+                                 train=shipped["reference_statistics"]["source"],
+                                 val=shipped["ttt_reference"]["source"])
     assert metadata["prior_name"] == "tersoff" == default_prior(metadata)
     assert parse_prior_spec(metadata["prior_name"]) == PriorSpec("tersoff", {})
-    assert read_metadata(ROOT / "examples" / "models" / "mol_schnet.pt")["prior_name"] == "gfnff"
     losses = []
     for extra in ([], ["--prior", "tersoff"]):
         out = tmp_path / f"t{len(losses)}.pt"
-        assert main(["ttt", str(SI_MODEL), str(surface), "-o", str(out), "--ttt-steps", "1",
+        assert main(["ttt", str(old), str(surface), "-o", str(out), "--ttt-steps", "1",
                      *extra]) == 0
         text = capsys.readouterr().out
         assert "(prior tersoff)" in text
