@@ -12,7 +12,8 @@ import pytest
 
 import sanitizer_run
 
-pytestmark = [pytest.mark.lammps, pytest.mark.slow]  # builds the plugin under ASan, runs lmp
+# builds the plugin under ASan, runs lmp; not in make test (make test-sanitizer, make asan)
+pytestmark = [pytest.mark.lammps, pytest.mark.slow, pytest.mark.sanitizer]
 
 
 def have_libasan() -> bool:
