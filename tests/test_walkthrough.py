@@ -60,3 +60,10 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     warning = "WARNING: mlff_ttt: the model's prior head was trained on the prior morse:"
     assert warning in (tmp_path / "log.al_morse").read_text()
     assert "trained on the prior" not in (tmp_path / "log.al_registry").read_text()
+
+    # the error signal's largest value is printed with the thermo output, positive and finite
+    log = (tmp_path / "log.al_morse").read_text().splitlines()
+    header = next(k for k, line in enumerate(log)
+                  if line.split()[:4] == ["Step", "Temp", "PotEng", "c_rmax"])
+    rmax = [float(line.split()[3]) for line in log[header + 1:header + 5]]
+    assert all(0 < value < 100 for value in rmax), rmax
