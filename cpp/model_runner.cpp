@@ -32,6 +32,45 @@ class FlushDenormals {
 #endif
 };
 
+// A graph as the model's inputs: from_blob does not copy; .to() copies onto the model's
+// device and dtype. edge_vec_f64 is the graph's own float64 view (for the virial).
+struct GraphTensors {
+  torch::Tensor species, centers, neighbors, edge_index, edge_vec_f64, edge_vec;
+};
+
+GraphTensors graph_tensors(const Graph& graph, torch::Device device, torch::Dtype dtype) {
+  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  GraphTensors t;
+  t.species = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64).to(device);
+  t.centers =
+      torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64).to(device);
+  t.neighbors =
+      torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64).to(device);
+  t.edge_index = torch::stack({t.centers, t.neighbors});
+  t.edge_vec_f64 =
+      torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64);
+  t.edge_vec = t.edge_vec_f64.to(device, dtype).requires_grad_(true);
+  return t;
+}
+
+// Per-edge rows (float64, on the CPU) summed onto the n nodes: `at_center` onto each edge's
+// center, `at_neighbor` onto its neighbor.
+torch::Tensor edges_to_nodes(const GraphTensors& t, const torch::Tensor& at_center,
+                             const torch::Tensor& at_neighbor, int64_t n) {
+  auto nodes = torch::zeros({n, at_center.size(1)}, torch::TensorOptions().dtype(torch::kFloat64));
+  nodes.index_add_(0, t.centers.to(torch::kCPU), at_center);
+  nodes.index_add_(0, t.neighbors.to(torch::kCPU), at_neighbor);
+  return nodes;
+}
+
+// Forces per node from dE/d(edge vector) `grad`: each edge vector is x[neighbor] - x[center],
+// so dE/dx[neighbor] = g and dE/dx[center] = -g.
+torch::Tensor node_forces(const GraphTensors& t, const torch::Tensor& grad, int64_t n) {
+  return edges_to_nodes(t, grad, -grad, n);
+}
+
 }  // namespace
 
 ModelRunner::ModelRunner(const std::string& path, const std::string& device)
@@ -54,29 +93,19 @@ int ModelRunner::element_index(const std::string& symbol) const {
 
 std::vector<double> ModelRunner::prior_head_forces(const Graph& graph, double radius) {
   const bool refined = radius > 0.0 && radius < info_.cutoff;
-  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  auto centers = torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64);
-  auto neighbors = torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64);
-  auto species = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64)
-                     .to(device_);
-  auto edge_index = torch::stack({centers, neighbors}).to(device_);
-  auto edge_vec = torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64)
-                      .to(device_, dtype_).requires_grad_(true);
+  const GraphTensors t = graph_tensors(graph, device_, dtype_);
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);    // as in compute()
   FlushDenormals flush_denormals;
   // every edge in every layer (no per-layer pruning): the owned atoms' energies are exact
   auto node_energy = module_.get_method("prior_energies")(
-      {species, edge_index, edge_vec,
+      {t.species, t.edge_index, t.edge_vec,
        refined ? torch::jit::IValue(radius) : torch::jit::IValue()}).toTensor();
   auto energy = node_energy.narrow(0, 0, graph.n_local).to(torch::kFloat64).sum();
-  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
-  auto forces = torch::zeros({n, 3}, f64);
-  forces.index_add_(0, centers, grad);
-  forces.index_add_(0, neighbors, -grad);
+  auto grad = torch::autograd::grad({energy}, {t.edge_vec})[0].to(torch::kCPU, torch::kFloat64);
+  auto forces = node_forces(t, grad, graph.n_nodes);
   if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("prior-head forces", forces);
-  return std::vector<double>(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
+  return std::vector<double>(forces.data_ptr<double>(),
+                             forces.data_ptr<double>() + 3 * graph.n_nodes);
 }
 
 Results ModelRunner::compute(const Graph& graph, const Request& request, double radius) {
@@ -85,28 +114,16 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
     throw std::runtime_error("model '" + path_ + "' has format version " +
                              std::to_string(info_.format_version) +
                              ", which cannot be evaluated at a refined radius; re-export it");
-  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-
-  // from_blob does not copy; .to() copies onto the model's device and dtype.
-  auto species = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64)
-                     .to(device_);
-  auto centers = torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64)
-                     .to(device_);
-  auto neighbors =
-      torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64).to(device_);
-  auto edge_index = torch::stack({centers, neighbors});
-  auto edge_vec_f64 =
-      torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64);
-  auto edge_vec = edge_vec_f64.to(device_, dtype_).requires_grad_(true);
+  const int64_t n = graph.n_nodes;
+  const GraphTensors t = graph_tensors(graph, device_, dtype_);
+  const auto& edge_vec = t.edge_vec;
 
   // TorchScript's optimizing executor (profiling, autodiff subgraphs) measured about 2x slower
   // than plain autograd through the interpreter for these message-passing graphs, whose size
   // changes every MD step; run the model unoptimized.
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   FlushDenormals flush_denormals;
-  std::vector<torch::jit::IValue> inputs{species, edge_index, edge_vec};
+  std::vector<torch::jit::IValue> inputs{t.species, t.edge_index, edge_vec};
   const bool layered = info_.format_version >= 3 &&
       graph.layer_edges.size() == static_cast<size_t>(info_.num_layers);
   if (layered) {
@@ -132,12 +149,7 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   if (!std::isfinite(out.energy))
     throw non_finite("energy", node_energy.narrow(0, 0, graph.n_local).detach());
   auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
-
-  // Each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g.
-  auto centers_cpu = centers.to(torch::kCPU), neighbors_cpu = neighbors.to(torch::kCPU);
-  auto forces = torch::zeros({n, 3}, f64);
-  forces.index_add_(0, centers_cpu, grad);
-  forces.index_add_(0, neighbors_cpu, -grad);
+  auto forces = node_forces(t, grad, n);
   if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("forces", forces);
   out.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
 
@@ -149,7 +161,7 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   if (!request.virial && !request.node_virial) return out;
 
   // Virial sum_i x_i (x) f_i = -sum_edges r (x) g, in Voigt order xx yy zz xy xz yz.
-  const auto& r = edge_vec_f64;
+  const auto& r = t.edge_vec_f64;
   auto edge_virial = -torch::stack({r.select(1, 0) * grad.select(1, 0),
                                     r.select(1, 1) * grad.select(1, 1),
                                     r.select(1, 2) * grad.select(1, 2),
@@ -164,9 +176,7 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   if (request.node_virial) {
     // Each edge's share is split evenly between its two atoms.
     auto half = 0.5 * edge_virial;
-    auto node_virial = torch::zeros({n, 6}, f64);
-    node_virial.index_add_(0, centers_cpu, half);
-    node_virial.index_add_(0, neighbors_cpu, half);
+    auto node_virial = edges_to_nodes(t, half, half, n);
     out.node_virial.assign(node_virial.data_ptr<double>(),
                            node_virial.data_ptr<double>() + 6 * n);
   }
