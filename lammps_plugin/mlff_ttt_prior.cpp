@@ -32,9 +32,8 @@ class NeighRequest {
 using namespace LAMMPS_NS;
 using namespace LAMMPS_NS::mlff_ttt;
 
-static bool unusable_style(const std::string &style, bool with_settings)
+static bool unusable_style(const std::string &style)
 {
-  (void) with_settings;
   // pair hybrid's init_style turns every pair neighbor request that is not one of its
   // sub-styles' into a skip list that skips every pair, the model's included
   return style == "mlff_ttt" || style == "hybrid" || style == "hybrid/overlay" ||
@@ -76,7 +75,7 @@ void Prior::style(int narg, char **arg)
   }
   for (const auto &span : spans) {
     const std::string sub = arg[span.first];
-    if (unusable_style(sub, true))
+    if (unusable_style(sub))
       error->all(FLERR, "pair_coeff * * prior_style {}: {} is not a usable prior pair style{}",
                  name, sub, sub == "hybrid" || sub == "hybrid/scaled" ?
                  " (hybrid/overlay of the styles is)" : "");
@@ -185,7 +184,7 @@ void Prior::coeff(int narg, char **arg, const TypeMap *types)
     args.assign(arg + 2, arg + narg);
     return;
   }
-  if (unusable_style(style, false))
+  if (unusable_style(style))
     error->all(FLERR, "pair_coeff * * prior {}: not a usable prior pair style", style);
   const int ntypes = atom->ntypes;
   if (narg - 4 < ntypes)
