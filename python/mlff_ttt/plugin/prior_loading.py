@@ -88,7 +88,7 @@ def _pair_style_of(spec) -> Optional[List[str]]:
     if not hasattr(cls, "deck_lines"):
         return None
     try:
-        return cls(**spec.params).commands[0].split()[1:]
+        return cls(**spec.params).pair_style_words()
     except (TypeError, ValueError):
         return None
 

@@ -44,10 +44,14 @@ class LammpsPrior(Prior):
     def check_frame(self, i: int, atoms: Atoms) -> None:
         check_silicon_frame(i, atoms)
 
+    def pair_style_words(self) -> list[str]:
+        """The pair_style line's arguments (``["eam/alloy"]``, ``["morse", "6.0"]``)."""
+        return self.commands[0].split()[1:]
+
     def deck_lines(self) -> list[str]:
         """The same prior in a deck of ``pair_style mlff_ttt`` whose atom types are
         ``elements`` in this order (docs/lammps.md)."""
-        lines = [f"pair_coeff * * prior_style {self.commands[0].split(None, 1)[1]}"]
+        lines = [f"pair_coeff * * prior_style {' '.join(self.pair_style_words())}"]
         for command in self.commands[1:]:
             i, j, rest = command.split(None, 3)[1:]
             lines.append(f"pair_coeff {i} {j} prior {rest}")
