@@ -83,10 +83,12 @@ class MLFFCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        # the structure with the prior's labels, made once for TTT and the error signal
+        labelled = (label_with_prior([self.atoms], self.ttt_prior)
+                    if self.ttt_engine is not None or self.residual_engine is not None else None)
         if self.ttt_engine is not None:
             self.ttt_engine.restore(self.ttt_original)
-            self.ttt_record = self.ttt_engine.adapt(label_with_prior([self.atoms],
-                                                                     self.ttt_prior))
+            self.ttt_record = self.ttt_engine.adapt(labelled)
         radius = self.radius
         if self.rr:
             self.rr_choice = select_radius(self.atoms, self.rr_statistics, self.rr_method,
@@ -110,7 +112,6 @@ class MLFFCalculator(Calculator):
             "forces": out["forces"].detach().double().numpy(),
         }
         if self.residual_engine is not None:
-            labelled = label_with_prior([self.atoms], self.ttt_prior)
             self.results["prior_residual"] = self.residual_engine.prior_residuals(labelled)[0]
         if self.atoms.pbc.all():
             virial = out["virial"][0].detach().double().numpy()
