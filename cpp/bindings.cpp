@@ -142,6 +142,10 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("elements", [](const ModelRunner& r) { return r.info().elements; })
       .def_property_readonly("units", [](const ModelRunner& r) { return r.info().units; })
       .def_property_readonly("dtype", [](const ModelRunner& r) { return r.info().dtype; })
+      .def_property_readonly("delta_prior",
+                             [](const ModelRunner& r) { return r.info().delta_prior; })
+      .def_property_readonly("delta_prior_style",
+                             [](const ModelRunner& r) { return r.info().delta_prior_style; })
       .def("compute", &compute, py::arg("species"), py::arg("edge_index"), py::arg("edge_vec"),
            py::arg("n_local") = -1, py::arg("radius") = 0.0,
            "Energy, per-node energies (owned), forces (all nodes), virial (xx yy zz xy xz yz) "

@@ -66,6 +66,10 @@ ModelInfo read_info(const torch::jit::Module& m, const std::string& path) {
   info.units = required_attr(m, "units", path).toStringRef();
   info.dtype = required_attr(m, "dtype", path).toStringRef();
   info.metadata_json = required_attr(m, "metadata_json", path).toStringRef();
+  if (info.format_version >= kDeltaVersion) {
+    info.delta_prior = required_attr(m, "delta_prior", path).toStringRef();
+    info.delta_prior_style = required_attr(m, "delta_prior_style", path).toStringRef();
+  }
 
   const std::string where = "model file '" + path + "': ";
   if (info.format_version >= 2) {
@@ -153,7 +157,8 @@ void verify_checksum(const torch::jit::Module& m, const std::string& path) {
 constexpr const char* kCheckedAttributes[] = {
     "format_version", "architecture", "cutoff", "num_layers", "elements", "units", "dtype",
     "metadata_json", "rr_radii", "rr_moments", "rr_moment_std", "rr_distance_mean",
-    "rr_distance_std", "force_norm_mean", "force_norm_std"};
+    "rr_distance_std", "force_norm_mean", "force_norm_std", "delta_prior",
+    "delta_prior_style"};
 
 void append_attribute_bytes(const torch::jit::IValue& value, std::string& out) {
   if (value.isInt()) {

@@ -15,10 +15,12 @@ namespace mlff {
 // version 3 every layer evaluates every edge). Version 4 changed no layout, only what the
 // reference statistics mean: moments of envelope-weighted graphs (spectral_moments.h).
 // Statistics of older files describe 0/1 graphs, which this build no longer computes, so
-// RR and the monitor refuse them (the model itself still runs).
-constexpr int kModelFormatVersion = 4;
+// RR and the monitor refuse them (the model itself still runs). Version 5 adds delta learning
+// (delta_prior): a reader that did not know it would run a delta model without its prior.
+constexpr int kModelFormatVersion = 5;
 constexpr int kOldestModelFormatVersion = 1;
 constexpr int kWeightedStatisticsVersion = 4;
+constexpr int kDeltaVersion = 5;
 
 struct ModelInfo {
   int format_version = 0;
@@ -29,6 +31,12 @@ struct ModelInfo {
   std::string units;            // LAMMPS unit style of the model's energies/lengths
   std::string dtype;            // "float32" or "float64"
   std::string metadata_json;    // the full record, for display
+  // Delta learning (format version 5): the prior the model's energies are relative to, as a
+  // prior spec ("" for a model of the reference itself), and, when it is a LAMMPS pair style,
+  // its pair_style words (which the deck's prior line must give; "" when LAMMPS cannot
+  // evaluate it). The model's energy plus that prior's is the potential.
+  std::string delta_prior, delta_prior_style;
+  bool is_delta() const { return !delta_prior.empty(); }
 
   // Training-set reference statistics for radius refinement and the shift monitor (format
   // version 2; empty when the file has none). Per radius of rr_radii (ascending, the last

@@ -310,29 +310,37 @@ static bool is_full_list(const NeighList *list, int nlocal)
   return true;
 }
 
+// With NULL types the prior sees the model's atoms only, as a sub-style of pair hybrid would:
+// through the pair style's (skip) list; its own list holds every atom (see init_pending), and
+// manybody styles rely on skip lists to never meet a NULL type.
+void Prior::use_model_list(NeighList *list, const TypeMap &types)
+{
+  if (!types.has_null) return;
+  for (auto &owned : pairs) {
+    Pair *pair = owned.get();
+    if (pair->list == list) continue;    // once per run set-up
+    int full = pair->list && is_full_list(pair->list, atom->nlocal) ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
+    if (!full)
+      error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
+                 "style with one full neighbor list (tersoff, sw, ...)", args[1]);
+    pair->list = list;
+  }
+}
+
 double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
                        mlff::TTTBridge &bridge, double to_lammps)
 {
   if (pairs.empty()) return evaluate_registry(forces, types, bridge, to_lammps);
-  const int nlocal = atom->nlocal, ntotal = nlocal + atom->nghost;
+  const int ntotal = atom->nlocal + atom->nghost;
   // into separate storage: atom->f is saved and restored around the prior's compute
   double **f = atom->f;
   std::vector<double> saved(f[0], f[0] + 3 * ntotal);
   std::fill(f[0], f[0] + 3 * ntotal, 0.0);
-  // with NULL types the prior sees the model's atoms only, as a sub-style of pair hybrid
-  // would: through the pair style's (skip) list; its own list holds every atom (see
-  // init_pending), and manybody styles rely on skip lists to never meet a NULL type
+  use_model_list(list, types);
   double energy = 0.0;
   for (auto &owned : pairs) {
     Pair *pair = owned.get();
-    if (types.has_null && pair->list != list) {    // once per run set-up
-      int full = pair->list && is_full_list(pair->list, nlocal) ? 1 : 0;
-      MPI_Allreduce(MPI_IN_PLACE, &full, 1, MPI_INT, MPI_MIN, world);    // one verdict
-      if (!full)
-        error->all(FLERR, "pair_coeff * * prior {}: with NULL atom types the prior must be a "
-                   "style with one full neighbor list (tersoff, sw, ...)", args[1]);
-      pair->list = list;
-    }
     pair->compute(1, 0);    // adds its forces to those of the styles before it
     energy += pair->eng_vdwl + pair->eng_coul;
   }

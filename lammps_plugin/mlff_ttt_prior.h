@@ -12,6 +12,10 @@
    pair_coeff * * prior_style STYLE [pair_style args ...]
    pair_coeff I J prior [the style's coeff args ...]
 
+   A delta-learned model (mlff::ModelInfo::is_delta) predicts the reference minus this prior:
+   then the prior is also added to the step's forces, energy and virial (add_to, in
+   mlff_ttt_prior_delta.cpp), with or without TTT.
+
    hybrid/overlay is summed here over its sub-styles (pair_coeff I J prior SUBSTYLE args ...):
    pair hybrid itself cannot be the prior, as its set-up makes every other pair style's
    neighbor list, the model's included, a list that skips every pair. */
@@ -26,6 +30,7 @@
 
 namespace mlff {
 class TTTBridge;
+struct ModelInfo;
 }
 
 namespace LAMMPS_NS {
@@ -71,7 +76,20 @@ class Prior : protected Pointers {
   double evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
                   mlff::TTTBridge &bridge, double to_lammps);
 
+  // Delta learning (mlff_ttt_prior_delta.cpp). At a run's set-up with a delta model: an
+  // ERROR unless the deck's prior is the model's (a LAMMPS pair style with the model's
+  // pair_style words). Every step: the prior's forces added to atom->f, its energy, virial
+  // and per-atom energies and virials to `host`'s (the pair style's ev_init done), as pair
+  // hybrid/overlay sums a sub-style's.
+  void check_delta(const mlff::ModelInfo &info, const std::string &model_path);
+  void add_to(Pair &host, int eflag, int vflag, NeighList *list, const TypeMap &types);
+
  private:
+  // the pair_style words of the deck's prior (its style and, with prior_style, its args)
+  std::vector<std::string> style_words() const;
+  // With NULL types, each prior pair style is given the pair style's (skip) list, once per
+  // run set-up (see evaluate).
+  void use_model_list(NeighList *list, const TypeMap &types);
   void check_elements(const TypeMap &types);
   double evaluate_registry(std::vector<double> &forces, const TypeMap &types,
                            mlff::TTTBridge &bridge, double to_lammps);

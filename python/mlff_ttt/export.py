@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .delta import delta_attributes
 from .model_file import (DTYPES, MODEL_FORMAT_VERSION, is_model_file, load_model_file,
                          metadata_of, write_model_file)
 from .models import build_model
@@ -33,6 +34,8 @@ class ExportedModel(nn.Module):
     rr_distance_std: List[float]
     force_norm_mean: float
     force_norm_std: float
+    delta_prior: str
+    delta_prior_style: str
 
     def __init__(self, model: nn.Module, metadata: Dict[str, Any]) -> None:
         super().__init__()
@@ -53,11 +56,15 @@ class ExportedModel(nn.Module):
         self.rr_distance_std = [float(d) for d in stats.get("distance_std", [])]
         self.force_norm_mean = float(stats.get("force_norm_mean", 0.0))
         self.force_norm_std = float(stats.get("force_norm_std", 0.0))
+        delta = delta_attributes(metadata.get("delta_prior"))
+        self.delta_prior = delta["delta_prior"]
+        self.delta_prior_style = delta["delta_prior_style"]
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
                 edge_vec: torch.Tensor, radius: Optional[float] = None,
                 layer_edges: Optional[List[int]] = None) -> torch.Tensor:
-        """Per-atom energies (eV) from the reference head; ``radius`` (RR) cuts the graph
+        """Per-atom energies (eV) from the reference head (of a delta model, ``delta_prior``
+        not empty: the reference minus that prior); ``radius`` (RR) cuts the graph
         smoothly below the trained cutoff; ``layer_edges`` (format version 3) lets each layer
         use only the leading edges it needs (see models.layers.layer_edge_count)."""
         return self.model(species, edge_index, edge_vec, radius, layer_edges)
@@ -114,6 +121,15 @@ def prior_spec_text(prior) -> str:
     return str(spec)
 
 
+def _delta_prior(ckpt: dict, earlier: dict) -> Optional[str]:
+    """The prior a delta-learned model adds back (its training config's; an exported file's
+    own), else None."""
+    config = ckpt.get("config", {})
+    if config.get("training", {}).get("target") == "delta":
+        return prior_spec_text(config["prior"])
+    return earlier.get("delta_prior")
+
+
 def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: Optional[str] = None, train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None,
@@ -136,6 +152,10 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
     earlier = ckpt.get("exported_metadata", {})
     if prior is None and ckpt.get("config", {}).get("prior"):
         prior = prior_spec_text(ckpt["config"]["prior"])
+    delta_prior = _delta_prior(ckpt, earlier)
+    if delta_prior is not None and prior is not None and prior != delta_prior:
+        raise ValueError(f"{checkpoint} is delta-learned on the prior {delta_prior}: its prior "
+                         f"head and its predictions use that prior, not {prior}")
     dtype = dtype or earlier.get("dtype", "float64")
     config = ckpt.get("config", {})
     mode = config.get("training", {}).get("mode", earlier.get("training_mode"))
@@ -176,6 +196,7 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         "prior": "PRIOR_energy/PRIOR_forces labels of the training data"
         if mode == "joint" else None,
         "prior_name": prior if prior is not None else earlier.get("prior_name"),
+        "delta_prior": delta_prior,
         "reference_statistics": statistics,
         "ttt_reference": ttt_reference,
         "mlff_ttt_version": __import__("mlff_ttt").__version__,

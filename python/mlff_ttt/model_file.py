@@ -52,7 +52,7 @@ def weights_checksum(module: torch.jit.ScriptModule) -> int:
 CHECKED_ATTRIBUTES = ("format_version", "architecture", "cutoff", "num_layers", "elements",
                       "units", "dtype", "metadata_json", "rr_radii", "rr_moments",
                       "rr_moment_std", "rr_distance_mean", "rr_distance_std", "force_norm_mean",
-                      "force_norm_std")
+                      "force_norm_std", "delta_prior", "delta_prior_style")
 
 
 def _attribute_bytes(value) -> bytes:

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from .files import load_plain_torch_file, write_atomically, write_text_atomically
 from .config import Config
-from .data import Frame, collate, fit_element_energies, force_rms, load_frames
+from .data import Frame, collate, fit_element_energies, force_rms, load_frames, read_frames
+from .delta import check_prior_labels, subtract_prior_labels
 from .forces import evaluate
 from .models import build_model
 
@@ -187,10 +188,15 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
         for name in ("best.pt", "last.pt", "pretrained.pt"):
             (out_dir / name).unlink(missing_ok=True)
 
-    need_prior = t.mode in ("joint", "pretrain-finetune")
+    delta = t.target == "delta"
+    need_prior = t.mode in ("joint", "pretrain-finetune") or delta
     m = config.model
     train_frames = load_frames(config.data.train, m.elements, m.cutoff, need_prior)
     val_frames = load_frames(config.data.val, m.elements, m.cutoff, need_prior)
+    if delta:  # the reference head learns reference minus prior (docs/delta.md)
+        check_prior_labels(config.prior, read_frames(config.data.train), config.data.train)
+        subtract_prior_labels(train_frames)
+        subtract_prior_labels(val_frames)
 
     model = build_model(m.architecture, elements=m.elements, cutoff=m.cutoff, hidden=m.hidden,
                         num_basis=m.num_basis, shared_layers=m.shared_layers,

@@ -14,7 +14,7 @@ import numpy as np
 from ase import Atoms
 
 from ..priors import get_prior, parse_prior_spec
-from ..priors.registry import REGISTRY, check_parameters
+from ..priors.registry import REGISTRY, check_parameters, lammps_pair_style_of
 
 
 def load_prior(name: str, params: Dict[str, str], elements=None):
@@ -81,18 +81,6 @@ def labels_of(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dic
     return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}
 
 
-def _pair_style_of(spec) -> Optional[List[str]]:
-    """The pair_style words of a prior LAMMPS evaluates (tersoff, lammps:pair_style=...), else
-    None. The constructors build their commands without starting LAMMPS."""
-    cls = REGISTRY.get(spec.name)
-    if not hasattr(cls, "deck_lines"):
-        return None
-    try:
-        return cls(**spec.params).pair_style_words()
-    except (TypeError, ValueError):
-        return None
-
-
 def mismatch_warning(model_prior: Optional[str], line: List[str]) -> str:
     """'' when the run's TTT prior is the model's (the model file's ``prior_name``), else a
     warning naming both. ``line``: the deck's prior line as the pair style keeps it,
@@ -114,7 +102,7 @@ def mismatch_warning(model_prior: Optional[str], line: List[str]) -> str:
             words = line[1:line.index(";")] if ";" in line else line[1:]
         else:                                   # prior STYLE file ... El...: no style args
             words = line[1:2]
-        if _pair_style_of(model) == words:
+        if lammps_pair_style_of(model) == words:
             return ""
         described = f"the pair style {' '.join(words)}"
     return (f"the model's prior head was trained on the prior {model}, but this run's TTT prior "

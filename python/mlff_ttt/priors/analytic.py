@@ -72,10 +72,13 @@ class PairPrior(Prior):
                           torch.zeros_like(r))
         return torch.zeros(len(numbers), dtype=r.dtype).index_add(0, center, 0.5 * phi)
 
+    def _evaluate_graph(self, graph: BatchedGraph):
+        return evaluate(self.node_energy, graph.numbers, graph.edge_index, graph.edge_vec,
+                        n_nodes=len(graph.numbers), batch=graph.batch,
+                        num_structures=len(graph.sizes))
+
     def evaluate_graph(self, graph: BatchedGraph) -> Labels:
-        out = evaluate(self.node_energy, graph.numbers, graph.edge_index, graph.edge_vec,
-                       n_nodes=len(graph.numbers), batch=graph.batch,
-                       num_structures=len(graph.sizes))
+        out = self._evaluate_graph(graph)
         energies = out["energy"].detach().numpy()
         forces = np.split(out["forces"].detach().numpy(), np.cumsum(graph.sizes)[:-1])
         return energies, forces
@@ -86,6 +89,13 @@ class PairPrior(Prior):
             return np.zeros(0), []
         energies, forces = self.evaluate_graph(batched_graph(frames, self.cutoff))
         return check_labels(self, frames, energies, forces)
+
+    def virials(self, frames: list[Atoms]) -> list[np.ndarray]:
+        frames = list(frames)
+        if not frames:
+            return []
+        out = self._evaluate_graph(batched_graph(frames, self.cutoff))
+        return list(out["virial"].detach().numpy())
 
 
 def smooth_step(r: torch.Tensor, r_on: float, r_off: float) -> torch.Tensor:

@@ -45,6 +45,12 @@ class Prior:
         """Energies (n,) in eV and forces, one (n_i, 3) array per frame, in eV/A."""
         raise NotImplementedError
 
+    def virials(self, frames: list[Atoms]) -> list[np.ndarray]:
+        """The virial sum_i x_i (x) F_i of each periodic frame (3x3, eV): what the stress of
+        a delta-learned model needs from its prior (docs/delta.md). Priors that cannot give
+        it raise NotImplementedError."""
+        raise NotImplementedError(f"prior {self.name!r} gives no virial (stress)")
+
     def representative(self) -> Atoms:
         """Structure ``cost_per_atom`` is measured on (default: 64-atom bulk Si)."""
         return bulk_silicon()

@@ -74,7 +74,7 @@ class LammpsEvaluator:
         self.lmp.commands_list(
             [*BOX_SETUP, "region cell prism 0 1 0 1 0 1 0 0 0",
              f"create_box {len(self.elements)} cell", *masses, *commands,
-             "thermo_style custom step pe"]
+             "thermo_style custom step pe pxx pyy pzz pxy pxz pyz"]
         )
 
     def _set_boundary(self, periodic: bool) -> None:
@@ -85,6 +85,12 @@ class LammpsEvaluator:
     def __call__(self, atoms: Atoms) -> tuple[float, np.ndarray, int]:
         """Energy (eV), forces (N,3; ASE order and axes) and number of atoms LAMMPS
         accepted."""
+        energy, forces, _, created = self.evaluate(atoms)
+        return energy, forces, created
+
+    def evaluate(self, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray | None, int]:
+        """Energy (eV), forces (N,3), the virial sum_i x_i (x) F_i (3x3, eV, ASE axes; None
+        for a non-periodic frame) and the number of atoms LAMMPS accepted."""
         lmp, n = self.lmp, len(atoms)
         periodic = bool(np.all(atoms.pbc))
         if not periodic and np.any(atoms.pbc):
@@ -108,12 +114,23 @@ class LammpsEvaluator:
         types = [self.elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
         created = lmp.create_atoms(n, list(range(1, n + 1)), types, x.ravel().tolist())
         if created != n:
-            return math.nan, np.full((n, 3), math.nan), created
+            return math.nan, np.full((n, 3), math.nan), None, created
         lmp.command("run 0")
         forces = sorted_by_id(lmp, "f")
+        virial = self._virial() if periodic else None
         if prism is not None:
             forces = prism.vector_to_ase(forces)
-        return float(lmp.get_thermo("pe")), forces, created
+            virial = prism.tensor2_to_ase(virial)
+        return float(lmp.get_thermo("pe")), forces, virial, created
+
+    def _virial(self) -> np.ndarray:
+        """The virial from thermo's pressure (atoms at rest: no kinetic part), bar -> eV."""
+        lmp = self.lmp
+        p = {key: lmp.get_thermo(key) for key in ("pxx", "pyy", "pzz", "pxy", "pxz", "pyz")}
+        tensor = np.array([[p["pxx"], p["pxy"], p["pxz"]], [p["pxy"], p["pyy"], p["pyz"]],
+                           [p["pxz"], p["pyz"], p["pzz"]]])
+        volume = lmp.get_thermo("vol")
+        return tensor * volume / lmp.extract_global("nktv2p")
 
     def close(self):
         self.lmp.close()

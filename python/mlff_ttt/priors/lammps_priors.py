@@ -58,20 +58,32 @@ class LammpsPrior(Prior):
         return lines
 
     def compute(self, frames: list[Atoms]) -> Labels:
+        energies, forces, _ = self._evaluate(frames)
+        return check_labels(self, frames, np.array(energies), forces)
+
+    def virials(self, frames: list[Atoms]) -> list[np.ndarray]:
+        virials = self._evaluate(frames)[2]
+        for i, virial in enumerate(virials):
+            if virial is None:
+                raise ValueError(f"frame {i}: a non-periodic frame has no virial")
+        return virials
+
+    def _evaluate(self, frames: list[Atoms]):
         frames = list(frames)
         self.check_elements(frames)
         for i, atoms in enumerate(frames):
             self.check_frame(i, atoms)
         if self._evaluator is None:
             self._evaluator = LammpsEvaluator(self.commands, self.elements)
-        energies, forces = [], []
+        energies, forces, virials = [], [], []
         for i, atoms in enumerate(frames):
-            energy, f, created = self._evaluator(atoms)
+            energy, f, virial, created = self._evaluator.evaluate(atoms)
             if created != len(atoms):
                 raise ValueError(f"frame {i}: LAMMPS accepted {created} of {len(atoms)} atoms")
             energies.append(energy)
             forces.append(f)
-        return check_labels(self, frames, np.array(energies), forces)
+            virials.append(virial)
+        return energies, forces, virials
 
     def close(self) -> None:
         if self._evaluator is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from typing import List, Optional
 
 from .analytic import ZBL, LennardJones, Morse
 from .base import Prior
@@ -106,3 +107,18 @@ def get_prior(spec, **params) -> Prior:
     except AttributeError:  # a user's prior that takes no attributes
         pass
     return prior
+
+
+def lammps_pair_style_of(spec) -> Optional[List[str]]:
+    """The pair_style words of a prior LAMMPS evaluates (``tersoff`` -> ``["tersoff/mod"]``,
+    ``lammps:pair_style=morse 6.0,...`` -> ``["morse", "6.0"]``), else None: what a deck's
+    prior line is compared with. The constructors build their commands without starting
+    LAMMPS."""
+    spec = parse_prior_spec(spec)
+    cls = REGISTRY.get(spec.name)
+    if not hasattr(cls, "deck_lines"):
+        return None
+    try:
+        return cls(**spec.params).pair_style_words()
+    except (TypeError, ValueError):
+        return None
