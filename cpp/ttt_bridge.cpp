@@ -60,8 +60,12 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options)
     auto state = std::make_unique<State>();
     state->module = py::module_::import(kPythonEntryModule);
     py::dict settings;
-    settings["steps"] = options.steps;
-    settings["lr"] = options.lr;
+    if (options.calibrated) {
+      settings["calibrated"] = true;
+    } else {
+      settings["steps"] = options.steps;
+      settings["lr"] = options.lr;
+    }
     settings["optimizer"] = options.optimizer;
     settings["max_change"] = options.max_change;
     if (options.gate_std >= 0.0) settings["gate_std"] = options.gate_std;

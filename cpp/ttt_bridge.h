@@ -32,6 +32,9 @@ class Communicator {
 struct TTTOptions {
   int steps = 1;
   double lr = 1e-4;
+  // steps and lr from the model file's TTT calibration (ttt every N calibrated; steps 0 when
+  // the calibration chose "off": every update is then a skip)
+  bool calibrated = false;
   std::string optimizer = "adam";   // or "sgd"
   double max_change = 0.0;          // bound on |dtheta| / |theta| per update; 0: none
   // TTT's gate, the offline engine's (mlff_ttt.refine.ttt.gate_threshold): adapt only when the

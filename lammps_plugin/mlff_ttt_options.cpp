@@ -14,23 +14,32 @@ using namespace LAMMPS_NS;
 
 namespace {
 
-// ttt every N steps K lr X, then its options; returns the index after them.
+// ttt every N steps K lr X (or ttt every N calibrated: the model file's calibrated settings),
+// then its options; returns the index after them.
 int parse_ttt(LAMMPS *lmp, int iarg, int narg, char **arg, mlff_ttt::Options &options)
 {
   Error *error = lmp->error;
-  if (iarg + 7 > narg || strcmp(arg[iarg + 1], "every") != 0 ||
-      strcmp(arg[iarg + 3], "steps") != 0 || strcmp(arg[iarg + 5], "lr") != 0)
-    error->all(FLERR, "Illegal pair_style mlff_ttt ttt: expected 'ttt every N steps K lr X "
-               "[optimizer sgd|adam] [max_change D] [gate_std S] [prior_timeout T] [log FILE] "
-               "[save FILE]'");
+  const bool calibrated = iarg + 4 <= narg && strcmp(arg[iarg + 1], "every") == 0 &&
+      strcmp(arg[iarg + 3], "calibrated") == 0;
+  if (!calibrated &&
+      (iarg + 7 > narg || strcmp(arg[iarg + 1], "every") != 0 ||
+       strcmp(arg[iarg + 3], "steps") != 0 || strcmp(arg[iarg + 5], "lr") != 0))
+    error->all(FLERR, "Illegal pair_style mlff_ttt ttt: expected 'ttt every N steps K lr X' or "
+               "'ttt every N calibrated', then [optimizer sgd|adam] [max_change D] [gate_std S] "
+               "[prior_timeout T] [log FILE] [save FILE]");
   mlff::TTTOptions &ttt = options.ttt;
   options.ttt_every = utils::bnumeric(FLERR, arg[iarg + 2], false, lmp);
-  ttt.steps = utils::inumeric(FLERR, arg[iarg + 4], false, lmp);
-  ttt.lr = utils::numeric(FLERR, arg[iarg + 6], false, lmp);
   if (options.ttt_every < 1) error->all(FLERR, "pair_style mlff_ttt ttt every N needs N >= 1");
-  if (ttt.steps < 1) error->all(FLERR, "pair_style mlff_ttt ttt steps K needs K >= 1");
-  if (!(ttt.lr > 0.0)) error->all(FLERR, "pair_style mlff_ttt ttt lr X needs X > 0");
-  iarg += 7;
+  ttt.calibrated = calibrated;
+  if (calibrated) {
+    iarg += 4;
+  } else {
+    ttt.steps = utils::inumeric(FLERR, arg[iarg + 4], false, lmp);
+    ttt.lr = utils::numeric(FLERR, arg[iarg + 6], false, lmp);
+    if (ttt.steps < 1) error->all(FLERR, "pair_style mlff_ttt ttt steps K needs K >= 1");
+    if (!(ttt.lr > 0.0)) error->all(FLERR, "pair_style mlff_ttt ttt lr X needs X > 0");
+    iarg += 7;
+  }
   static const std::vector<std::string> ttt_options{"optimizer", "max_change", "gate_std",
                                                     "prior_timeout", "log", "save"};
   while (iarg < narg) {

@@ -196,7 +196,7 @@ def test_training_learns_reference_minus_prior(tmp_path):
     config = load_config(_config(tmp_path, f"prior: {PRIOR}\n", train=tmp_path / "small.xyz"))
     best = train(config)
     model_path = tmp_path / "model.pt"
-    metadata = export_checkpoint(best, model_path)
+    metadata = export_checkpoint(best, model_path, calibrate=False)
     assert metadata["delta_prior"] == PRIOR
     module = load_model_file(model_path)
     delta_per_atom = np.mean([(a.info["REF_energy"] - a.info[PRIOR_ENERGY]) / len(a)

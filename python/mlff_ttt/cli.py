@@ -41,7 +41,8 @@ def _export(args) -> None:
 
     metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype,
                                  train=args.train, rr_grid=args.rr_grid, prior=args.prior,
-                                 val=args.val)
+                                 val=args.val, calibration=args.calibration,
+                                 calibrate=False if args.no_calibration else None)
     stats = metadata["reference_statistics"]
     print(f"wrote {args.output} ({metadata['architecture']}, {metadata['dtype']}, "
           f"elements {' '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A)")
@@ -51,6 +52,14 @@ def _export(args) -> None:
     else:
         print("no training set found: the file has no reference statistics (RR and the "
               "monitor need them; give --train)", file=sys.stderr)
+    calibration = metadata.get("ttt_calibration")
+    if calibration:
+        choice = calibration["choice"]
+        print("TTT calibration: " + ("off (no setting lowered the calibration sets' force "
+                                      "error by more than 2% without raising one's)"
+                                      if choice == "off" else
+                                      f"{choice['steps']} steps, lr {choice['lr']:g}") +
+              f" ({calibration['rule']})")
 
 
 def _info(args) -> None:
@@ -99,6 +108,11 @@ def _ttt_settings(args):
     from .refine.ttt import TTTSettings
 
     settings = TTTSettings.paper() if args.ttt_paper else TTTSettings()
+    if args.ttt_calibrated:    # the model file's calibration (0 steps when it chose off)
+        from .model_file import read_metadata
+        from .refine.calibration import calibrated_settings
+
+        settings = calibrated_settings(read_metadata(args.model))
     for field in ("steps", "lr", "optimizer", "batch_size", "weight_decay"):
         value = getattr(args, f"ttt_{field}")
         if value is not None:
@@ -132,6 +146,9 @@ def _add_ttt_arguments(p) -> None:
     p.add_argument("--ttt-optimizer", choices=["adam", "sgd"], help="default adam")
     p.add_argument("--ttt-batch-size", type=int, help="structures per step (default 8)")
     p.add_argument("--ttt-weight-decay", type=float, help="default 0")
+    p.add_argument("--ttt-calibrated", action="store_true",
+                   help="the steps and learning rate the model file's TTT calibration chose "
+                        "(no steps when it chose off; mlff-ttt info shows its evidence)")
     p.add_argument("--ttt-paper", action="store_true",
                    help="start from the paper's settings (SGD, lr 1e-5, 500 steps, ...)")
 
@@ -215,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the training config's prior, else an exported file's own)")
     p.add_argument("--val", help="held-out in-distribution set with PRIOR labels for TTT's "
                                  "gate (default: the checkpoint's validation set)")
+    p.add_argument("--calibration", nargs="+", metavar="XYZ",
+                   help="labelled sets (REF and PRIOR labels) to calibrate TTT on, each adapted "
+                        "on alone (default: the validation set's pseudo-OOD part; docs/ttt.md)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="no TTT calibration in the file (by default a checkpoint is calibrated and "
+                        "a model file keeps its own)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("info", help="print a model file's metadata as JSON")

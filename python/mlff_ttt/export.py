@@ -134,14 +134,21 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
                       dtype: Optional[str] = None, train: Optional[Union[str, Path]] = None,
                       rr_grid: Optional[Sequence[float]] = None,
                       prior=None,
-                      val: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+                      val: Optional[Union[str, Path]] = None,
+                      calibration: Optional[Sequence[Union[str, Path]]] = None,
+                      calibrate: Optional[bool] = None) -> Dict[str, Any]:
     """Writes the model file. The prior-loss statistics of TTT's gate come from the validation
     set ``val`` (default: the checkpoint's, or the one an exported file's came from). The
     reference statistics of RR and the monitor come from ``train`` (default: the
     training set named in the checkpoint's config or in an exported file's metadata, else the
     set an exported file's statistics came from); without any training set the file has none,
     and RR and the monitor refuse it. ``dtype`` defaults to an exported file's own (a
-    float32 file stays float32 when its statistics are refreshed), else float64."""
+    float32 file stays float32 when its statistics are refreshed), else float64.
+
+    TTT's calibration (:mod:`mlff_ttt.refine.calibration`): on the labelled sets
+    ``calibration`` (each one group, as a benchmark split), else on the pseudo-OOD part of
+    the validation set. ``calibrate`` (default: for a training checkpoint, not for a model
+    file, whose own calibration stays, its weights being unchanged) turns it on or off."""
     from .data import PRIOR_FORCES, read_frames
     from .refine.ttt import training_prior_loss
 
@@ -180,6 +187,10 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         if all(PRIOR_FORCES in atoms.arrays for atoms in frames):
             ttt_reference = dict(training_prior_loss(model, frames), source=val_source)
     model = model.to(DTYPES[dtype])
+    if calibrate is False and calibration:
+        raise ValueError("calibration sets given with calibrate=False (--no-calibration)")
+    keep_calibration = calibrate is None and not calibration and "exported_metadata" in ckpt
+    calibrate = calibrate is not False and not keep_calibration
     metadata = {
         "format_version": MODEL_FORMAT_VERSION,
         "architecture": ckpt["architecture"],
@@ -199,8 +210,38 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
         "delta_prior": delta_prior,
         "reference_statistics": statistics,
         "ttt_reference": ttt_reference,
+        "ttt_calibration": earlier.get("ttt_calibration") if keep_calibration else None,
         "mlff_ttt_version": __import__("mlff_ttt").__version__,
         "torch_version": torch.__version__,
     }
-    write_model_file(torch.jit.script(ExportedModel(model, metadata)), output)
+    module = torch.jit.script(ExportedModel(model, metadata))
+    if calibrate:
+        groups, rule = _calibration_groups(module, calibration, val_source, mode)
+        if groups:
+            from .refine.calibration import calibrate as calibrate_ttt
+
+            metadata["ttt_calibration"] = dict(calibrate_ttt(module, groups, str(checkpoint)),
+                                               rule=rule)
+            module = torch.jit.script(ExportedModel(model, metadata))
+    write_model_file(module, output)
     return metadata
+
+
+def _calibration_groups(module, calibration, val_source, mode):
+    """The labelled groups TTT's calibration adapts on, and how they were chosen: the given
+    sets, else the validation set's pseudo-OOD part (when the model has a trained prior head
+    and the set REF and PRIOR labels); ({}, None) when there is nothing to calibrate on."""
+    from .data import PRIOR_FORCES, REF_FORCES, read_frames
+    from .refine.calibration import PSEUDO_OOD_FRACTION, carve_pseudo_ood
+
+    if calibration:
+        return ({Path(p).stem: read_frames(p) for p in calibration},
+                "the given calibration sets, each adapted on alone")
+    if val_source is None or mode not in ("joint", "pretrain-finetune"):
+        return {}, None
+    frames = read_frames(val_source)
+    if not all(PRIOR_FORCES in a.arrays and REF_FORCES in a.arrays for a in frames):
+        return {}, None
+    return ({"pseudo_ood": carve_pseudo_ood(module, frames)},
+            f"the {PSEUDO_OOD_FRACTION:.0%} of {val_source}'s structures with the highest "
+            f"prior-head loss")

@@ -30,6 +30,7 @@ import torch
 from ..files import load_plain_torch_file, write_atomically
 from ..model_calls import model_call_settings
 from ..model_file import DTYPES, metadata_of
+from ..refine.calibration import calibrated_settings
 from ..refine.ttt import (TTTSettings, gate_message, gate_threshold, load_module,
                           make_optimizer, save_adapted, select_trainable, ttt_parameter_names)
 
@@ -152,6 +153,11 @@ class Adapter:
         """K optimizer steps on the current configuration, rolled back on failure."""
         start = time.perf_counter()
         s = self.settings
+        if s.steps == 0:    # the model file's calibration chose "off"
+            return UpdateRecord(loss_before=float("nan"), loss_after=float("nan"),
+                                rolled_back=False, reason="TTT's calibration in the model file "
+                                "chose off (mlff-ttt info shows its evidence)",
+                                seconds=time.perf_counter() - start, skipped=True)
         good = self.flat()
         if self.gate is not None:
             loss, _ = self.loss_and_gradient(graph, prior_forces, prior_energy, n_atoms, comm,
@@ -213,6 +219,10 @@ class Adapter:
         metadata = metadata_of(module, model_path)
         names = ttt_parameter_names(metadata, f"model file {model_path} names no representation "
                                     "parameters (no prior head to adapt through)")
+        settings = dict(settings)
+        if settings.pop("calibrated", False):    # ttt every N calibrated
+            calibrated = calibrated_settings(metadata)
+            settings.update(steps=calibrated.steps, lr=calibrated.lr)
         checked = MDSettings(**settings).check()
         return cls(module, names, checked, metadata.get("prior_name"),
                    gate_threshold(metadata, checked))
