@@ -32,6 +32,8 @@ CASES = [
     ("ttt every 10 steps 2 lr inf", "Expected floating point parameter instead of 'inf'"),
     ("ttt every 10 steps 2", "expected 'ttt every N steps K lr X"),
     ("ttt every 10 lr 1e-3 steps 2", "expected 'ttt every N steps K lr X"),
+    ("ttt every 0 calibrated", "ttt every N needs N >= 1"),
+    ("ttt every 10 calibrated steps 2", "Unknown pair_style mlff_ttt keyword: steps"),
     ("ttt every 10 steps 2 lr 1e-3 max_change 0", "ttt max_change D needs D > 0"),
     ("ttt every 10 steps 2 lr 1e-3 max_change -1", "ttt max_change D needs D > 0"),
     ("ttt every 10 steps 2 lr 1e-3 prior_timeout -1", "prior_timeout T needs T >= 0"),
