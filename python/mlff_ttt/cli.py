@@ -42,7 +42,8 @@ def _export(args) -> None:
     metadata = export_checkpoint(args.checkpoint, args.output, dtype=args.dtype,
                                  train=args.train, rr_grid=args.rr_grid, prior=args.prior,
                                  val=args.val, calibration=args.calibration,
-                                 calibrate=False if args.no_calibration else None)
+                                 calibrate=False if args.no_calibration else
+                                 True if args.calibrate else None)
     stats = metadata["reference_statistics"]
     print(f"wrote {args.output} ({metadata['architecture']}, {metadata['dtype']}, "
           f"elements {' '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A)")
@@ -235,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", nargs="+", metavar="XYZ",
                    help="labelled sets (REF and PRIOR labels) to calibrate TTT on, each adapted "
                         "on alone (default: the validation set's pseudo-OOD part; docs/ttt.md)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="calibrate a model file again (by default it keeps its own calibration)")
     p.add_argument("--no-calibration", action="store_true",
                    help="no TTT calibration in the file (by default a checkpoint is calibrated and "
                         "a model file keeps its own)")
