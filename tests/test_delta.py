@@ -205,3 +205,28 @@ def test_training_learns_reference_minus_prior(tmp_path):
     assert shift == pytest.approx(delta_per_atom, abs=0.05)
     reference_per_atom = np.mean([a.info["REF_energy"] / len(a) for a in frames])
     assert abs(reference_per_atom - delta_per_atom) > 1.0    # the two targets differ
+
+
+@pytest.mark.lammps
+def test_shipped_delta_example_deck(tmp_path):
+    """examples/lammps/in.si_delta_npt with the shipped delta model: its first energy is the
+    calculator's (model plus Tersoff/mod), and NPT runs."""
+    import ase.build
+    import shutil
+
+    from helpers import ROOT
+
+    deck = (ROOT / "examples" / "lammps" / "in.si_delta_npt").read_text()
+    (tmp_path / "models").mkdir()
+    shutil.copy(ROOT / "examples" / "models" / "si_painn_delta.pt", tmp_path / "models")
+    (tmp_path / "run").mkdir()
+    deck = deck.replace("variable steps index 1000", "variable steps index 20").replace(
+        "thermo       50", "thermo       10\nthermo_modify format float %.12g")
+    result = run_lmp(deck, tmp_path / "run",
+                     env_extra={"LAMMPS_POTENTIALS": str(TERSOFF.parent)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    rows = thermo_rows((tmp_path / "run" / "log.lammps").read_text())
+    assert len(rows) == 3 and np.all(np.isfinite(rows))
+    atoms = ase.build.bulk("Si", "diamond", a=5.431, cubic=True).repeat((3, 3, 3))
+    atoms.calc = MLFFCalculator(str(ROOT / "examples" / "models" / "si_painn_delta.pt"))
+    assert rows[0, 2] == pytest.approx(atoms.get_potential_energy(), abs=1e-6)

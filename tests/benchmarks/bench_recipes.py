@@ -51,8 +51,12 @@ def main() -> None:
         options = variants(model)
         for path in paths:
             row = {"model": model.name, "split": path.stem, "prior": prior_force_mae(path)}
+            done = {}    # a calibrated choice equal to another variant's is not run again
             for name, settings in options.items():
-                row[name] = evaluate_model(model, path, ttt=settings)["force_mae"]
+                key = None if settings is None or settings.steps == 0 else repr(settings)
+                if key not in done:
+                    done[key] = evaluate_model(model, path, ttt=settings)["force_mae"]
+                row[name] = done[key]
             rows.append(row)
             print(f"{model.name:<22}{path.stem:<24}" +
                   "".join(f"{row[k]:>8.4f}" if k in row else f"{'-':>8}"
