@@ -56,13 +56,17 @@ bench: setup
 
 # The test-time refinements: RR kernel time vs atoms (dense reference beside it), baseline vs
 # RR vs TTT vs RR+TTT errors of the shipped models on every split, the MD step overhead of RR
-# and the monitor, TTT's step time, NVE drift with RR, and the MD17-style experiment.
+# and the monitor, TTT's step time, NVE drift with RR, the MD17-style experiment, the error
+# signal, joint vs delta recipes, and a new system (aluminium, EMT, Morse) built as a user would.
 bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
 	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py && \
 	python tests/benchmarks/bench_md17_md.py && \
-	OMP_NUM_THREADS=1 python tests/benchmarks/bench_error_signal.py
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_error_signal.py && \
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_recipes.py examples/models/si_schnet.pt \
+	  examples/models/si_painn.pt examples/models/si_schnet_delta.pt examples/models/si_painn_delta.pt && \
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_new_system.py
 
 # Energy conservation over 10000 NVE steps of the silicon example (float64, 2 ranks).
 nve-long: setup

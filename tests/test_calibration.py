@@ -111,3 +111,16 @@ def test_lammps_uses_the_calibrated_settings(tmp_path):
     result = run_ttt_deck(tmp_path / "none", atoms, style, model=EXAMPLE_MODEL)
     assert result.returncode != 0 and "has no TTT calibration" in result.stdout
     assert TTT_PRIOR
+
+
+def test_stop_rule_stops_at_the_validation_level():
+    """stop_std: no step is taken once a step's prior loss is at or below the validation
+    mean + stop_std std (a level every structure is below: none; 0: all steps)."""
+    frames = label_with_prior(read_frames(DATA / "si_ood_liquid.xyz")[:2], "labels")
+    module = load_model_file(EXAMPLE_MODEL)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    record = TTTEngine(module, TTTSettings(steps=3, gate_std=0.0, stop_std=1e9)).adapt(frames)
+    assert record["steps"] == 0
+    assert all(bool((module.state_dict()[k] == v).all()) for k, v in before.items())
+    record = TTTEngine(module, TTTSettings(steps=3, gate_std=0.0)).adapt(frames)
+    assert record["steps"] == 3 and record["prior_loss_after"] < record["prior_loss_before"]

@@ -48,6 +48,9 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     info = json.loads((tmp_path / "al_info.json").read_text())
     assert info["elements"] == ["Al"]
     assert "morse" in json.dumps(info) and "0.2703" in json.dumps(info)
+    calibration = info["ttt_calibration"]    # export's default: the validation pseudo-OOD part
+    assert calibration["n_structures"] == {"pseudo_ood": 4} and len(calibration["candidates"]) == 4
+    assert calibration["choice"] == "off" or set(calibration["choice"]) == {"steps", "lr"}
 
     # every 10 steps of 30 (step 0 included), each update's loss finite and positive
     for kind in ("morse", "registry"):

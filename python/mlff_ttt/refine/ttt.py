@@ -18,7 +18,7 @@ import json
 import math
 import random
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -60,6 +60,9 @@ class TTTSettings:
     # structures' mean + gate_std standard deviations (0: always; the statistics are in the
     # model file). Out-of-distribution splits lie 50-1600 std out.
     gate_std: float = 2.0
+    # The stop rule: an adaptation stops once a step's prior loss is at or below the
+    # validation mean + stop_std std (0: none, all `steps`); label-free, as the gate.
+    stop_std: float = 0.0
 
     @classmethod
     def paper(cls) -> "TTTSettings":
@@ -70,8 +73,9 @@ class TTTSettings:
     def check(self) -> "TTTSettings":
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"TTT optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
-        if self.steps < 0 or self.batch_size < 1 or self.gate_std < 0:
-            raise ValueError("TTT needs steps >= 0, batch_size >= 1 and gate_std >= 0")
+        if self.steps < 0 or self.batch_size < 1 or self.gate_std < 0 or self.stop_std < 0:
+            raise ValueError("TTT needs steps >= 0, batch_size >= 1, gate_std >= 0 and "
+                             "stop_std >= 0")
         if not (self.lr >= 0 and math.isfinite(self.lr)):
             raise ValueError(f"TTT learning rate must be finite and >= 0, got {self.lr}")
         return self
@@ -251,6 +255,7 @@ class TTTEngine:
                     "steps": 0, "n_structures": len(frames), "skipped": True,
                     "rolled_back": False, "gate_threshold": threshold}
         good, history, order, rolled_back = self.state(), [], [], False
+        stop_level = self.stop_level()
         for step in range(s.steps):
             if len(order) < s.batch_size:
                 order += rng.sample(range(len(frames)), len(frames))
@@ -266,6 +271,8 @@ class TTTEngine:
                 self.restore(good)
                 rolled_back = True
                 break
+            if stop_level is not None and float(loss.detach()) <= stop_level:
+                break    # at the validation level: further steps would fit the prior itself
             good = self.state()
             optimizer.step()
             history.append(float(loss.detach()))
@@ -287,6 +294,13 @@ class TTTEngine:
 
     def gate_threshold(self) -> Optional[float]:
         return gate_threshold(self.metadata, self.settings)
+
+    def stop_level(self) -> Optional[float]:
+        """The stop rule's prior-loss level (None: no rule)."""
+        if self.settings.stop_std <= 0:
+            return None
+        return gate_threshold(self.metadata, replace(self.settings,
+                                                     gate_std=self.settings.stop_std))
 
 
 def gate_threshold(metadata: Dict[str, object], settings: TTTSettings) -> Optional[float]:
