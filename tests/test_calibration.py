@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase.io import write
 
-from helpers import DATA, EXAMPLE_MODEL, TTT_PRIOR, run_ttt_deck, silicon
+from helpers import DATA, EXAMPLE_MODEL, make_model_file, run_ttt_deck, silicon
 from mlff_ttt.data import read_frames
 from mlff_ttt.export import export_checkpoint
 from mlff_ttt.model_file import load_model_file, read_metadata, write_model_file
@@ -108,9 +108,9 @@ def test_lammps_uses_the_calibrated_settings(tmp_path):
             if not line.startswith("#")]
     assert rows and all(row[-1] == "1" for row in rows)    # every update a skip
     assert not (tmp_path / "off" / "adapted.pt").exists()
-    result = run_ttt_deck(tmp_path / "none", atoms, style, model=EXAMPLE_MODEL)
+    plain = make_model_file(tmp_path / "plain.pt")    # exported without calibration data
+    result = run_ttt_deck(tmp_path / "none", atoms, style, model=plain)
     assert result.returncode != 0 and "has no TTT calibration" in result.stdout
-    assert TTT_PRIOR
 
 
 def test_stop_rule_stops_at_the_validation_level():
