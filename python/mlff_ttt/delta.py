@@ -37,8 +37,6 @@ def subtract_prior_labels(frames: Sequence[Frame]) -> None:
 def check_prior_labels(prior_spec: str, structures: Sequence[Atoms], source: str) -> None:
     """ValueError unless the PRIOR_* labels of the first structures are ``prior_spec``'s own
     energies and forces: delta learning adds that prior back at every prediction."""
-    from .data import PRIOR_ENERGY, PRIOR_FORCES
-
     checked = list(structures[:FRAMES_CHECKED])
     energies, forces = get_prior(prior_spec).compute(checked)
     for index, (atoms, energy, f) in enumerate(zip(checked, energies, forces)):

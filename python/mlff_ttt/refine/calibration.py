@@ -15,13 +15,17 @@ N calibrated`` read.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 from ase import Atoms
 
-from ..data import REF_FORCES, graph_frame
+from ..data import PRIOR_FORCES, REF_FORCES, graph_frame
+from ..forces import evaluate
+from ..model_calls import model_call_settings
+from ..model_file import DTYPES, metadata_of
+from .ttt import STORED_LABELS, TTTEngine, TTTSettings, label_with_prior, prior_frames
 
 # (steps, learning rate) of Adam: the default setting and lighter ones around it
 CANDIDATES = ((10, 3e-4), (10, 1e-3), (50, 3e-4), (50, 1e-3))
@@ -35,10 +39,9 @@ MARGIN = 0.02
 def pseudo_ood(module: torch.jit.ScriptModule, structures: Sequence[Atoms]) -> List[int]:
     """Indices of the validation structures whose prior-head loss is highest (the quarter of
     them, at least PSEUDO_OOD_MIN), highest first."""
-    from .ttt import STORED_LABELS, TTTEngine, TTTSettings, label_with_prior
-
     engine = TTTEngine(module, TTTSettings(gate_std=0.0))
-    frames = engine._frames(label_with_prior(structures, STORED_LABELS))
+    frames = prior_frames(label_with_prior(structures, STORED_LABELS), engine.cutoff,
+                          engine.elements)
     losses = [engine.loss_on([frame]) for frame in frames]
     n = min(len(frames), max(PSEUDO_OOD_MIN, int(round(PSEUDO_OOD_FRACTION * len(frames)))))
     return [int(k) for k in np.argsort(losses)[::-1][:n]]
@@ -48,11 +51,6 @@ def reference_force_mae(module: torch.jit.ScriptModule, structures: Sequence[Ato
                         metadata: Dict[str, object]) -> float:
     """The reference head's force MAE on structures with REF labels (a delta model's prior
     cancels: the labels' own PRIOR part is subtracted instead)."""
-    from ..data import PRIOR_FORCES
-    from ..forces import evaluate
-    from ..model_calls import model_call_settings
-    from ..model_file import DTYPES
-
     dtype = DTYPES[str(metadata["dtype"])]
     errors = []
     with model_call_settings():
@@ -82,9 +80,6 @@ def calibrate(module: torch.jit.ScriptModule, groups: Dict[str, Sequence[Atoms]]
     scored by its reference force MAE over the plain model's. The choice: the candidate
     with the lowest mean ratio among those no group makes worse by more than MARGIN, if
     that mean is below 1 - MARGIN; else "off"."""
-    from ..model_file import metadata_of
-    from .ttt import STORED_LABELS, TTTEngine, TTTSettings, label_with_prior
-
     metadata = metadata_of(module, source)
     groups = {name: label_with_prior(frames, STORED_LABELS) for name, frames in groups.items()}
     plain = {name: reference_force_mae(module, frames, metadata)
@@ -121,8 +116,6 @@ def choose(candidates: Sequence[Dict[str, object]]):
 def calibrated_settings(metadata: Dict[str, object]):
     """The calibrated TTTSettings of a model file (0 steps when its calibration chose "off");
     ValueError when it has none."""
-    from .ttt import TTTSettings
-
     record = metadata.get("ttt_calibration")
     if not record:
         raise ValueError("the model file has no TTT calibration: export it with --val (a "
