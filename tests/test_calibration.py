@@ -124,3 +124,32 @@ def test_stop_rule_stops_at_the_validation_level():
     assert all(bool((module.state_dict()[k] == v).all()) for k, v in before.items())
     record = TTTEngine(module, TTTSettings(steps=3, gate_std=0.0)).adapt(frames)
     assert record["steps"] == 3 and record["prior_loss_after"] < record["prior_loss_before"]
+
+
+@pytest.mark.parametrize("name", ["si_schnet.pt", "mol_painn.pt"])
+def test_shipped_calibration_is_the_files_own(name):
+    """The calibration a shipped file carries is a stored result: recomputed here for one
+    candidate and group (the cheapest), it must equal the record, so that new weights
+    without a new calibration fail."""
+    from helpers import ROOT
+
+    path = ROOT / "examples" / "models" / name
+    module = load_model_file(path)
+    metadata = read_metadata(path)
+    record = metadata["ttt_calibration"]
+    candidate = min(record["candidates"], key=lambda c: (c["steps"], c["lr"]))
+    group = sorted(candidate["force_mae_ratio"])[0]
+    if group == "pseudo_ood":
+        frames = read_frames(DATA / "mol_val.xyz" if name.startswith("mol") else
+                             DATA / "si_val.xyz")
+        frames = [frames[k] for k in pseudo_ood(module, frames)]
+    else:
+        frames = read_frames(DATA / "val_ood" / f"{group}.xyz")
+    frames = label_with_prior(frames, "labels")
+    plain = reference_force_mae(module, frames, metadata)
+    assert plain == pytest.approx(record["plain_force_mae"][group], rel=1e-9)
+    engine = TTTEngine(module, TTTSettings(steps=candidate["steps"], lr=candidate["lr"],
+                                           gate_std=0.0))
+    engine.adapt(frames)
+    ratio = reference_force_mae(module, frames, metadata) / plain
+    assert ratio == pytest.approx(candidate["force_mae_ratio"][group], rel=1e-6)
