@@ -147,8 +147,10 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path],
 
     TTT's calibration (:mod:`mlff_ttt.refine.calibration`): on the labelled sets
     ``calibration`` (each one group, as a benchmark split), else on the pseudo-OOD part of
-    the validation set. ``calibrate`` (default: for a training checkpoint, not for a model
-    file, whose own calibration stays, its weights being unchanged) turns it on or off."""
+    the validation set (for a model with a trained prior head, on a set with REF and PRIOR
+    labels). ``calibrate`` None (the default): a training checkpoint is calibrated, a model
+    file keeps its own calibration (its weights are unchanged); True: calibrated again; False:
+    the written file has none."""
     from .data import PRIOR_FORCES, read_frames
     from .refine.ttt import training_prior_loss
 
