@@ -12,7 +12,7 @@ evaluates the prior pair style every step and adds it.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -70,11 +70,11 @@ class DeltaPrior:
         self.prior = get_prior(prior_spec)
 
     def labels(self, atoms: Atoms, virial: bool) -> tuple[float, np.ndarray, Optional[np.ndarray]]:
-        energies, forces = self.prior.compute([atoms])
-        result: List = [float(energies[0]), np.asarray(forces[0], dtype=float), None]
-        if virial:
-            try:
-                result[2] = np.asarray(self.prior.virials([atoms])[0], dtype=float)
-            except NotImplementedError:
-                pass
-        return tuple(result)
+        # a prior of the user's own need only have compute (mlff_ttt.priors.get_prior)
+        if not virial or not hasattr(self.prior, "compute_with_virials"):
+            energies, forces = self.prior.compute([atoms])
+            return float(energies[0]), np.asarray(forces[0], dtype=float), None
+        energies, forces, virials = self.prior.compute_with_virials([atoms])
+        virial_of = None if virials is None or virials[0] is None else \
+            np.asarray(virials[0], dtype=float)
+        return float(energies[0]), np.asarray(forces[0], dtype=float), virial_of

@@ -51,6 +51,15 @@ class Prior:
         it raise NotImplementedError."""
         raise NotImplementedError(f"prior {self.name!r} gives no virial (stress)")
 
+    def compute_with_virials(self, frames: list[Atoms]):
+        """``compute``'s energies and forces and ``virials``' virials (None for a prior that
+        gives none); priors that get all three from one evaluation override it."""
+        energies, forces = self.compute(frames)
+        try:
+            return energies, forces, self.virials(frames)
+        except NotImplementedError:
+            return energies, forces, None
+
     def representative(self) -> Atoms:
         """Structure ``cost_per_atom`` is measured on (default: 64-atom bulk Si)."""
         return bulk_silicon()

@@ -68,6 +68,11 @@ class LammpsPrior(Prior):
                 raise ValueError(f"frame {i}: a non-periodic frame has no virial")
         return virials
 
+    def compute_with_virials(self, frames: list[Atoms]):
+        """One LAMMPS run per frame for all three (a non-periodic frame's virial: None)."""
+        energies, forces, virials = self._evaluate(frames)
+        return (*check_labels(self, frames, np.array(energies), forces), virials)
+
     def _evaluate(self, frames: list[Atoms]):
         frames = list(frames)
         self.check_elements(frames)
