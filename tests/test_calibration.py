@@ -49,17 +49,16 @@ def test_calibration_scores_against_the_plain_model():
     """Each candidate's ratio is its adapted force MAE over the plain one, and the module
     comes back with its exported parameters."""
     module = load_model_file(EXAMPLE_MODEL)
-    metadata = read_metadata(EXAMPLE_MODEL)
     frames = label_with_prior(read_frames(DATA / "si_ood_liquid.xyz")[:4], "labels")
     before = {k: v.clone() for k, v in module.state_dict().items()}
     record = calibrate(module, {"liquid": frames}, "test")
     assert all(bool((module.state_dict()[k] == v).all()) for k, v in before.items())
-    plain = reference_force_mae(module, frames, metadata)
+    plain = reference_force_mae(module, frames)
     assert record["plain_force_mae"]["liquid"] == pytest.approx(plain)
     steps, lr = record["candidates"][0]["steps"], record["candidates"][0]["lr"]
     engine = TTTEngine(module, TTTSettings(steps=steps, lr=lr, gate_std=0.0))
     engine.adapt(frames)
-    adapted = reference_force_mae(module, frames, metadata)
+    adapted = reference_force_mae(module, frames)
     assert record["candidates"][0]["force_mae_ratio"]["liquid"] == pytest.approx(adapted / plain)
     assert record["choice"] == choose(record["candidates"])
 
@@ -135,8 +134,7 @@ def test_shipped_calibration_is_the_files_own(name):
 
     path = ROOT / "examples" / "models" / name
     module = load_model_file(path)
-    metadata = read_metadata(path)
-    record = metadata["ttt_calibration"]
+    record = read_metadata(path)["ttt_calibration"]
     candidate = min(record["candidates"], key=lambda c: (c["steps"], c["lr"]))
     group = sorted(candidate["force_mae_ratio"])[0]
     if group == "pseudo_ood":
@@ -146,10 +144,10 @@ def test_shipped_calibration_is_the_files_own(name):
     else:
         frames = read_frames(DATA / "val_ood" / f"{group}.xyz")
     frames = label_with_prior(frames, "labels")
-    plain = reference_force_mae(module, frames, metadata)
+    plain = reference_force_mae(module, frames)
     assert plain == pytest.approx(record["plain_force_mae"][group], rel=1e-9)
     engine = TTTEngine(module, TTTSettings(steps=candidate["steps"], lr=candidate["lr"],
                                            gate_std=0.0))
     engine.adapt(frames)
-    ratio = reference_force_mae(module, frames, metadata) / plain
+    ratio = reference_force_mae(module, frames) / plain
     assert ratio == pytest.approx(candidate["force_mae_ratio"][group], rel=1e-6)

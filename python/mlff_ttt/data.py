@@ -33,12 +33,13 @@ class Frame:
         return int(self.species.shape[0])
 
 
-def read_frames(path: str | Path) -> List[Atoms]:
+def read_frames(path: str | Path, index=":") -> List[Atoms]:
+    """The structures of an extended XYZ file (``index``: ASE's, e.g. ``slice(0, 3)``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset {path} does not exist")
     try:
-        frames = read(path, index=":", format="extxyz")
+        frames = read(path, index=index, format="extxyz")
     except Exception as exc:  # ASE raises XYZError, ValueError, IndexError ... on bad files
         raise ValueError(f"{path} is not a readable extended XYZ file: {exc}") from None
     if not frames:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .files import load_plain_torch_file, write_atomically, write_text_atomically
 from .config import Config
 from .data import Frame, collate, fit_element_energies, force_rms, load_frames, read_frames
-from .delta import check_prior_labels, subtract_prior_labels
+from .delta import FRAMES_CHECKED, check_prior_labels, subtract_prior_labels
 from .forces import evaluate
 from .models import build_model
 
@@ -194,7 +194,8 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
     train_frames = load_frames(config.data.train, m.elements, m.cutoff, need_prior)
     val_frames = load_frames(config.data.val, m.elements, m.cutoff, need_prior)
     if delta:  # the reference head learns reference minus prior (docs/delta.md)
-        check_prior_labels(config.prior, read_frames(config.data.train), config.data.train)
+        first = read_frames(config.data.train, index=slice(0, FRAMES_CHECKED))
+        check_prior_labels(config.prior, first, config.data.train)
         subtract_prior_labels(train_frames)
         subtract_prior_labels(val_frames)
 

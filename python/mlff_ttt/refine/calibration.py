@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from ..data import PRIOR_FORCES, REF_FORCES, graph_frame
-from ..forces import evaluate
-from ..model_calls import model_call_settings
-from ..model_file import DTYPES, metadata_of
-from .ttt import STORED_LABELS, TTTEngine, TTTSettings, label_with_prior, prior_frames
+from ..data import REF_FORCES
+from ..model_file import DTYPES
+from .ttt import (STORED_LABELS, TTTEngine, TTTSettings, label_with_prior,
+                  structure_prior_losses)
 
 # (steps, learning rate) of Adam: the default setting and lighter ones around it
 CANDIDATES = ((10, 3e-4), (10, 1e-3), (50, 3e-4), (50, 1e-3))
@@ -39,30 +38,19 @@ MARGIN = 0.02
 def pseudo_ood(module: torch.jit.ScriptModule, structures: Sequence[Atoms]) -> List[int]:
     """Indices of the validation structures whose prior-head loss is highest (the quarter of
     them, at least PSEUDO_OOD_MIN), highest first."""
-    engine = TTTEngine(module, TTTSettings(gate_std=0.0))
-    frames = prior_frames(label_with_prior(structures, STORED_LABELS), engine.cutoff,
-                          engine.elements)
-    losses = [engine.loss_on([frame]) for frame in frames]
-    n = min(len(frames), max(PSEUDO_OOD_MIN, int(round(PSEUDO_OOD_FRACTION * len(frames)))))
+    losses = structure_prior_losses(module, structures, DTYPES[str(module.dtype)])
+    n = min(len(losses), max(PSEUDO_OOD_MIN, int(round(PSEUDO_OOD_FRACTION * len(losses)))))
     return [int(k) for k in np.argsort(losses)[::-1][:n]]
 
 
-def reference_force_mae(module: torch.jit.ScriptModule, structures: Sequence[Atoms],
-                        metadata: Dict[str, object]) -> float:
-    """The reference head's force MAE on structures with REF labels (a delta model's prior
-    cancels: the labels' own PRIOR part is subtracted instead)."""
-    dtype = DTYPES[str(metadata["dtype"])]
-    errors = []
-    with model_call_settings():
-        for index, atoms in enumerate(structures):
-            frame = graph_frame(atoms, float(metadata["cutoff"]), list(metadata["elements"]),
-                                index)
-            out = evaluate(module, frame.species, frame.edge_index, frame.edge_vec.to(dtype),
-                           frame.n_atoms)
-            target = np.asarray(atoms.arrays[REF_FORCES])
-            if metadata.get("delta_prior"):
-                target = target - np.asarray(atoms.arrays[PRIOR_FORCES])
-            errors.append(np.abs(out["forces"].detach().double().numpy() - target).ravel())
+def reference_force_mae(module: torch.jit.ScriptModule, structures: Sequence[Atoms]) -> float:
+    """The force MAE against the structures' REF labels of the module as the calculator
+    predicts with it (a delta model's prior added): what a user of the file gets."""
+    from ..calculator import MLFFCalculator
+
+    calculator = MLFFCalculator(module)    # a fresh one: ASE would keep an earlier module's
+    errors = [np.abs(calculator.get_forces(atoms) - np.asarray(atoms.arrays[REF_FORCES])).ravel()
+              for atoms in structures]
     return float(np.concatenate(errors).mean())
 
 
@@ -80,9 +68,8 @@ def calibrate(module: torch.jit.ScriptModule, groups: Dict[str, Sequence[Atoms]]
     scored by its reference force MAE over the plain model's. The choice: the candidate
     with the lowest mean ratio among those no group makes worse by more than MARGIN, if
     that mean is below 1 - MARGIN; else "off"."""
-    metadata = metadata_of(module, source)
     groups = {name: label_with_prior(frames, STORED_LABELS) for name, frames in groups.items()}
-    plain = {name: reference_force_mae(module, frames, metadata)
+    plain = {name: reference_force_mae(module, frames)
              for name, frames in groups.items()}
     original = TTTEngine(module, TTTSettings()).state()
     candidates = []
@@ -91,7 +78,7 @@ def calibrate(module: torch.jit.ScriptModule, groups: Dict[str, Sequence[Atoms]]
         for name, frames in groups.items():
             engine = TTTEngine(module, TTTSettings(steps=steps, lr=lr, gate_std=0.0))
             rolled_back |= bool(engine.adapt(frames)["rolled_back"])
-            ratios[name] = reference_force_mae(module, frames, metadata) / plain[name]
+            ratios[name] = reference_force_mae(module, frames) / plain[name]
             engine.restore(original)    # every adaptation starts from the exported model
         candidates.append({"steps": steps, "lr": lr, "force_mae_ratio": ratios,
                            "mean_ratio": float(np.mean(list(ratios.values()))),

@@ -322,16 +322,24 @@ def gate_threshold(metadata: Dict[str, object], settings: TTTSettings) -> Option
     return mean + s.gate_std * std
 
 
+def structure_prior_losses(model, structures: Sequence[Atoms],
+                           dtype: torch.dtype = torch.float64) -> List[float]:
+    """The prior loss (default weights) of a model's prior head on each structure's PRIOR
+    labels, the measure TTT's gate reads. ``model``: a model of :mod:`mlff_ttt.models` or a
+    model file's module, computing in ``dtype``."""
+    settings = TTTSettings()
+    frames = prior_frames(label_with_prior(structures, STORED_LABELS), float(model.cutoff),
+                          list(model.elements))
+    return [float(prior_loss(model.prior_energies, collate([frame], dtype), settings,
+                             False).detach()) for frame in frames]
+
+
 def training_prior_loss(model, structures: Sequence[Atoms]) -> Dict[str, float]:
     """Mean and std of the per-structure prior loss (default weights) of a model's prior head
     on held-out in-distribution structures' PRIOR labels: what the TTT gate compares new
     structures with. ``model`` is a (float64) model of :mod:`mlff_ttt.models`."""
     settings = TTTSettings()
-    frames = prior_frames(label_with_prior(structures, STORED_LABELS), float(model.cutoff),
-                          list(model.elements))
-    losses = [float(prior_loss(model.prior_energies, collate([frame], torch.float64), settings,
-                               False).detach()) for frame in frames]
-    losses = torch.tensor(losses)
+    losses = torch.tensor(structure_prior_losses(model, structures))
     return {"prior_loss_mean": float(losses.mean()), "prior_loss_std": float(losses.std(unbiased=False)),
             "energy_weight": settings.energy_weight, "force_weight": settings.force_weight,
             "n_structures": len(structures)}
