@@ -164,9 +164,8 @@ void PairMLFFTTT::init_style()
                      ghost_cut);
   }
   mlff::set_model_threads(comm->nthreads);
-  if (info.is_delta() && options.ttt_every == 0) prior.init(types);
+  if (options.ttt_every > 0 || info.is_delta()) prior.init(types);
   if (options.ttt_every > 0) {
-    prior.init(types);
     std::vector<std::string> elements;    // the types' elements, NULL types left out
     for (const auto &element : types.elements)
       if (element != "NULL") elements.push_back(element);
