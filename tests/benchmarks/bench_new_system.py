@@ -30,6 +30,8 @@ from mlff_ttt.refine.calibration import calibrated_settings
 from mlff_ttt.refine.ttt import TTTSettings
 from mlff_ttt.train import train
 
+from bench_test_time_accuracy import prior_force_mae
+
 PRIOR = "morse:D=0.2703,a=1.1646,r0=3.253,cutoff=5.0"
 A = 4.05
 
@@ -123,9 +125,7 @@ def main() -> None:
                     "ttt_cal": calibrated_settings(read_metadata(model))}
         for name in ("test", "hot", "compressed", "expanded", "vacancy", "surface"):
             path = out / f"al_{name}.xyz"
-            row = {"target": target, "split": name, "prior": float(np.mean(np.concatenate(
-                [np.abs(a.arrays["PRIOR_forces"] - a.arrays["REF_forces"]).ravel()
-                 for a in sets[name]])))}
+            row = {"target": target, "split": name, "prior": prior_force_mae(path)}
             for variant, settings in variants.items():
                 row[variant] = evaluate_model(model, path, ttt=settings)["force_mae"]
             rows.append(row)
