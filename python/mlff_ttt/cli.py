@@ -168,6 +168,18 @@ def _data(args) -> None:
 
         paths = silicon.generate(args.out, seed=args.seed, n_train=args.n_train,
                                  n_val=args.n_val, n_test=args.n_test)
+    elif args.family == "prior-md":
+        from .data import read_frames
+        from .datasets import prior_md
+
+        if not args.structures or not args.prior:
+            raise ValueError("data prior-md needs --structures (bulk cells to start the prior MD "
+                             "from) and --prior (the prior spec that drives and labels it)")
+        recipe = prior_md.PriorMDRecipe(
+            prior=args.prior, temperatures=args.temperatures or [], strains=args.strains or [],
+            kinds=args.kinds or [], cluster_atoms=args.cluster_atoms, vacuum=args.vacuum,
+            frames_per_trajectory=args.frames_per_trajectory, seed=args.seed)
+        paths = prior_md.generate(args.out, read_frames(args.structures), recipe)
     elif args.family == "silicon-ood":
         from .datasets import silicon_ood
 
@@ -279,9 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_diagnose)
 
     p = sub.add_parser("data", help="generate a labelled dataset (deterministic from --seed)")
-    p.add_argument("family", choices=["silicon", "silicon-ood", "molecules"],
+    p.add_argument("family", choices=["silicon", "silicon-ood", "molecules", "prior-md"],
                    help="silicon: ID train/val/test; silicon-ood: the OOD splits; "
-                        "molecules: GFN2-xTB-labelled molecular splits incl. MD17-style")
+                        "molecules: GFN2-xTB-labelled molecular splits incl. MD17-style; "
+                        "prior-md: prior-labelled MD of your own structures for "
+                        "training.pretrain (docs/pretraining.md)")
     p.add_argument("--out", default="examples/data")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-train", type=int, default=200, help="silicon: training frames")
@@ -290,6 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="silicon: test frames; silicon-ood: frames per OOD split")
     p.add_argument("--scale", type=float, default=1.0, help="molecules: frame-count multiplier")
     p.add_argument("--splits", nargs="+", help="silicon-ood, molecules: only these splits")
+    p.add_argument("--structures", help="prior-md: extended XYZ file of periodic bulk cells to "
+                                        "start from")
+    p.add_argument("--prior", help="prior-md: the prior spec that drives the MD and labels it")
+    p.add_argument("--temperatures", type=float, nargs="+", help="prior-md: temperatures (K)")
+    p.add_argument("--strains", type=float, nargs="+",
+                   help="prior-md: isotropic strains of the bulk cells, e.g. -0.05 0 0.05")
+    p.add_argument("--kinds", nargs="+", help="prior-md: of bulk, surface, cluster")
+    p.add_argument("--cluster-atoms", type=int, default=0, help="prior-md: atoms per cluster")
+    p.add_argument("--vacuum", type=float, default=10.0,
+                   help="prior-md: vacuum (A) of slabs and clusters; more than the prior's cutoff")
+    p.add_argument("--frames-per-trajectory", type=int, default=10, help="prior-md")
     p.set_defaults(func=_data)
 
     p = sub.add_parser("label", help="add PRIOR_* labels (a prior spec) and REF_* labels (an ASE "

@@ -18,6 +18,9 @@ TARGETS = ("absolute", "delta")
 class DataConfig:
     train: str = ""
     val: str = ""
+    # prior-labelled structures (mlff-ttt data prior-md) the representation and the prior head
+    # are pretrained on before the training proper (docs/pretraining.md); "" for none
+    pretrain: str = ""
 
 
 @dataclass
@@ -36,7 +39,7 @@ class TrainingConfig:
     mode: str = "joint"            # reference | joint | pretrain-finetune (see train.phases)
     target: str = "absolute"       # absolute | delta (TARGETS)
     epochs: int = 100              # epochs of the (final) training phase
-    pretrain_epochs: int = 50      # pretrain-finetune: epochs on prior labels first
+    pretrain_epochs: int = 50      # pretrain-finetune or data.pretrain: epochs on prior labels first
     batch_size: int = 8
     lr: float = 2e-3
     min_lr: float = 1e-5
@@ -148,11 +151,21 @@ def load_config(path: str | Path) -> Config:
         if not value:
             raise ValueError(f"config {path}: data.{attr} is required")
         setattr(config.data, attr, str((base / value).resolve()))
+    if config.data.pretrain:
+        config.data.pretrain = str((base / config.data.pretrain).resolve())
     config.output = str((base / config.output).resolve())
     if not config.model.elements:
         raise ValueError(f"config {path}: model.elements must list the elements")
     if config.training.mode not in TRAINING_MODES:
         raise ValueError(f"config {path}: training.mode must be one of {TRAINING_MODES}")
+    if config.data.pretrain and config.training.mode == "reference":
+        raise ValueError(f"config {path}: data.pretrain pretrains the representation through "
+                         f"the prior head, which mode reference never trains or uses; use mode "
+                         f"joint (or pretrain-finetune)")
+    if config.data.pretrain and config.prior is None:
+        raise ValueError(f"config {path}: data.pretrain needs the top-level prior: the prior "
+                         f"whose labels the pretraining and training sets carry (a spec, "
+                         f"docs/priors.md), so that training can check they are the same")
     if config.training.target not in TARGETS:
         raise ValueError(f"config {path}: training.target must be one of {TARGETS}, not "
                          f"{config.training.target!r}")

@@ -68,11 +68,11 @@ def graph_frame(atoms: Atoms, cutoff: float, elements: Sequence[str], index: int
 
 
 def load_frames(path: str | Path, elements: Sequence[str], cutoff: float,
-                need_prior: bool = False) -> List[Frame]:
+                need_prior: bool = False, need_reference: bool = True) -> List[Frame]:
     """Reads a dataset and builds each frame's radius graph once."""
     frames = []
     for index, atoms in enumerate(read_frames(path)):
-        energy, forces = _labels(atoms, REF_ENERGY, REF_FORCES, index, path, required=True)
+        energy, forces = _labels(atoms, REF_ENERGY, REF_FORCES, index, path, need_reference)
         p_energy, p_forces = _labels(atoms, PRIOR_ENERGY, PRIOR_FORCES, index, path, need_prior)
         frames.append(graph_frame(atoms, cutoff, elements, index, energy=energy, forces=forces,
                                   prior_energy=p_energy, prior_forces=p_forces))

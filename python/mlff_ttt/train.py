@@ -54,9 +54,10 @@ def batch_losses(model, batch, loss: str, weights, create_graph: bool) -> Dict[s
     ``energy_mae``/``force_mae`` are those of the head the loss trains (the reference head
     in joint mode)."""
     n = batch.species.shape[0]
-    n_atoms = batch.n_atoms.to(batch.energy.dtype)
+    dtype = batch.edge_vec.dtype  # pretraining frames have no reference energy
+    n_atoms = batch.n_atoms.to(dtype)
     result: Dict[str, torch.Tensor] = {}
-    total = torch.zeros((), dtype=batch.energy.dtype)
+    total = torch.zeros((), dtype=dtype)
     # The heads have separate targets, so each needs its own force gradient.
     if loss in ("reference", "joint"):
         out = evaluate(model, batch.species, batch.edge_index, batch.edge_vec, n,
@@ -104,7 +105,24 @@ def phases(config: Config) -> List[Tuple[str, int]]:
         # pre-train everything on the prior's labels, then freeze the representation
         # and fit the reference head on reference labels (the paper's second recipe)
         return [("prior", t.pretrain_epochs), ("reference", t.epochs)]
+    if config.data.pretrain:  # broad prior pretraining, then the joint training proper
+        return [("prior", t.pretrain_epochs), (t.mode, t.epochs)]
     return [(t.mode, t.epochs)]
+
+
+# every PRETRAIN_VALIDATION_STRIDE-th pretraining structure validates the pretraining phase
+PRETRAIN_VALIDATION_STRIDE = 10
+
+
+def phase_frames(config: Config, loss: str, train_frames, val_frames, pretrain_frames):
+    """(training, validation) frames of a phase: a prior phase with ``data.pretrain`` learns
+    from the pretraining set and stops early on its held-out part (every 10th structure), not
+    on the in-distribution validation set it is meant to reach beyond."""
+    if loss == "prior" and pretrain_frames:
+        held_out = set(range(0, len(pretrain_frames), PRETRAIN_VALIDATION_STRIDE))
+        return ([f for k, f in enumerate(pretrain_frames) if k not in held_out],
+                [pretrain_frames[k] for k in sorted(held_out)])
+    return train_frames, val_frames
 
 
 def trainable_parameters(model, config: Config, phase: int) -> List[torch.nn.Parameter]:
@@ -119,8 +137,9 @@ def trainable_parameters(model, config: Config, phase: int) -> List[torch.nn.Par
 def warm_start_reference_head(model) -> None:
     """After pre-training: the reference head starts from the pre-trained prior head's weights
     (the whole network was pre-trained, as in the paper), so fine-tuning adapts a head that
-    already reads the frozen representation instead of learning one from random weights. The
-    per-element shift and the scale stay those fitted to the reference labels."""
+    already reads the representation instead of learning one from random weights. The
+    per-element shift and the scale stay those fitted to the reference labels. Not for delta
+    targets: a head that learns reference minus prior should start small, not at the prior."""
     with torch.no_grad():
         prior = dict(model.prior_head.named_parameters())
         for name, param in model.reference_head.named_parameters():
@@ -193,9 +212,16 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
     m = config.model
     train_frames = load_frames(config.data.train, m.elements, m.cutoff, need_prior)
     val_frames = load_frames(config.data.val, m.elements, m.cutoff, need_prior)
+    pretrain_frames = load_frames(config.data.pretrain, m.elements, m.cutoff, need_prior=True,
+                                  need_reference=False) if config.data.pretrain else []
+    # delta learning adds the prior back at every prediction; pretraining's prior head must
+    # learn the same prior the training set's PRIOR labels are: both labels are checked
+    checked_sources = ([config.data.train] if delta or config.data.pretrain else []) + \
+        ([config.data.pretrain] if config.data.pretrain else [])
+    for source in checked_sources:
+        check_prior_labels(config.prior, read_frames(source, index=slice(0, FRAMES_CHECKED)),
+                           source)
     if delta:  # the reference head learns reference minus prior (docs/delta.md)
-        first = read_frames(config.data.train, index=slice(0, FRAMES_CHECKED))
-        check_prior_labels(config.prior, first, config.data.train)
         subtract_prior_labels(train_frames)
         subtract_prior_labels(val_frames)
 
@@ -238,6 +264,7 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
 
     for phase in range(state["phase"], len(plan)):
         loss, epochs = plan[phase]
+        fitted, checked = phase_frames(config, loss, train_frames, val_frames, pretrain_frames)
         optimizer = torch.optim.Adam(trainable_parameters(model, config, phase), lr=t.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr)
@@ -252,7 +279,7 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
         for epoch in progress:
             model.train()
             train_loss, seen = 0.0, 0
-            for batch in _batches(train_frames, t.batch_size, True, rng, dtype):
+            for batch in _batches(fitted, t.batch_size, True, rng, dtype):
                 optimizer.zero_grad()
                 out = batch_losses(model, batch, loss, t, create_graph=True)
                 if not torch.isfinite(out["loss"]):
@@ -264,7 +291,7 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
                 train_loss += out["loss"].item() * batch.num_structures
                 seen += batch.num_structures
             model.eval()
-            val = validate(model, val_frames, loss, config, dtype)
+            val = validate(model, checked, loss, config, dtype)
             scheduler.step(val["loss"])
             state["epoch"] = epoch + 1
             improved = val["loss"] < state["best_val"]
@@ -285,7 +312,8 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
                 print(f"early stopping after epoch {epoch + 1} of phase {phase + 1}")
                 break
         if not final_phase:
-            warm_start_reference_head(model)
+            if not delta:
+                warm_start_reference_head(model)
             save_atomic(checkpoint(optimizer, scheduler), out_dir / "pretrained.pt")
             state.update(phase=phase + 1, epoch=0, best_val=math.inf, epochs_since_best=0)
             boundary = checkpoint(optimizer, scheduler)  # the next phase starts with a fresh optimizer
