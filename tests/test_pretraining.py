@@ -173,3 +173,38 @@ def test_pretraining_refuses_another_priors_labels(tmp_path, prior_md):
 def test_pretraining_config_errors(tmp_path, extra, mode, message):
     with pytest.raises(ValueError, match=message):
         load_config(_config(tmp_path, tmp_path / "p.xyz", extra=extra, mode=mode))
+
+
+SHIPPED = "si_schnet_pretrain.pt"
+
+
+def test_shipped_pretrained_model_keeps_its_documented_error():
+    """The shipped pretrained SchNet's si_test force MAE is docs/pretraining.md's (0.0665
+    eV/A): a retrained file whose tables were not measured again fails here."""
+    from helpers import ROOT
+    from mlff_ttt.evaluate import evaluate_model
+
+    result = evaluate_model(ROOT / "examples" / "models" / SHIPPED, DATA / "si_test.xyz")
+    assert result["force_mae"] == pytest.approx(0.0665, abs=5e-4)
+
+
+@pytest.mark.lammps
+def test_shipped_pretrained_model_in_lammps_is_the_calculators(tmp_path):
+    from helpers import ROOT, read_dump_forces, run_lmp, silicon, thermo_rows, write_data
+    from mlff_ttt.calculator import MLFFCalculator
+
+    model = ROOT / "examples" / "models" / SHIPPED
+    atoms = silicon(repeat=(3, 3, 3))
+    write_data(atoms, tmp_path / "data.lmp")
+    deck = (f"units metal\nboundary p p p\natom_style atomic\nread_data data.lmp\n"
+            f"mass 1 28.0855\npair_style mlff_ttt\npair_coeff * * {model} Si\n"
+            f"thermo_style custom step pe\nthermo_modify format float %.12g\n"
+            f"dump f all custom 1 forces.dump id fx fy fz\ndump_modify f sort id format float %.12g\n"
+            f"run 0\n")
+    result = run_lmp(deck, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    atoms.calc = MLFFCalculator(str(model))
+    assert thermo_rows((tmp_path / "log.lammps").read_text())[-1][1] == pytest.approx(
+        atoms.get_potential_energy(), abs=1e-8)
+    np.testing.assert_allclose(read_dump_forces(tmp_path / "forces.dump"), atoms.get_forces(),
+                               atol=1e-8)
