@@ -71,6 +71,7 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options)
     if (options.gate_std >= 0.0) settings["gate_std"] = options.gate_std;
     state->adapter = state->module.attr(kEntryCreate)(model_path, settings);
     names_ = state->adapter.attr("names").cast<std::vector<std::string>>();
+    off_reason_ = state->adapter.attr("off_reason").cast<std::string>();
     return state;
   });
 }

@@ -62,6 +62,9 @@ class TTTBridge {
 
   // The parameters TTT updates (names in the TorchScript module).
   const std::vector<std::string>& parameter_names() const { return names_; }
+  // Why no update will ever change the model ("" when they can: the file's calibration chose
+  // "off"); the pair style then skips the prior, which every update would only discard.
+  const std::string& off_reason() const { return off_reason_; }
 
   // prior_forces: n_local x 3 (the prior's total forces on owned atoms, model units);
   // prior_energy and n_atoms: global. radius: the RR radius in use (the cutoff: none).
@@ -94,6 +97,7 @@ class TTTBridge {
   struct State;
   std::unique_ptr<State> state_;
   std::vector<std::string> names_;
+  std::string off_reason_;
   double prior_timeout_ = 0.0;
 };
 

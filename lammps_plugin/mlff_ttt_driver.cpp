@@ -79,6 +79,13 @@ mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &gr
                                  double radius, double scale)
 {
   mlff::TTTUpdate result;
+  if (!bridge->off_reason().empty()) {    // nothing can change: the prior would be discarded
+    result.skipped = true;
+    result.loss_before = result.loss_after = std::nan("");
+    result.reason = bridge->off_reason();
+    tell_skip(result);
+    return result;
+  }
   const int ntotal = atom->nlocal + atom->nghost;
   std::vector<double> prior_forces(3 * ntotal, 0.0);
   const double prior_energy = prior.evaluate(prior_forces, list, types, *bridge, scale) / scale;
@@ -99,6 +106,12 @@ mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &gr
   if (result.rolled_back && comm->me == 0)
     error->warning(FLERR, "mlff_ttt: TTT update at step {} rolled back: {}", update->ntimestep,
                    result.reason);
+  tell_skip(result);
+  return result;
+}
+
+void TTTDriver::tell_skip(const mlff::TTTUpdate &result)
+{
   // the gate's decision, once per run: at every `ttt every N` it would flood the screen; the
   // TTT log file has a line per step
   if (result.skipped && !told_skip && comm->me == 0) {
@@ -106,7 +119,6 @@ mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &gr
                    "file and compute pair mlff_ttt)\n", update->ntimestep, result.reason);
     told_skip = true;
   }
-  return result;
 }
 
 void TTTDriver::prior_residual(mlff::ModelRunner &model, const mlff::Graph &graph,

@@ -51,7 +51,8 @@ class TTTDriver : protected Pointers {
   /* One update on `graph` (this step's structure, before its forces): the prior's forces and
      energy on the same atoms (into separate storage; nothing of them reaches the MD forces), K
      optimizer steps in Python, the new parameters copied into `model` in place. `scale`:
-     model units -> LAMMPS units. */
+     model units -> LAMMPS units. A model whose calibration chose "off" gets a skip at once,
+     without a prior evaluation. */
   mlff::TTTUpdate adapt(mlff::ModelRunner &model, const mlff::Graph &graph, NeighList *list,
                         const TypeMap &types, bigint n_atoms, double radius, double scale);
   /* The label-free per-atom error signal on `graph`: |F_prior head - F_prior| of each owned
@@ -78,6 +79,7 @@ class TTTDriver : protected Pointers {
 
  private:
   void save_adapted(bigint step);
+  void tell_skip(const mlff::TTTUpdate &result);    // the first skip of a run, on screen
 
   const Options &options;
   Prior &prior;

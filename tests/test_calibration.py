@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase.io import write
 
-from helpers import DATA, EXAMPLE_MODEL, make_model_file, run_ttt_deck, silicon
+from helpers import DATA, EXAMPLE_MODEL, SUPPORT, make_model_file, run_ttt_deck, silicon
 from mlff_ttt.data import read_frames
 from mlff_ttt.export import export_checkpoint
 from mlff_ttt.model_file import load_model_file, read_metadata, write_model_file
@@ -89,7 +89,7 @@ def test_export_calibrates_a_checkpoint_and_keeps_a_files_own(tmp_path):
 
 
 @pytest.mark.lammps
-def test_lammps_uses_the_calibrated_settings(tmp_path):
+def test_lammps_uses_the_calibrated_settings(tmp_path, monkeypatch):
     chosen = _with_calibration(EXAMPLE_MODEL, tmp_path / "chosen.pt", {"steps": 3, "lr": 1e-4})
     off = _with_calibration(EXAMPLE_MODEL, tmp_path / "off.pt", "off")
     atoms = silicon(rattle=0.3)
@@ -107,6 +107,15 @@ def test_lammps_uses_the_calibrated_settings(tmp_path):
             if not line.startswith("#")]
     assert rows and all(row[-1] == "1" for row in rows)    # every update a skip
     assert not (tmp_path / "off" / "adapted.pt").exists()
+    # "off": the prior, whose forces every update would discard, is never asked (a prior
+    # that raises on its first call would show as a skipped update's warning)
+    monkeypatch.setenv("PYTHONPATH", str(SUPPORT))
+    result = run_ttt_deck(tmp_path / "off_raises", atoms, style, model=off,
+                          prior="pair_coeff * * prior python fault_priors:Raises epsilon=0.1 "
+                                "sigma=2.1 cutoff=5.0",
+                          extra="velocity all create 300 1\nfix f all nve\nrun 2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "chose off" in result.stdout and "the prior failed" not in result.stdout
     plain = make_model_file(tmp_path / "plain.pt")    # exported without calibration data
     result = run_ttt_deck(tmp_path / "none", atoms, style, model=plain)
     assert result.returncode != 0 and "has no TTT calibration" in result.stdout

@@ -149,14 +149,22 @@ class Adapter:
         comm.sum(flat)
         return loss, flat
 
+    @property
+    def off_reason(self) -> str:
+        """Why no update will ever change the model ("" when they can): the model file's
+        calibration chose "off". The pair style then evaluates no prior at due steps."""
+        if self.settings.steps == 0:
+            return ("TTT's calibration in the model file chose off (mlff-ttt info shows its "
+                    "evidence)")
+        return ""
+
     def update(self, graph, prior_forces, prior_energy, n_atoms, comm, radius) -> UpdateRecord:
         """K optimizer steps on the current configuration, rolled back on failure."""
         start = time.perf_counter()
         s = self.settings
-        if s.steps == 0:    # the model file's calibration chose "off"
+        if self.off_reason:    # the pair style asks no prior for an update that cannot be
             return UpdateRecord(loss_before=float("nan"), loss_after=float("nan"),
-                                rolled_back=False, reason="TTT's calibration in the model file "
-                                "chose off (mlff-ttt info shows its evidence)",
+                                rolled_back=False, reason=self.off_reason,
                                 seconds=time.perf_counter() - start, skipped=True)
         good = self.flat()
         if self.gate is not None:
