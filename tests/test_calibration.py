@@ -134,7 +134,7 @@ def test_stop_rule_stops_at_the_validation_level():
     assert record["steps"] == 3 and record["prior_loss_after"] < record["prior_loss_before"]
 
 
-@pytest.mark.parametrize("name", ["si_schnet.pt", "mol_painn.pt"])
+@pytest.mark.parametrize("name", ["si_schnet.pt", "mol_painn.pt", "si_schnet64_pretrain.pt"])
 def test_shipped_calibration_is_the_files_own(name):
     """The calibration a shipped file carries is a stored result: recomputed here for one
     candidate and group (the cheapest), it must equal the record, so that new weights
