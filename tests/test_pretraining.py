@@ -175,6 +175,19 @@ def test_pretraining_config_errors(tmp_path, extra, mode, message):
         load_config(_config(tmp_path, tmp_path / "p.xyz", extra=extra, mode=mode))
 
 
+def test_pretraining_needs_epochs_and_structures(tmp_path, prior_md):
+    from mlff_ttt.train import train
+
+    path = _config(tmp_path, tmp_path / "p.xyz")
+    path.write_text(path.read_text().replace("pretrain_epochs: 6", "pretrain_epochs: 0"))
+    with pytest.raises(ValueError, match="needs training.pretrain_epochs >= 1"):
+        load_config(path)
+    one = tmp_path / "one.xyz"
+    write(one, prior_md[:1], format="extxyz")
+    with pytest.raises(ValueError, match="holds 1 structure; pretraining needs at least 2"):
+        train(load_config(_config(tmp_path, one)))
+
+
 # the shipped pretrained models and their si_test force MAE in docs/pretraining.md (eV/A)
 SHIPPED = {"si_schnet_pretrain.pt": 0.0665, "si_schnet64_pretrain.pt": 0.0640}
 

@@ -162,6 +162,9 @@ def load_config(path: str | Path) -> Config:
         raise ValueError(f"config {path}: data.pretrain pretrains the representation through "
                          f"the prior head, which mode reference never trains or uses; use mode "
                          f"joint (or pretrain-finetune)")
+    if config.data.pretrain and config.training.pretrain_epochs < 1:
+        raise ValueError(f"config {path}: data.pretrain needs training.pretrain_epochs >= 1 "
+                         f"(the reference head starts from the pretrained prior head)")
     if config.data.pretrain and config.prior is None:
         raise ValueError(f"config {path}: data.pretrain needs the top-level prior: the prior "
                          f"whose labels the pretraining and training sets carry (a spec, "

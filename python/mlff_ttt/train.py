@@ -119,6 +119,9 @@ def phase_frames(config: Config, loss: str, train_frames, val_frames, pretrain_f
     from the pretraining set and stops early on its held-out part (every 10th structure), not
     on the in-distribution validation set it is meant to reach beyond."""
     if loss == "prior" and pretrain_frames:
+        if len(pretrain_frames) < 2:
+            raise ValueError(f"{config.data.pretrain} holds {len(pretrain_frames)} structure; "
+                             f"pretraining needs at least 2 (every 10th validates the phase)")
         held_out = set(range(0, len(pretrain_frames), PRETRAIN_VALIDATION_STRIDE))
         return ([f for k, f in enumerate(pretrain_frames) if k not in held_out],
                 [pretrain_frames[k] for k in sorted(held_out)])
