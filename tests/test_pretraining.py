@@ -3,7 +3,8 @@ MD of the user's structures (bulk at several densities, slabs, clusters), and ``
 trains the representation and prior head on it before the joint training. Checked: the labels
 are the prior's own, the kinds are what they say, the recipe is deterministic and its missing
 parameters are errors; the pretraining phase learns (its held-out prior error falls), hands the
-joint phase a warm-started reference head, and refuses labels of another prior."""
+joint phase a warm-started reference head, and refuses labels of another prior; the shipped
+pretrained models keep their documented error."""
 
 from __future__ import annotations
 
@@ -188,7 +189,8 @@ def test_pretraining_needs_epochs_and_structures(tmp_path, prior_md):
         train(load_config(_config(tmp_path, one)))
 
 
-# the shipped pretrained models and their si_test force MAE in docs/pretraining.md (eV/A)
+# the shipped pretrained models and their si_test force MAE in docs/pretraining.md (eV/A);
+# test_lammps.py runs them in LAMMPS against the calculator
 SHIPPED = {"si_schnet_pretrain.pt": 0.0665, "si_schnet64_pretrain.pt": 0.0640}
 
 
@@ -201,26 +203,3 @@ def test_shipped_pretrained_model_keeps_its_documented_error(name):
 
     result = evaluate_model(ROOT / "examples" / "models" / name, DATA / "si_test.xyz")
     assert result["force_mae"] == pytest.approx(SHIPPED[name], abs=5e-4)
-
-
-@pytest.mark.lammps
-@pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_shipped_pretrained_model_in_lammps_is_the_calculators(tmp_path, name):
-    from helpers import ROOT, read_dump_forces, run_lmp, silicon, thermo_rows, write_data
-    from mlff_ttt.calculator import MLFFCalculator
-
-    model = ROOT / "examples" / "models" / name
-    atoms = silicon(repeat=(3, 3, 3))
-    write_data(atoms, tmp_path / "data.lmp")
-    deck = (f"units metal\nboundary p p p\natom_style atomic\nread_data data.lmp\n"
-            f"mass 1 28.0855\npair_style mlff_ttt\npair_coeff * * {model} Si\n"
-            f"thermo_style custom step pe\nthermo_modify format float %.12g\n"
-            f"dump f all custom 1 forces.dump id fx fy fz\ndump_modify f sort id format float %.12g\n"
-            f"run 0\n")
-    result = run_lmp(deck, tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:]
-    atoms.calc = MLFFCalculator(str(model))
-    assert thermo_rows((tmp_path / "log.lammps").read_text())[-1][1] == pytest.approx(
-        atoms.get_potential_energy(), abs=1e-8)
-    np.testing.assert_allclose(read_dump_forces(tmp_path / "forces.dump"), atoms.get_forces(),
-                               atol=1e-8)

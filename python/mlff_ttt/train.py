@@ -116,12 +116,14 @@ PRETRAIN_VALIDATION_STRIDE = 10
 
 def phase_frames(config: Config, loss: str, train_frames, val_frames, pretrain_frames):
     """(training, validation) frames of a phase: a prior phase with ``data.pretrain`` learns
-    from the pretraining set and stops early on its held-out part (every 10th structure), not
-    on the in-distribution validation set it is meant to reach beyond."""
+    from the pretraining set and stops early on its held-out part (every
+    PRETRAIN_VALIDATION_STRIDE-th structure), not on the in-distribution validation set it is
+    meant to reach beyond."""
     if loss == "prior" and pretrain_frames:
         if len(pretrain_frames) < 2:
             raise ValueError(f"{config.data.pretrain} holds {len(pretrain_frames)} structure; "
-                             f"pretraining needs at least 2 (every 10th validates the phase)")
+                             f"pretraining needs at least 2 (every "
+                             f"{PRETRAIN_VALIDATION_STRIDE}th validates the phase)")
         held_out = set(range(0, len(pretrain_frames), PRETRAIN_VALIDATION_STRIDE))
         return ([f for k, f in enumerate(pretrain_frames) if k not in held_out],
                 [pretrain_frames[k] for k in sorted(held_out)])
@@ -219,8 +221,9 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
                                   need_reference=False) if config.data.pretrain else []
     # delta learning adds the prior back at every prediction; pretraining's prior head must
     # learn the same prior the training set's PRIOR labels are: both labels are checked
-    checked_sources = ([config.data.train] if delta or config.data.pretrain else []) + \
-        ([config.data.pretrain] if config.data.pretrain else [])
+    checked_sources = [config.data.train] if delta else []
+    if config.data.pretrain:
+        checked_sources = [config.data.train, config.data.pretrain]
     for source in checked_sources:
         check_prior_labels(config.prior, read_frames(source, index=slice(0, FRAMES_CHECKED)),
                            source)

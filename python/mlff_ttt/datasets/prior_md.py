@@ -141,8 +141,7 @@ def sample(start: Atoms, temperature: float, recipe: PriorMDRecipe, calculator,
     frames = []
     for _ in range(recipe.frames_per_trajectory):
         dynamics.run(recipe.stride_steps)
-        frame = atoms.copy()
-        frame.calc = None
+        frame = atoms.copy()    # without the calculator
         frame.arrays.pop("momenta", None)  # the labels are what training reads
         frame.wrap()
         energy = atoms.get_potential_energy()
