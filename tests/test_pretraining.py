@@ -167,6 +167,49 @@ def test_pretraining_refuses_another_priors_labels(tmp_path, prior_md):
         train(load_config(_config(tmp_path, pretrain)))
 
 
+
+def _held_out_prior_force_mae(checkpoint, frames):
+    """The prior head's force MAE against the PRIOR labels of `frames` (the pretraining set's
+    held-out structures)."""
+    from mlff_ttt.data import collate
+    from mlff_ttt.export import model_from_checkpoint
+    from mlff_ttt.forces import evaluate
+
+    model = model_from_checkpoint(checkpoint)[0]
+    batch = collate(frames, torch.float64)
+    out = evaluate(model.prior_energies, batch.species, batch.edge_index, batch.edge_vec,
+                   batch.species.shape[0], batch.batch, batch.num_structures, False)
+    return (out["forces"] - batch.prior_forces).abs().mean().item()
+
+
+def test_replay_keeps_the_pretraining_and_resumes_exactly(tmp_path, prior_md):
+    from mlff_ttt.data import load_frames
+    from mlff_ttt.train import PRETRAIN_VALIDATION_STRIDE, train
+
+    pretrain = tmp_path / "prior_md.xyz"
+    write(pretrain, prior_md, format="extxyz")
+    held_out = load_frames(pretrain, ["Si"], 4.0, need_prior=True,
+                           need_reference=False)[::PRETRAIN_VALIDATION_STRIDE]
+    runs = {}
+    for name, weight, epochs in [("plain", 0.0, 4), ("replay", 1.0, 4), ("resumed", 1.0, 2)]:
+        folder = tmp_path / name
+        folder.mkdir()
+        path = _config(folder, pretrain)
+        path.write_text(path.read_text().replace("epochs: 1\n", f"epochs: {epochs}\n")
+                        .replace("seed: 0", f"seed: 0\n  pretrain_replay_weight: {weight}"))
+        runs[name] = train(load_config(path))
+        if name == "resumed":  # two epochs, then two more resumed from last.pt
+            path.write_text(path.read_text().replace(f"epochs: {epochs}\n", "epochs: 4\n"))
+            runs[name] = train(load_config(path), resume=True)
+    errors = {name: _held_out_prior_force_mae(best, held_out) for name, best in runs.items()}
+    # the joint phase on four crystals pulls the prior head away from the pretraining set;
+    # replaying that set holds it closer
+    assert errors["replay"] < 0.9 * errors["plain"], errors
+    # the replay order depends on (seed, epoch) only: a resumed run is the straight one
+    straight = torch.load(runs["replay"], weights_only=True)["model_state"]
+    resumed = torch.load(runs["resumed"], weights_only=True)["model_state"]
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
 @pytest.mark.parametrize("extra, mode, message", [
     ("", "joint", "data.pretrain needs the top-level prior"),
     ("prior: tersoff:variant=mod\n", "reference", "mode reference never trains or uses"),
@@ -174,6 +217,18 @@ def test_pretraining_refuses_another_priors_labels(tmp_path, prior_md):
 def test_pretraining_config_errors(tmp_path, extra, mode, message):
     with pytest.raises(ValueError, match=message):
         load_config(_config(tmp_path, tmp_path / "p.xyz", extra=extra, mode=mode))
+
+
+@pytest.mark.parametrize("weight, mode, message", [
+    (-1.0, "joint", "pretrain_replay_weight must be >= 0"),
+    (1.0, "pretrain-finetune", "it needs data.pretrain and mode joint"),
+])
+def test_replay_config_errors(tmp_path, weight, mode, message):
+    path = _config(tmp_path, tmp_path / "p.xyz", mode=mode)
+    path.write_text(path.read_text().replace("seed: 0", f"seed: 0\n  pretrain_replay_weight: "
+                                                        f"{weight}"))
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
 
 
 def test_pretraining_needs_epochs_and_structures(tmp_path, prior_md):

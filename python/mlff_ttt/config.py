@@ -49,6 +49,9 @@ class TrainingConfig:
     energy_weight: float = 1.0     # per-atom energy MSE weight
     force_weight: float = 10.0     # force-component MSE weight
     prior_weight: float = 1.0      # weight of the prior head's loss (joint mode)
+    # weight of the prior loss on data.pretrain replayed in the joint phase, one pretraining
+    # batch per training batch, so the joint phase does not undo the pretraining; 0: none
+    pretrain_replay_weight: float = 0.0
     seed: int = 0
     threads: int = 0               # torch threads; 0 keeps torch's default
 
@@ -169,6 +172,14 @@ def load_config(path: str | Path) -> Config:
         raise ValueError(f"config {path}: data.pretrain needs the top-level prior: the prior "
                          f"whose labels the pretraining and training sets carry (a spec, "
                          f"docs/priors.md), so that training can check they are the same")
+    replay = config.training.pretrain_replay_weight
+    if replay < 0:
+        raise ValueError(f"config {path}: training.pretrain_replay_weight must be >= 0, not "
+                         f"{replay}")
+    if replay > 0 and not (config.data.pretrain and config.training.mode == "joint"):
+        raise ValueError(f"config {path}: training.pretrain_replay_weight replays data.pretrain "
+                         f"in the joint phase's prior loss: it needs data.pretrain and mode "
+                         f"joint")
     if config.training.target not in TARGETS:
         raise ValueError(f"config {path}: training.target must be one of {TARGETS}, not "
                          f"{config.training.target!r}")

@@ -87,6 +87,14 @@ def _batches(frames: Sequence[Frame], size: int, shuffle: bool, rng: random.Rand
         yield collate([frames[k] for k in order[start:start + size]], dtype)
 
 
+def replay_batches(frames: Sequence[Frame], size: int, seed: int, epoch: int, dtype):
+    """Endless shuffled batches of the pretraining set for the joint phase's replay term. The
+    order depends on (seed, epoch) only, so a resumed run replays what a straight run would."""
+    rng = random.Random(f"replay-{seed}-{epoch}")
+    while True:
+        yield from _batches(frames, size, True, rng, dtype)
+
+
 def validate(model, frames, loss: str, config: Config, dtype) -> Dict[str, float]:
     sums: Dict[str, float] = {}
     count = 0
@@ -279,22 +287,32 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
             scheduler.load_state_dict(ckpt["scheduler_state"])
         ckpt = None
         final_phase = phase == len(plan) - 1
+        # replay keeps the pretraining set in the joint phase's prior loss (training only: the
+        # phase still stops early and is selected on the in-distribution validation set)
+        replayed = []
+        if loss == "joint" and t.pretrain_replay_weight > 0:
+            replayed = phase_frames(config, "prior", train_frames, val_frames, pretrain_frames)[0]
 
         progress = tqdm(range(state["epoch"], epochs), unit="epoch", initial=state["epoch"],
                         total=epochs, desc=f"training ({loss})")
         for epoch in progress:
             model.train()
             train_loss, seen = 0.0, 0
+            replay = replay_batches(replayed, t.batch_size, t.seed, epoch, dtype) if replayed \
+                else None
             for batch in _batches(fitted, t.batch_size, True, rng, dtype):
                 optimizer.zero_grad()
-                out = batch_losses(model, batch, loss, t, create_graph=True)
-                if not torch.isfinite(out["loss"]):
+                total = batch_losses(model, batch, loss, t, create_graph=True)["loss"]
+                if replay is not None:
+                    replay_loss = batch_losses(model, next(replay), "prior", t, create_graph=True)
+                    total = total + t.pretrain_replay_weight * replay_loss["loss"]
+                if not torch.isfinite(total):
                     raise FloatingPointError(
                         f"non-finite training loss at epoch {epoch + 1}; checkpoints in "
                         f"{out_dir} are left as they were (lower training.lr?)")
-                out["loss"].backward()
+                total.backward()
                 optimizer.step()
-                train_loss += out["loss"].item() * batch.num_structures
+                train_loss += total.item() * batch.num_structures
                 seen += batch.num_structures
             model.eval()
             val = validate(model, checked, loss, config, dtype)
