@@ -50,9 +50,11 @@ test-sanitizer: setup
 
 # Speed beside the pair styles users would pick instead (about 13 minutes on 2 cores once
 # DeePMD-kit's environment and model are cached; the first run builds them); writes
-# runs/bench_speed/speed.{json,md,png}.
+# runs/bench_speed/speed.{json,md,png}; then the work per atom at 1-16 ranks (3 minutes,
+# runs/bench_rank_work/rank_work.{json,md}).
 bench: setup
-	source $(VENV)/bin/activate && python tests/benchmarks/bench_speed.py
+	source $(VENV)/bin/activate && python tests/benchmarks/bench_speed.py && \
+	python tests/benchmarks/bench_rank_work.py
 
 # The test-time refinements: RR kernel time vs atoms (dense reference beside it), baseline vs
 # RR vs TTT vs RR+TTT errors of the shipped models on every split, the MD step overhead of RR

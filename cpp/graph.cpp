@@ -5,6 +5,13 @@
 
 namespace mlff {
 
+int64_t Graph::edge_evaluations(int num_layers) const {
+  if (layer_edges.empty()) return num_layers * num_edges();
+  int64_t sum = 0;
+  for (const int64_t edges : layer_edges) sum += edges;
+  return sum;
+}
+
 void Graph::clear_edges() {
   centers.clear();
   neighbors.clear();

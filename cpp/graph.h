@@ -29,6 +29,9 @@ struct Graph {
   int closest_atoms[2] = {-1, -1};
 
   int64_t num_edges() const { return static_cast<int64_t>(centers.size()); }
+  // Edges summed over `num_layers` message-passing layers: the per-edge work of one model
+  // call (what the rank count multiplies through the ghost shells).
+  int64_t edge_evaluations(int num_layers) const;
   void clear_edges();
 };
 

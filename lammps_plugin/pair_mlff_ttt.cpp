@@ -31,9 +31,9 @@ PairMLFFTTT::PairMLFFTTT(LAMMPS *lmp) :
     rr_monitor(lmp, options, ghost_comm), prior(lmp, ghost_comm),
     ttt(lmp, options, prior, ghost_comm), hook(lmp, options)
 {
-  nextra = NUM_EXTRA;
+  nextra = NUM_VECTOR;
   pvector = new double[nextra];
-  for (int k = 0; k < nextra; k++) pvector[k] = extra[k] = 0.0;
+  for (int k = 0; k < nextra; k++) pvector[k] = 0.0;
   single_enable = 0;
   restartinfo = 1;
   // pair_coeff * * lines only (checked in coeff), but for the prior's forwarded lines,
@@ -318,8 +318,12 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   if (monitor_due) rr_monitor.monitor_forces(atom_forces, model_atoms(), model->info(), extra);
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
   // reports them. They describe this step's energy: its radius and the updates made up to
-  // and including this step's.
-  for (int k = 0; k < nextra; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
+  // and including this step's. The work counts are each rank's own, so their sum is the
+  // work of all ranks (what grows with the rank count: docs/speed.md).
+  for (int k = 0; k < NUM_EXTRA; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
+  pvector[GRAPH_NODES] = static_cast<double>(graph->n_nodes);
+  pvector[EDGE_EVALUATIONS] =
+      static_cast<double>(graph->edge_evaluations(model->info().num_layers));
   add_to_lammps(result, scale);
   if (model->info().is_delta()) prior.add_to(*this, eflag, vflag, list, types);
   if (prior_residual_flag) {

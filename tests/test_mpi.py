@@ -73,3 +73,77 @@ def test_ranks_agree_for_painn(tmp_path):
     serial = run_ranks(model, tmp_path / "np1", 1)
     parallel = run_ranks(model, tmp_path / "np2", 2)
     assert_same(parallel, serial)
+
+
+WORK_DECK = """
+processors {grid}
+{box}
+displace_atoms all move 0.1 0.1 0.1 units box
+pair_style mlff_ttt monitor off
+pair_coeff * * {model} Si
+compute work all pair mlff_ttt
+thermo_style custom step c_work[14] c_work[15]
+run 0
+"""
+
+
+def expected_work(cells: int, slabs: int, cutoff: float, layers: int):
+    """Nodes and edge evaluations of all ranks for a diamond crystal cut into `slabs` equal
+    slabs along x, one per rank, from the crystal's own neighbour graph. On a rank the images
+    of its owned atoms are those atoms (folded), while each periodic image of another rank's
+    atom is a ghost of its own; the nodes are the atoms within `layers` hops of the owned ones,
+    and layer l evaluates the edges of the atoms within layers-1-l hops."""
+    import ase.build
+    from ase.neighborlist import neighbor_list
+
+    atoms = ase.build.bulk("Si", "diamond", a=5.431, cubic=True).repeat(cells)
+    atoms.positions += 0.1
+    atoms.wrap()
+    i, j, shifts = neighbor_list("ijS", atoms, cutoff)
+    neighbours = [[] for _ in atoms]
+    for a, b, shift in zip(i, j, map(tuple, shifts)):
+        neighbours[a].append((b, shift))
+    slab = (atoms.positions[:, 0] // (atoms.cell[0, 0] / slabs)).astype(int)
+    nodes = edges = 0
+    for rank in range(slabs):
+        def node(atom, image):   # an owned atom's images are the atom itself
+            return (atom, (0, 0, 0)) if slab[atom] == rank else (atom, image)
+
+        hops = {(a, (0, 0, 0)): 0 for a in np.flatnonzero(slab == rank)}
+        frontier = list(hops)
+        for depth in range(1, layers + 1):
+            reached = []
+            for atom, image in frontier:
+                for b, shift in neighbours[atom]:
+                    key = node(b, tuple(np.add(image, shift)))
+                    if key not in hops:
+                        hops[key] = depth
+                        reached.append(key)
+            frontier = reached
+        nodes += len(hops)
+        edges += sum(len(neighbours[atom]) for layer in range(layers)
+                     for (atom, _), hop in hops.items() if hop <= layers - 1 - layer)
+    return nodes, edges
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_work_counts_are_the_graphs(tmp_path, nprocs):
+    """`compute pair mlff_ttt` entries 14-15 (tests/benchmarks/bench_rank_work.py's redundancy
+    table) are the graph nodes and the per-layer edges of all ranks: one rank evaluates each
+    atom once, two ranks also their ghosts as deep as the pruned receptive field."""
+    from helpers import silicon_box
+    from mlff_ttt.model_file import read_metadata
+
+    model = EXAMPLE_MODEL.parent / "si_schnet.pt"
+    meta = read_metadata(model)
+    layers = meta["hparams"]["shared_layers"] + meta["hparams"]["head_layers"]
+    grid = "2 1 1" if nprocs == 2 else "1 1 1"
+    proc = run_lmp(WORK_DECK.format(box=silicon_box(8), grid=grid, model=model), tmp_path,
+                   nprocs=nprocs)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    row = re.search(r"^\s*Step\s+c_work\[14\]\s+c_work\[15\]\s*\n\s*0\s+(\S+)\s+(\S+)",
+                    proc.stdout, re.M)
+    nodes, edges = expected_work(8, nprocs, meta["cutoff"], layers)
+    assert (float(row.group(1)), float(row.group(2))) == (nodes, edges)
+    if nprocs == 1:
+        assert (nodes, edges) == (4096, 4096 * 16 * layers)    # 16 neighbours within 4.5 A
