@@ -107,16 +107,16 @@ models: setup
 	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt $(SI_CALIBRATION) && \
 	mlff-ttt export examples/models/si_painn.pt --dtype float32 -o examples/models/si_painn_f32.pt
 
-# The silicon pretraining set and the two shipped pretrained models (docs/pretraining.md):
+# The silicon pretraining set and the three shipped pretrained models (docs/pretraining.md):
 # Tersoff/mod MD of examples/data/pretrain/si_start.xyz, then train and export with the
-# validation OOD calibration. About 60 minutes here on one thread.
+# validation OOD calibration. About 2 hours here on one thread.
 models-pretrain: setup
 	source $(VENV)/bin/activate && export OMP_NUM_THREADS=1 && \
 	mlff-ttt data prior-md --structures examples/data/pretrain/si_start.xyz \
 	  --prior tersoff:variant=mod --temperatures 300 900 1500 2100 2700 \
 	  --strains -0.06 -0.03 0 0.03 0.06 --kinds bulk surface cluster --cluster-atoms 40 \
 	  --out examples/data/pretrain && \
-	for m in si_schnet_pretrain si_schnet64_pretrain; do \
+	for m in si_schnet_pretrain si_schnet64_pretrain si_painn_replay; do \
 	  mlff-ttt train --overwrite examples/configs/$$m.yaml && \
 	  mlff-ttt export runs/$$m/best.pt -o examples/models/$$m.pt $(SI_CALIBRATION) || exit 1; \
 	done

@@ -75,10 +75,10 @@ def test_lammps_matches_python(model_file, structure, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["si_schnet.pt", "si_painn.pt", "si_schnet_pretrain.pt",
-                                  "si_schnet64_pretrain.pt"])
+                                  "si_schnet64_pretrain.pt", "si_painn_replay.pt"])
 def test_shipped_models_in_lammps(name, structure, tmp_path):
     """Both architectures (PaiNN carries vector features through the ghost shell too), and
-    the pretrained SchNets (docs/pretraining.md)."""
+    the pretrained models (docs/pretraining.md)."""
     path = EXAMPLE_MODEL.parent / name
     lmp = lammps_results(path, structure, tmp_path)
     atoms = structure.copy()

@@ -246,7 +246,8 @@ def test_pretraining_needs_epochs_and_structures(tmp_path, prior_md):
 
 # the shipped pretrained models and their si_test force MAE in docs/pretraining.md (eV/A);
 # test_lammps.py runs them in LAMMPS against the calculator
-SHIPPED = {"si_schnet_pretrain.pt": 0.0665, "si_schnet64_pretrain.pt": 0.0640}
+SHIPPED = {"si_schnet_pretrain.pt": 0.0665, "si_schnet64_pretrain.pt": 0.0640,
+           "si_painn_replay.pt": 0.0252}
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
