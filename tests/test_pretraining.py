@@ -167,19 +167,18 @@ def test_pretraining_refuses_another_priors_labels(tmp_path, prior_md):
         train(load_config(_config(tmp_path, pretrain)))
 
 
-
 def _held_out_prior_force_mae(checkpoint, frames):
     """The prior head's force MAE against the PRIOR labels of `frames` (the pretraining set's
-    held-out structures)."""
+    held-out structures), as training's own prior loss reports it."""
+    from mlff_ttt.config import TrainingConfig
     from mlff_ttt.data import collate
     from mlff_ttt.export import model_from_checkpoint
-    from mlff_ttt.forces import evaluate
+    from mlff_ttt.train import batch_losses
 
     model = model_from_checkpoint(checkpoint)[0]
-    batch = collate(frames, torch.float64)
-    out = evaluate(model.prior_energies, batch.species, batch.edge_index, batch.edge_vec,
-                   batch.species.shape[0], batch.batch, batch.num_structures, False)
-    return (out["forces"] - batch.prior_forces).abs().mean().item()
+    out = batch_losses(model, collate(frames, torch.float64), "prior", TrainingConfig(),
+                       create_graph=False)
+    return out["force_mae"].item()
 
 
 def test_replay_keeps_the_pretraining_and_resumes_exactly(tmp_path, prior_md):
@@ -209,6 +208,7 @@ def test_replay_keeps_the_pretraining_and_resumes_exactly(tmp_path, prior_md):
     straight = torch.load(runs["replay"], weights_only=True)["model_state"]
     resumed = torch.load(runs["resumed"], weights_only=True)["model_state"]
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
 
 @pytest.mark.parametrize("extra, mode, message", [
     ("", "joint", "data.pretrain needs the top-level prior"),
