@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.cu lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
-.PHONY: models-pretrain models-statistics setup build demo test test-sanitizer bench bench-accuracy bench-test-time nve-long long-run asan models clean
+.PHONY: gpu-bundle gpu-check models-pretrain models-statistics setup build demo test test-sanitizer bench bench-accuracy bench-test-time nve-long long-run asan models clean
 
 setup: build
 
@@ -69,6 +69,15 @@ bench-test-time: setup
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_recipes.py examples/models/si_schnet.pt \
 	  examples/models/si_painn.pt examples/models/si_schnet_delta.pt examples/models/si_painn_delta.pt && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_new_system.py
+
+# The GPU path (docs/gpu.md). Here, with network access: the wheels a bare GPU machine lacks,
+# into .gpu-bundle/. There (python3 with a CUDA torch, nvcc, CMake, ninja): build with the CUDA
+# kernel, the CUDA tests, atom-steps/s on the GPU; about 5 minutes; installs into that python3.
+gpu-bundle: setup
+	$(PY) tests/gpu/bundle.py --out .gpu-bundle
+
+gpu-check:
+	bash tests/gpu/check.sh
 
 # Energy conservation over 10000 NVE steps of the silicon example (float64, 2 ranks).
 nve-long: setup

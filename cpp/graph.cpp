@@ -13,6 +13,7 @@ int64_t Graph::edge_evaluations(int num_layers) const {
 }
 
 void Graph::clear_edges() {
+  ++generation;
   centers.clear();
   neighbors.clear();
   edge_vec.clear();

@@ -28,6 +28,10 @@ struct Graph {
   double closest_sq = 0.0;
   int closest_atoms[2] = {-1, -1};
 
+  // Incremented by clear_edges, so at every rebuild: what tells an upload of the graph to a
+  // model's device (model_runner.h DeviceGraph) from an upload of an earlier graph.
+  uint64_t generation = 0;
+
   int64_t num_edges() const { return static_cast<int64_t>(centers.size()); }
   // Edges summed over `num_layers` message-passing layers: the per-edge work of one model
   // call (what the rank count multiplies through the ghost shells).

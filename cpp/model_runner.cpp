@@ -32,46 +32,51 @@ class FlushDenormals {
 #endif
 };
 
-// A graph as the model's inputs: from_blob does not copy; .to() copies onto the model's
-// device and dtype. edge_vec_f64 is the graph's own float64 view (for the virial).
-struct GraphTensors {
-  torch::Tensor species, centers, neighbors, edge_index, edge_vec_f64, edge_vec;
-};
-
-GraphTensors graph_tensors(const Graph& graph, torch::Device device, torch::Dtype dtype) {
-  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  GraphTensors t;
-  t.species = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64).to(device);
-  t.centers =
-      torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64).to(device);
-  t.neighbors =
-      torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64).to(device);
-  t.edge_index = torch::stack({t.centers, t.neighbors});
-  t.edge_vec_f64 =
-      torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64);
-  t.edge_vec = t.edge_vec_f64.to(device, dtype).requires_grad_(true);
-  return t;
+// Per-edge rows (float64, on the model's device) summed onto the n nodes: `at_center` onto
+// each edge's center, `at_neighbor` onto its neighbor; returned on the CPU. Summed where the
+// edges are, so a GPU hands back n rows rather than one per edge.
+torch::Tensor edges_to_nodes(const torch::Tensor& centers, const torch::Tensor& neighbors,
+                             const torch::Tensor& at_center, const torch::Tensor& at_neighbor,
+                             int64_t n) {
+  auto nodes = torch::zeros({n, at_center.size(1)}, at_center.options());
+  nodes.index_add_(0, centers, at_center);
+  nodes.index_add_(0, neighbors, at_neighbor);
+  return nodes.to(torch::kCPU).contiguous();
 }
 
-// Per-edge rows (float64, on the CPU) summed onto the n nodes: `at_center` onto each edge's
-// center, `at_neighbor` onto its neighbor.
-torch::Tensor edges_to_nodes(const GraphTensors& t, const torch::Tensor& at_center,
-                             const torch::Tensor& at_neighbor, int64_t n) {
-  auto nodes = torch::zeros({n, at_center.size(1)}, torch::TensorOptions().dtype(torch::kFloat64));
-  nodes.index_add_(0, t.centers.to(torch::kCPU), at_center);
-  nodes.index_add_(0, t.neighbors.to(torch::kCPU), at_neighbor);
-  return nodes;
-}
-
-// Forces per node from dE/d(edge vector) `grad`: each edge vector is x[neighbor] - x[center],
-// so dE/dx[neighbor] = g and dE/dx[center] = -g.
-torch::Tensor node_forces(const GraphTensors& t, const torch::Tensor& grad, int64_t n) {
-  return edges_to_nodes(t, grad, -grad, n);
+// The model's input edge vectors: a fresh autograd leaf per call (float64 models on the CPU
+// share the graph's memory; float32 models get their copy), so calls on one upload do not
+// share gradients.
+torch::Tensor edge_vectors(const torch::Tensor& edge_vec_f64, torch::Dtype dtype) {
+  return edge_vec_f64.detach().to(dtype).requires_grad_(true);
 }
 
 }  // namespace
+
+DeviceGraph ModelRunner::upload(const Graph& graph) const {
+  const int64_t n = graph.n_nodes, n_edges = graph.num_edges();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  // from_blob does not copy; .to() copies onto a GPU and is a no-op on the CPU
+  DeviceGraph t;
+  t.graph_ = &graph;
+  t.generation_ = graph.generation;
+  t.species_ = torch::from_blob(const_cast<int64_t*>(graph.species.data()), {n}, i64).to(device_);
+  t.centers_ =
+      torch::from_blob(const_cast<int64_t*>(graph.centers.data()), {n_edges}, i64).to(device_);
+  t.neighbors_ =
+      torch::from_blob(const_cast<int64_t*>(graph.neighbors.data()), {n_edges}, i64).to(device_);
+  t.edge_index_ = torch::stack({t.centers_, t.neighbors_});
+  t.edge_vec_f64_ =
+      torch::from_blob(const_cast<double*>(graph.edge_vec.data()), {n_edges, 3}, f64).to(device_);
+  return t;
+}
+
+const Graph& ModelRunner::current(const DeviceGraph& uploaded) const {
+  if (uploaded.graph_ == nullptr || uploaded.generation_ != uploaded.graph_->generation)
+    throw std::logic_error("a model call on a graph uploaded before its last rebuild");
+  return *uploaded.graph_;
+}
 
 ModelRunner::ModelRunner(const std::string& path, const std::string& device)
     : path_(path), device_(device), dtype_(torch::kFloat64) {
@@ -91,39 +96,41 @@ int ModelRunner::element_index(const std::string& symbol) const {
   return -1;
 }
 
-std::vector<double> ModelRunner::prior_head_forces(const Graph& graph, double radius) {
+std::vector<double> ModelRunner::prior_head_forces(const DeviceGraph& uploaded, double radius) {
+  const Graph& graph = current(uploaded);
   const bool refined = radius > 0.0 && radius < info_.cutoff;
-  const GraphTensors t = graph_tensors(graph, device_, dtype_);
+  const torch::Tensor edge_vec = edge_vectors(uploaded.edge_vec_f64_, dtype_);
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);    // as in compute()
   FlushDenormals flush_denormals;
   // every edge in every layer (no per-layer pruning): the owned atoms' energies are exact
   auto node_energy = module_.get_method("prior_energies")(
-      {t.species, t.edge_index, t.edge_vec,
+      {uploaded.species_, uploaded.edge_index_, edge_vec,
        refined ? torch::jit::IValue(radius) : torch::jit::IValue()}).toTensor();
   auto energy = node_energy.narrow(0, 0, graph.n_local).to(torch::kFloat64).sum();
-  auto grad = torch::autograd::grad({energy}, {t.edge_vec})[0].to(torch::kCPU, torch::kFloat64);
-  auto forces = node_forces(t, grad, graph.n_nodes);
+  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kFloat64);
+  // each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g
+  auto forces = edges_to_nodes(uploaded.centers_, uploaded.neighbors_, grad, -grad, graph.n_nodes);
   if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("prior-head forces", forces);
   return std::vector<double>(forces.data_ptr<double>(),
                              forces.data_ptr<double>() + 3 * graph.n_nodes);
 }
 
-Results ModelRunner::compute(const Graph& graph, const Request& request, double radius) {
+Results ModelRunner::compute(const DeviceGraph& uploaded, const Request& request, double radius) {
+  const Graph& graph = current(uploaded);
   const bool refined = radius > 0.0 && radius < info_.cutoff;
   if (refined && info_.format_version < 2)
     throw std::runtime_error("model '" + path_ + "' has format version " +
                              std::to_string(info_.format_version) +
                              ", which cannot be evaluated at a refined radius; re-export it");
   const int64_t n = graph.n_nodes;
-  const GraphTensors t = graph_tensors(graph, device_, dtype_);
-  const auto& edge_vec = t.edge_vec;
+  const torch::Tensor edge_vec = edge_vectors(uploaded.edge_vec_f64_, dtype_);
 
   // TorchScript's optimizing executor (profiling, autodiff subgraphs) measured about 2x slower
   // than plain autograd through the interpreter for these message-passing graphs, whose size
   // changes every MD step; run the model unoptimized.
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   FlushDenormals flush_denormals;
-  std::vector<torch::jit::IValue> inputs{t.species, t.edge_index, edge_vec};
+  std::vector<torch::jit::IValue> inputs{uploaded.species_, uploaded.edge_index_, edge_vec};
   const bool layered = info_.format_version >= 3 &&
       graph.layer_edges.size() == static_cast<size_t>(info_.num_layers);
   if (layered) {
@@ -148,8 +155,9 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   out.energy = energy.item<double>();
   if (!std::isfinite(out.energy))
     throw non_finite("energy", node_energy.narrow(0, 0, graph.n_local).detach());
-  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kCPU, torch::kFloat64);
-  auto forces = node_forces(t, grad, n);
+  auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kFloat64);
+  // each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g
+  auto forces = edges_to_nodes(uploaded.centers_, uploaded.neighbors_, grad, -grad, n);
   if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("forces", forces);
   out.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
 
@@ -161,7 +169,7 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
   if (!request.virial && !request.node_virial) return out;
 
   // Virial sum_i x_i (x) f_i = -sum_edges r (x) g, in Voigt order xx yy zz xy xz yz.
-  const auto& r = t.edge_vec_f64;
+  const auto& r = uploaded.edge_vec_f64_;
   auto edge_virial = -torch::stack({r.select(1, 0) * grad.select(1, 0),
                                     r.select(1, 1) * grad.select(1, 1),
                                     r.select(1, 2) * grad.select(1, 2),
@@ -170,13 +178,13 @@ Results ModelRunner::compute(const Graph& graph, const Request& request, double 
                                     r.select(1, 1) * grad.select(1, 2)},
                                    1);
   if (request.virial) {
-    auto total = edge_virial.sum(0).contiguous();
+    auto total = edge_virial.sum(0).to(torch::kCPU).contiguous();
     std::copy(total.data_ptr<double>(), total.data_ptr<double>() + 6, out.virial.begin());
   }
   if (request.node_virial) {
     // Each edge's share is split evenly between its two atoms.
     auto half = 0.5 * edge_virial;
-    auto node_virial = edges_to_nodes(t, half, half, n);
+    auto node_virial = edges_to_nodes(uploaded.centers_, uploaded.neighbors_, half, half, n);
     out.node_virial.assign(node_virial.data_ptr<double>(),
                            node_virial.data_ptr<double>() + 6 * n);
   }

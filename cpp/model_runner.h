@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <array>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +37,23 @@ struct NonFiniteOutput : std::runtime_error {
   int64_t node;
 };
 
+// A graph's arrays on a model's device (ModelRunner::upload), made once per graph build so
+// that the model calls of one MD step (TTT's energies, the forces, the prior-head residual)
+// move the graph to a GPU once. It refers to its Graph: a model call on an upload made before
+// the graph's last rebuild throws std::logic_error (it would read the old graph's arrays).
+class DeviceGraph {
+ public:
+  const Graph& graph() const { return *graph_; }
+
+ private:
+  friend class ModelRunner;
+  const Graph* graph_ = nullptr;
+  uint64_t generation_ = 0;
+  // on the device: species, edge indices (both rows and stacked), and the edge vectors in
+  // float64 (on the CPU a view of the graph's own array, no copy)
+  torch::Tensor species_, centers_, neighbors_, edge_index_, edge_vec_f64_;
+};
+
 class ModelRunner {
  public:
   // Throws std::runtime_error with a readable message if the device is not available or
@@ -48,14 +66,20 @@ class ModelRunner {
   // Index of an element symbol in the model, or -1.
   int element_index(const std::string& symbol) const;
 
+  // The graph's arrays on this model's device, for the calls below.
+  DeviceGraph upload(const Graph& graph) const;
+
   // radius > 0: evaluate at that radius (radius refinement; the model's switch cuts edges
   // smoothly below it); 0 or the cutoff: the plain model. The graph may hold longer edges.
-  Results compute(const Graph& graph, const Request& request, double radius = 0.0);
+  Results compute(const DeviceGraph& graph, const Request& request, double radius = 0.0);
+  Results compute(const Graph& graph, const Request& request, double radius = 0.0) {
+    return compute(upload(graph), request, radius);
+  }
 
   // The prior head's forces (3 per node, owned and ghost: -dE_prior/dx of the owned atoms'
   // prior-head energies), at `radius` as compute(): what TTT fits to the prior's forces, and,
   // against them, the per-atom label-free error signal.
-  std::vector<double> prior_head_forces(const Graph& graph, double radius = 0.0);
+  std::vector<double> prior_head_forces(const DeviceGraph& graph, double radius = 0.0);
 
   // Overwrites the named parameters in place with `values` (concatenated in `names` order,
   // converted to the model's dtype): how test-time training hands its update back without
@@ -64,6 +88,8 @@ class ModelRunner {
 
  private:
   NonFiniteOutput non_finite(const std::string& what, const torch::Tensor& values) const;
+  // The upload's graph, after checking the upload is of its current build.
+  const Graph& current(const DeviceGraph& uploaded) const;
 
   std::string path_;
   torch::jit::Module module_;

@@ -22,8 +22,8 @@ std::string list(const std::vector<double>& values) {
 }  // namespace
 
 RadiusRefiner::RadiusRefiner(const ModelInfo& info, const std::vector<double>& grid,
-                             bool use_default_grid)
-    : info_(info) {
+                             bool use_default_grid, MomentDevice device)
+    : info_(info), device_(device) {
   const std::string problem = info.statistics_problem();
   if (!problem.empty()) throw std::runtime_error(problem);
   if (!use_default_grid && grid.empty()) throw std::invalid_argument("the rr_grid is empty");
@@ -67,7 +67,7 @@ void RadiusRefiner::prepare(const Graph& graph, bool all_radii) {
 }
 
 std::vector<double> RadiusRefiner::local_sums() const {
-  return moment_sums(neighbors_, degrees_, radii_, n_local_);
+  return moment_sums(neighbors_, degrees_, radii_, n_local_, device_);
 }
 
 SpectralResult RadiusRefiner::finish(const std::vector<double>& global_sums,

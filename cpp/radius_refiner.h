@@ -41,7 +41,9 @@ class RadiusRefiner {
   // Throws std::runtime_error when the model has no statistics, and std::invalid_argument
   // for an empty grid, a radius outside (0, cutoff] or one the statistics do not cover.
   // An empty grid argument means every radius of the statistics. The cutoff is always added.
-  RadiusRefiner(const ModelInfo& info, const std::vector<double>& grid, bool use_default_grid);
+  // `device`: where local_sums() computes the moment sums (the same sums on either).
+  RadiusRefiner(const ModelInfo& info, const std::vector<double>& grid, bool use_default_grid,
+                MomentDevice device = MomentDevice::kCpu);
 
   const std::vector<double>& grid() const { return grid_; }
   double threshold() const { return threshold_; }        // monitor: mean + kMonitorShiftStd std
@@ -58,6 +60,7 @@ class RadiusRefiner {
 
  private:
   const ModelInfo& info_;
+  MomentDevice device_;
   std::vector<double> grid_;       // ascending, ends with the cutoff
   std::vector<int> rows_;          // index of each grid radius in the statistics
   double threshold_ = 0.0, rr_threshold_ = 0.0;

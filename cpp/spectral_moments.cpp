@@ -241,7 +241,11 @@ std::vector<double> moment_sums(const SortedNeighbors& nb, const std::vector<dou
                                 MomentDevice device) {
   if (device == MomentDevice::kCpu) return moment_sums(nb, degrees, radii, n_local);
 #ifdef MLFF_TTT_CUDA
-  return moment_sums_cuda(nb, degrees, radii, n_local);
+  try {
+    return moment_sums_cuda(nb, degrees, radii, n_local);
+  } catch (const DeviceTableOverflow&) {
+    return moment_sums(nb, degrees, radii, n_local);
+  }
 #else
   throw no_cuda_kernel();
 #endif

@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -84,9 +85,14 @@ std::vector<double> inverse_degrees(const std::vector<double>& degrees);
 std::vector<int64_t> radius_row_ends(const SortedNeighbors& neighbors,
                                      const std::vector<double>& radii);
 
+// An atom's 2-hop neighbourhood does not fit the CUDA kernel's per-warp table.
+struct DeviceTableOverflow : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // The same sums computed on a CUDA device (a warp per atom); only in builds with the CUDA
-// kernel (MLFF_TTT_CUDA). Throws std::runtime_error without a device, or when an atom's
-// 2-hop neighbourhood exceeds the kernel's per-warp table.
+// kernel (MLFF_TTT_CUDA). Throws std::runtime_error without a device, DeviceTableOverflow
+// when an atom's 2-hop neighbourhood exceeds the kernel's per-warp table.
 std::vector<double> moment_sums_cuda(const SortedNeighbors& neighbors,
                                      const std::vector<double>& degrees,
                                      const std::vector<double>& radii, int64_t n_local);
@@ -105,7 +111,8 @@ constexpr bool kHasCudaKernel = false;
 MomentDevice moment_device(const std::string& name);
 
 // moment_sums on `device`: the CPU kernel or the CUDA one (the same sums, in the same order of
-// kMomentChunk chunks). Throws as the kernel does.
+// kMomentChunk chunks). A structure too dense for the CUDA kernel's table (DeviceTableOverflow)
+// is summed by the CPU kernel instead: the same numbers, later. Throws as the kernels do.
 std::vector<double> moment_sums(const SortedNeighbors& neighbors,
                                 const std::vector<double>& degrees,
                                 const std::vector<double>& radii, int64_t n_local,

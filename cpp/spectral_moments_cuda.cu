@@ -171,8 +171,8 @@ std::vector<double> moment_sums_cuda(const SortedNeighbors& nb, const std::vecto
   check(cudaMemcpy(&overflow, d_overflow.data, sizeof(int), cudaMemcpyDeviceToHost),
         "copy to host");
   if (overflow)
-    throw std::runtime_error("CUDA spectral kernel: an atom's 2-hop neighbourhood exceeds " +
-                             std::to_string(kTableSize) + " atoms; use the CPU kernel");
+    throw DeviceTableOverflow("CUDA spectral kernel: an atom's 2-hop neighbourhood exceeds " +
+                              std::to_string(kTableSize) + " atoms");
 
   // the CPU kernel's summation order (kMomentChunk)
   std::vector<double> chunk(slot_size);

@@ -53,7 +53,8 @@ struct TTTBridge::State {
   py::object prior;    // a registry prior, when one is used
 };
 
-TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options)
+TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options,
+                     const std::string& device)
     : prior_timeout_(options.prior_timeout) {
   ensure_python_interpreter();
   state_ = call_python("cannot start test-time training: ", [&] {
@@ -69,7 +70,7 @@ TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options)
     settings["optimizer"] = options.optimizer;
     settings["max_change"] = options.max_change;
     if (options.gate_std >= 0.0) settings["gate_std"] = options.gate_std;
-    state->adapter = state->module.attr(kEntryCreate)(model_path, settings);
+    state->adapter = state->module.attr(kEntryCreate)(model_path, settings, device);
     names_ = state->adapter.attr("names").cast<std::vector<std::string>>();
     off_reason_ = state->adapter.attr("off_reason").cast<std::string>();
     return state;

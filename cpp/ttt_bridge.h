@@ -54,8 +54,10 @@ struct TTTUpdate {
 
 class TTTBridge {
  public:
-  // Loads the model file again on the Python side. Throws std::runtime_error.
-  TTTBridge(const std::string& model_path, const TTTOptions& options);
+  // Loads the model file again on the Python side, onto `device` ("cpu" or "cuda": where the
+  // runner's model is, so the update runs there too). Throws std::runtime_error.
+  TTTBridge(const std::string& model_path, const TTTOptions& options,
+            const std::string& device = "cpu");
   ~TTTBridge();
   TTTBridge(const TTTBridge&) = delete;
   TTTBridge& operator=(const TTTBridge&) = delete;

@@ -44,7 +44,7 @@ void TTTDriver::start(const std::string &model_path, const std::vector<std::stri
   told_skip = false;    // init_style: once per run
   if (!bridge) {
     try {
-      bridge = std::make_unique<mlff::TTTBridge>(model_path, options.ttt);
+      bridge = std::make_unique<mlff::TTTBridge>(model_path, options.ttt, options.device);
       if (!prior.registry_name().empty())
         bridge->set_registry_prior(prior.registry_name(), prior.registry_params(), elements);
       if (!optimizer_file.empty()) bridge->load_optimizer(optimizer_file);
@@ -121,16 +121,17 @@ void TTTDriver::tell_skip(const mlff::TTTUpdate &result)
   }
 }
 
-void TTTDriver::prior_residual(mlff::ModelRunner &model, const mlff::Graph &graph,
+void TTTDriver::prior_residual(mlff::ModelRunner &model, const mlff::DeviceGraph &uploaded,
                                NeighList *list, const TypeMap &types, double radius,
                                double scale, double *residual)
 {
+  const mlff::Graph &graph = uploaded.graph();
   const int ntotal = atom->nlocal + atom->nghost;
   std::vector<double> prior_forces(3 * ntotal, 0.0);
   prior.evaluate(prior_forces, list, types, *bridge, scale);    // owned rows: totals
   std::vector<double> head;
   try {
-    head = model.prior_head_forces(graph, radius);
+    head = model.prior_head_forces(uploaded, radius);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style mlff_ttt prior_residual at step {}: {}", update->ntimestep,
                e.what());

@@ -14,6 +14,7 @@
 #include <vector>
 
 namespace mlff {
+class DeviceGraph;
 class ModelRunner;
 }
 
@@ -55,11 +56,12 @@ class TTTDriver : protected Pointers {
      without a prior evaluation. */
   mlff::TTTUpdate adapt(mlff::ModelRunner &model, const mlff::Graph &graph, NeighList *list,
                         const TypeMap &types, bigint n_atoms, double radius, double scale);
-  /* The label-free per-atom error signal on `graph`: |F_prior head - F_prior| of each owned
-     atom (LAMMPS force units; 0 for an atom the model does not see), into residual[0, nlocal):
-     the per-atom force term of the TTT loss, which tracks the reference head's error. All
-     ranks call it (a registry prior is gathered to rank 0). */
-  void prior_residual(mlff::ModelRunner &model, const mlff::Graph &graph, NeighList *list,
+  /* The label-free per-atom error signal on `graph` (uploaded to the model's device):
+     |F_prior head - F_prior| of each owned atom (LAMMPS force units; 0 for an atom the model
+     does not see), into residual[0, nlocal): the per-atom force term of the TTT loss, which
+     tracks the reference head's error. All ranks call it (a registry prior is gathered to
+     rank 0). */
+  void prior_residual(mlff::ModelRunner &model, const mlff::DeviceGraph &graph, NeighList *list,
                       const TypeMap &types, double radius, double scale, double *residual);
   /* What the update of `step` did, once the step's energy with the adapted model is known:
      `change` is that energy minus the energy before the update (LAMMPS units), at the same

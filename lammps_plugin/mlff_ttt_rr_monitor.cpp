@@ -38,8 +38,10 @@ void RRMonitor::init(const mlff::ModelInfo &info)
   const bool rr_on = options.rr_mode != Options::RR_OFF;
   if (rr_on || monitor_on) {
     try {
-      refiner =
-          std::make_unique<mlff::RadiusRefiner>(info, options.rr_grid, !options.rr_grid_given);
+      // `device cuda`: the moments on the GPU too (a build with a CUDA torch but no nvcc has
+      // no kernel for them, and says so here)
+      refiner = std::make_unique<mlff::RadiusRefiner>(info, options.rr_grid, !options.rr_grid_given,
+                                                      mlff::moment_device(options.device));
     } catch (std::exception &e) {
       error->all(FLERR, "pair_style mlff_ttt {}: {}", rr_on ? "rr" : "monitor", e.what());
     }

@@ -225,11 +225,11 @@ void PairMLFFTTT::build_graph(double cutoff, bool prune, bool fold, mlff::Graph 
 /* The model's energy (all ranks) of `graph` at `at_radius`, without forces: what an energy
    change caused by TTT or RR is measured against. */
 
-double PairMLFFTTT::model_energy(double at_radius)
+double PairMLFFTTT::model_energy(const mlff::DeviceGraph &uploaded, double at_radius)
 {
   double energy = 0.0;
-  check_step(lmp, *graph, options.min_distance, failure_of([&] {
-    energy = model->compute(*graph, {false, false, false, false}, at_radius).energy;
+  check_step(lmp, uploaded.graph(), options.min_distance, failure_of([&] {
+    energy = model->compute(uploaded, {false, false, false, false}, at_radius).energy;
   }));
   return global_energy(energy);
 }
@@ -276,22 +276,24 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   double energy_before = 0.0;
   if (radius_changed) {
     build_graph(previous_radius, true, true, *graph);
-    energy_before = model_energy(previous_radius);
+    energy_before = model_energy(model->upload(*graph), previous_radius);
   }
-  // the graph at the radius in use (the model's own switch makes the cut smooth)
+  // the graph at the radius in use (the model's own switch makes the cut smooth), moved to
+  // the model's device once for this step's model calls
   build_graph(radius, true, true, *graph);
+  const mlff::DeviceGraph uploaded = model->upload(*graph);
   double energy_before_ttt = 0.0, ttt_started = 0.0;
   mlff::TTTUpdate ttt_result;
   if (ttt_due) {
     ttt_started = ttt.begin(step);
-    energy_before_ttt = model_energy(radius);    // also the overlap check, before TTT
+    energy_before_ttt = model_energy(uploaded, radius);    // also the overlap check, before TTT
     ttt_result = ttt.adapt(*model, *graph, list, types, model_atoms(), radius, energy_conversion());
   }
 
   mlff::Results result;
   std::string failure;
   try {
-    result = model->compute(*graph, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
+    result = model->compute(uploaded, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
                             radius);
   } catch (mlff::NonFiniteOutput &e) {
     failure = e.node < 0 ? std::string(e.what())
@@ -332,7 +334,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
                  "and a pair_coeff * * prior line (the prior the signal compares the prior "
                  "head with)");
     prior_residual.resize(std::max<size_t>(prior_residual.size(), atom->nmax));
-    ttt.prior_residual(*model, *graph, list, types, radius, scale, prior_residual.data());
+    ttt.prior_residual(*model, uploaded, list, types, radius, scale, prior_residual.data());
   }
   if (hook.due(step)) {
     build_graph(radius, true, false, *atom_graph);

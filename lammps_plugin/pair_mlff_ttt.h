@@ -26,6 +26,7 @@
 #include <vector>
 
 namespace mlff {
+class DeviceGraph;
 class ModelRunner;
 struct Graph;
 struct Results;
@@ -62,7 +63,7 @@ class PairMLFFTTT : public Pair {
   void build_graph(double cutoff, bool prune, bool fold, mlff::Graph &out);
   bigint model_atoms();                // atoms the model sees, over all ranks
   double energy_conversion() const;    // model units -> LAMMPS units
-  double model_energy(double at_radius);
+  double model_energy(const mlff::DeviceGraph &uploaded, double at_radius);
   double global_energy(double local_energy);
   void spectral_update(bool all_radii);
   void add_to_lammps(const mlff::Results &result, double scale);

@@ -218,6 +218,7 @@ def test_bad_input():
         _core.choose_radius([], 0.1)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not (_core.HAS_CUDA_KERNEL and torch.cuda.is_available()),
                     reason="needs a build with the CUDA kernel and a CUDA device")
 def test_cuda_kernel_equals_cpu_kernel():
@@ -236,6 +237,21 @@ def test_cuda_kernel_equals_cpu_kernel():
     cpu = _core.moment_sums(len(supercell), edges, d, SI_RADII)
     gpu = _core.moment_sums(len(supercell), edges, d, SI_RADII, device="cuda")
     np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not (_core.HAS_CUDA_KERNEL and torch.cuda.is_available()),
+                    reason="needs a build with the CUDA kernel and a CUDA device")
+def test_a_neighbourhood_too_large_for_the_cuda_table_is_summed_on_the_cpu():
+    # crystalline silicon within 9 A: about 1200 atoms within two hops, beyond the kernel's
+    # 1024-entry table per atom; the device path hands that structure to the CPU kernel
+    supercell = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat((7, 7, 7))
+    i, j, d = NeighborList(cutoff=9.0, full_list=True).compute(
+        points=supercell.positions, box=supercell.cell.array, periodic=True, quantities="ijd")
+    edges = np.stack([i, j]).astype(np.int64)
+    cpu = _core.moment_sums(len(supercell), edges, d, [9.0])
+    gpu = _core.moment_sums(len(supercell), edges, d, [9.0], device="cuda")
+    np.testing.assert_array_equal(gpu, cpu)
 
 
 def test_cuda_request_without_the_kernel_is_a_clear_error():

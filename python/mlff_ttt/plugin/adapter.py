@@ -89,13 +89,15 @@ class UpdateRecord:
 @dataclass
 class Adapter:
     """The TTT state of one pair-style instance: the module being adapted (the model file
-    loaded again, in its own dtype), its optimizer, and the parameters of the last good
-    update."""
+    loaded again, in its own dtype, on the pair style's device), its optimizer, and the
+    parameters of the last good update. What crosses to the engine (forces for its
+    communication, the flat parameter and gradient vectors) is float64 on the CPU."""
     module: torch.jit.ScriptModule
     names: List[str]
     settings: MDSettings
     model_prior: Optional[str] = None   # the model file's prior_name: what its prior head fits
     gate: Optional[float] = None        # TTT's gate (refine.ttt.gate_threshold); None: always
+    device: torch.device = torch.device("cpu")   # where the module is (pair_style ... device)
     optimizer: torch.optim.Optimizer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,14 +105,15 @@ class Adapter:
         self.optimizer = make_optimizer(self.trainable, self.settings)
 
     def flat(self) -> np.ndarray:
-        return torch.cat([p.detach().reshape(-1) for p in self.trainable]).double().numpy().copy()
+        flat = torch.cat([p.detach().reshape(-1) for p in self.trainable])
+        return flat.double().cpu().numpy().copy()
 
     def assign(self, values: np.ndarray) -> None:
         with torch.no_grad():
             offset = 0
             for p in self.trainable:
                 n = p.numel()
-                p.copy_(torch.from_numpy(values[offset:offset + n]).reshape(p.shape).to(p.dtype))
+                p.copy_(torch.from_numpy(values[offset:offset + n]).reshape(p.shape).to(p))
                 offset += n
 
     def loss_and_gradient(self, graph: Dict[str, torch.Tensor], prior_forces: torch.Tensor,
@@ -125,10 +128,10 @@ class Adapter:
         node_energy = self.module.prior_energies(graph["species"], edge_index, edge_vec, radius)
         local_energy = node_energy[:n_local].sum()
         (g,) = torch.autograd.grad(local_energy, edge_vec, create_graph=gradient)
-        partial = torch.zeros((n_nodes, 3), dtype=g.dtype)
+        partial = torch.zeros((n_nodes, 3), dtype=g.dtype, device=g.device)
         partial = partial.index_add(0, edge_index[0], g).index_add(0, edge_index[1], -g)
 
-        forces = partial.detach().double().numpy().copy()
+        forces = partial.detach().double().cpu().numpy().copy()
         comm.reverse_sum(forces)
         residual = np.zeros((n_nodes, 3))
         residual[:n_local] = forces[:n_local] - prior_forces.numpy()
@@ -141,11 +144,11 @@ class Adapter:
             return loss, None
 
         surrogate = (2 * s.energy_weight * energy_error / n_atoms) * local_energy + \
-            (2 * s.force_weight / (3 * n_atoms)) * (torch.from_numpy(residual).to(partial.dtype)
+            (2 * s.force_weight / (3 * n_atoms)) * (torch.from_numpy(residual).to(partial)
                                                     * partial).sum()
         grads = torch.autograd.grad(surrogate, self.trainable, allow_unused=True)
         flat = torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1)
-                          for gr, p in zip(grads, self.trainable)]).double().numpy().copy()
+                          for gr, p in zip(grads, self.trainable)]).double().cpu().numpy().copy()
         comm.sum(flat)
         return loss, flat
 
@@ -190,7 +193,7 @@ class Adapter:
             offset = 0
             for p in self.trainable:
                 n = p.numel()
-                p.grad = torch.from_numpy(gradient[offset:offset + n]).reshape(p.shape).to(p.dtype)
+                p.grad = torch.from_numpy(gradient[offset:offset + n]).reshape(p.shape).to(p)
                 offset += n
             self.optimizer.step()
         if not reason:
@@ -219,11 +222,12 @@ class Adapter:
                             seconds=time.perf_counter() - start)
 
     @classmethod
-    def from_model_file(cls, model_path: str, settings: Dict[str, object]) -> "Adapter":
-        """The model file loaded again (the same parameters as the C++ runner's module), and
-        the names of the parameters it may update, in the order of the flat parameter vectors
-        exchanged with the runner."""
-        module = load_module(model_path)
+    def from_model_file(cls, model_path: str, settings: Dict[str, object],
+                        device: str = "cpu") -> "Adapter":
+        """The model file loaded again (the same parameters as the C++ runner's module) onto
+        ``device``, and the names of the parameters it may update, in the order of the flat
+        parameter vectors exchanged with the runner."""
+        module = load_module(model_path).to(torch.device(device))
         metadata = metadata_of(module, model_path)
         names = ttt_parameter_names(metadata, f"model file {model_path} names no representation "
                                     "parameters (no prior head to adapt through)")
@@ -233,7 +237,7 @@ class Adapter:
             settings.update(steps=calibrated.steps, lr=calibrated.lr)
         checked = MDSettings(**settings).check()
         return cls(module, names, checked, metadata.get("prior_name"),
-                   gate_threshold(metadata, checked))
+                   gate_threshold(metadata, checked), torch.device(device))
 
     def update_on(self, species: np.ndarray, edge_index: np.ndarray, edge_vec: np.ndarray,
                   n_local: int, prior_forces: np.ndarray, prior_energy: float, n_atoms: int,
@@ -241,9 +245,10 @@ class Adapter:
         """:meth:`update` on the pair style's numpy graph, evaluated in the module's dtype at
         ``radius`` (the plain model at the trained cutoff and above), with the model called
         as the C++ runner calls it."""
-        graph = {"species": torch.from_numpy(species),
-                 "edge_index": torch.from_numpy(edge_index),
-                 "edge_vec": torch.from_numpy(edge_vec).to(DTYPES[self.module.dtype]),
+        on = self.device
+        graph = {"species": torch.from_numpy(species).to(on),
+                 "edge_index": torch.from_numpy(edge_index).to(on),
+                 "edge_vec": torch.from_numpy(edge_vec).to(on, DTYPES[self.module.dtype]),
                  "n_local": int(n_local)}
         cutoff = float(self.module.cutoff)
         with model_call_settings():

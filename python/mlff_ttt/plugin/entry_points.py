@@ -17,9 +17,10 @@ from .adapter import Adapter
 from .prior_loading import labels_of, load_prior, mismatch_warning
 
 
-def create(model_path: str, settings: Dict[str, object]) -> Adapter:
-    """The adapter one pair-style instance holds (``ttt`` keyword)."""
-    return Adapter.from_model_file(model_path, settings)
+def create(model_path: str, settings: Dict[str, object], device: str = "cpu") -> Adapter:
+    """The adapter one pair-style instance holds (``ttt`` keyword), its module on the pair
+    style's ``device``."""
+    return Adapter.from_model_file(model_path, settings, device)
 
 
 def update(adapter: Adapter, species, edge_index, edge_vec, n_local: int, prior_forces,
