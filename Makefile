@@ -59,7 +59,8 @@ bench: setup
 # The test-time refinements: RR kernel time vs atoms (dense reference beside it), baseline vs
 # RR vs TTT vs RR+TTT errors of the shipped models on every split, the MD step overhead of RR
 # and the monitor, TTT's step time, NVE drift with RR, the MD17-style experiment, the error
-# signal, joint vs delta recipes, and a new system (aluminium, EMT, Morse) built as a user would.
+# signal, joint vs delta recipes, a new system (aluminium, EMT, Morse) built as a user would, and
+# whether MD from each OOD structure stays physical (plain and with TTT).
 bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
@@ -68,7 +69,8 @@ bench-test-time: setup
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_error_signal.py && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_recipes.py examples/models/si_schnet.pt \
 	  examples/models/si_painn.pt examples/models/si_schnet_delta.pt examples/models/si_painn_delta.pt && \
-	OMP_NUM_THREADS=1 python tests/benchmarks/bench_new_system.py
+	OMP_NUM_THREADS=1 python tests/benchmarks/bench_new_system.py && \
+	python tests/benchmarks/bench_md_stability.py
 
 # The GPU path (docs/gpu.md). Here, with network access: the wheels a bare GPU machine lacks,
 # into .gpu-bundle/. There (python3 with a CUDA torch, nvcc, CMake, ninja): build with the CUDA
