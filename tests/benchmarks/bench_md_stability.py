@@ -60,8 +60,8 @@ run {steps}
 
 def prior_lines(model: Path, ttt: bool) -> str:
     """The TTT prior, and for a delta model the prior it adds at every step."""
-    from mlff_ttt.model_file import load_model_file, metadata_of
-    metadata = metadata_of(load_model_file(model), str(model))
+    from mlff_ttt.model_file import read_metadata
+    metadata = read_metadata(model)
     if metadata.get("delta_prior"):    # the style on a line of its own, then its coefficients
         return f"pair_coeff * * prior_style tersoff/mod\npair_coeff * * prior {TERSOFF} Si"
     return f"pair_coeff * * prior tersoff/mod {TERSOFF} Si" if ttt else ""

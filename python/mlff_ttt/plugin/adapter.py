@@ -97,12 +97,16 @@ class Adapter:
     settings: MDSettings
     model_prior: Optional[str] = None   # the model file's prior_name: what its prior head fits
     gate: Optional[float] = None        # TTT's gate (refine.ttt.gate_threshold); None: always
-    device: torch.device = torch.device("cpu")   # where the module is (pair_style ... device)
     optimizer: torch.optim.Optimizer = field(init=False)
 
     def __post_init__(self) -> None:
         self.parameters, self.trainable = select_trainable(self.module, self.names)
         self.optimizer = make_optimizer(self.trainable, self.settings)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the module is (the pair style's device; from_model_file moved it there)."""
+        return self.trainable[0].device
 
     def flat(self) -> np.ndarray:
         flat = torch.cat([p.detach().reshape(-1) for p in self.trainable])
@@ -237,7 +241,7 @@ class Adapter:
             settings.update(steps=calibrated.steps, lr=calibrated.lr)
         checked = MDSettings(**settings).check()
         return cls(module, names, checked, metadata.get("prior_name"),
-                   gate_threshold(metadata, checked), torch.device(device))
+                   gate_threshold(metadata, checked))
 
     def update_on(self, species: np.ndarray, edge_index: np.ndarray, edge_vec: np.ndarray,
                   n_local: int, prior_forces: np.ndarray, prior_energy: float, n_atoms: int,
