@@ -223,3 +223,40 @@ def test_per_layer_edges_leave_owned_energies_unchanged(architecture):
     scripted = torch.jit.script(model)
     assert torch.allclose(scripted(species, edge_index[:, order], edge_vec[order], None, counts)
                           [:owned], full, rtol=0, atol=1e-12)
+
+
+def test_painn_message_equals_its_formula():
+    """PaiNN's message block is written for memory traffic (the envelope folded into the filter
+    product, the b-rows skipped while the vectors are zero): it equals the plain formula
+    ds_i = sum_j a_ij, dv_i = sum_j (b_ij v_j + c_ij u_ij), (a, b, c) = MLP(s_j) W(r_ij) env(r_ij),
+    with zero vectors passed as None and as zeros, and with non-zero ones."""
+    from torch_geometric.utils import scatter
+
+    from mlff_ttt.models.painn import Message
+
+    torch.manual_seed(4)
+    hidden, num_basis = 6, 5
+    message = Message(hidden, num_basis).double()
+    atoms = crystal()
+    species, edge_index, edge_vec = graph_tensors(atoms)
+    r = torch.linalg.norm(edge_vec, dim=-1)
+    unit = edge_vec / r.unsqueeze(-1)
+    basis = torch.rand(r.shape[0], num_basis, dtype=torch.float64)
+    envelope = torch.rand(r.shape[0], dtype=torch.float64)
+    s = torch.randn(len(atoms), hidden, dtype=torch.float64)
+    centre, neighbour = edge_index
+
+    def formula(v):
+        x = message.context(s)[neighbour] * message.filter(basis) * envelope.unsqueeze(-1)
+        a, b, c = torch.chunk(x, 3, dim=-1)
+        dv = b.unsqueeze(1) * v[neighbour] + c.unsqueeze(1) * unit.unsqueeze(-1)
+        return (s + scatter(a, centre, dim=0, dim_size=len(atoms), reduce="sum"),
+                v + scatter(dv, centre, dim=0, dim_size=len(atoms), reduce="sum"))
+
+    zeros = torch.zeros(len(atoms), 3, hidden, dtype=torch.float64)
+    vectors = torch.randn(len(atoms), 3, hidden, dtype=torch.float64)
+    for given, v in ((None, zeros), (zeros, zeros), (vectors, vectors)):
+        expected = formula(v)
+        got = message(s, given, edge_index, basis, envelope, unit)
+        for e, g in zip(expected, got):
+            assert torch.allclose(g, e, rtol=0, atol=1e-12)

@@ -37,25 +37,52 @@ class SineBasis(nn.Module):
 
 class Message(nn.Module):
     """Neighbour j -> centre i: ds_i = sum_j a_ij,  dv_i = sum_j (b_ij v_j + c_ij u_ij), where
-    (a, b, c) = MLP(s_j) * W(r_ij) and u_ij is the unit edge vector."""
+    (a, b, c) = MLP(s_j) * W(r_ij) and u_ij is the unit edge vector.
+
+    Written for memory traffic, which is what the block's time is on a CPU: every (edges x F)
+    or (edges x 3 x F) tensor costs more than the small matrix products."""
 
     def __init__(self, hidden: int, num_basis: int) -> None:
         super().__init__()
+        self.hidden = hidden
         self.context = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(),
                                      nn.Linear(hidden, 3 * hidden))
         self.filter = nn.Linear(num_basis, 3 * hidden)
 
-    def forward(self, s: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor,
+    def forward(self, s: torch.Tensor, v: Optional[torch.Tensor], edge_index: torch.Tensor,
                 basis: torch.Tensor, envelope: torch.Tensor,
                 unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``v`` None stands for vector features that are all zero (before the first block)."""
         centre, neighbour = edge_index[0], edge_index[1]
-        # the envelope multiplies the whole filter (bias included): messages vanish at rc
-        x = self.context(s)[neighbour] * (self.filter(basis) * envelope.unsqueeze(-1))
-        parts = torch.chunk(x, 3, dim=-1)
-        ds_edge = parts[0]
-        dv_edge = parts[1].unsqueeze(1) * v[neighbour] + parts[2].unsqueeze(1) * unit.unsqueeze(-1)
+        context = self.context[2]
+        context_weight, context_bias = context.weight, context.bias
+        # The envelope multiplies the whole filter (bias included), so messages vanish at rc:
+        # filter(basis) * envelope = [basis * envelope, envelope] @ [W, bias]^T, one matrix
+        # product with no (edges x 3F) product of its own, forward or backward.
+        envelope = envelope.unsqueeze(-1)
+        enveloped = torch.cat([basis * envelope, envelope], dim=-1)
+        filter_weight = torch.cat([self.filter.weight, self.filter.bias.unsqueeze(-1)], dim=-1)
+        if v is None:
+            # b_ij multiplies zero vectors and adds exactly nothing: only the rows of a and c
+            # are computed, and the gather of v[neighbour] and its product, (edges x 3 x F)
+            # tensors, are skipped
+            f = self.hidden
+            context_weight = torch.cat([context_weight[:f], context_weight[2 * f:]])
+            context_bias = torch.cat([context_bias[:f], context_bias[2 * f:]])
+            filter_weight = torch.cat([filter_weight[:f], filter_weight[2 * f:]])
+        features = nn.functional.linear(self.context[1](self.context[0](s)), context_weight,
+                                        context_bias)
+        x = features[neighbour] * nn.functional.linear(enveloped, filter_weight)
         n = s.shape[0]
-        ds = scatter(ds_edge, centre, dim=0, dim_size=n, reduce="sum")
+        if v is None:
+            a, c = torch.chunk(x, 2, dim=-1)
+            ds = scatter(a, centre, dim=0, dim_size=n, reduce="sum")
+            dv = scatter(c.unsqueeze(1) * unit.unsqueeze(-1), centre, dim=0, dim_size=n,
+                         reduce="sum")
+            return s + ds, dv
+        a, b, c = torch.chunk(x, 3, dim=-1)
+        ds = scatter(a, centre, dim=0, dim_size=n, reduce="sum")
+        dv_edge = b.unsqueeze(1) * v[neighbour] + c.unsqueeze(1) * unit.unsqueeze(-1)
         dv = scatter(dv_edge, centre, dim=0, dim_size=n, reduce="sum")
         return s + ds, v + dv
 
@@ -91,11 +118,11 @@ class Block(nn.Module):
         self.message = Message(hidden, num_basis)
         self.update = Update(hidden)
 
-    def forward(self, s: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor,
+    def forward(self, s: torch.Tensor, v: Optional[torch.Tensor], edge_index: torch.Tensor,
                 basis: torch.Tensor, envelope: torch.Tensor,
                 unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        s, v = self.message(s, v, edge_index, basis, envelope, unit)
-        return self.update(s, v)
+        s, vectors = self.message(s, v, edge_index, basis, envelope, unit)
+        return self.update(s, vectors)
 
 
 class EnergyHead(EnergyReadout):
@@ -133,10 +160,11 @@ class PaiNN(TwoHeadModel):
         basis = self.basis(r)
         envelope = self.envelope(r, radius)
         s = self.embedding(species)
-        v = s.new_zeros((s.shape[0], 3, self.embedding.embedding_dim))
+        v: Optional[torch.Tensor] = None  # zero vectors until the first block
         for k, block in enumerate(self.shared):
             n = layer_edge_count(layer_edges, k, edge_index.shape[1])
             s, v = block(s, v, edge_index[:, :n], basis[:n], envelope[:n], unit[:n])
+        assert v is not None  # there is at least one shared block
         return s, v, basis, envelope, unit
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
