@@ -112,13 +112,20 @@ class Adapter:
         flat = torch.cat([p.detach().reshape(-1) for p in self.trainable])
         return flat.double().cpu().numpy().copy()
 
+    def unflatten(self, values: np.ndarray) -> List[torch.Tensor]:
+        """A flat vector (flat()'s layout) as one tensor per trainable parameter, on its
+        device and in its dtype."""
+        pieces, offset = [], 0
+        for p in self.trainable:
+            n = p.numel()
+            pieces.append(torch.from_numpy(values[offset:offset + n]).reshape(p.shape).to(p))
+            offset += n
+        return pieces
+
     def assign(self, values: np.ndarray) -> None:
         with torch.no_grad():
-            offset = 0
-            for p in self.trainable:
-                n = p.numel()
-                p.copy_(torch.from_numpy(values[offset:offset + n]).reshape(p.shape).to(p))
-                offset += n
+            for p, value in zip(self.trainable, self.unflatten(values)):
+                p.copy_(value)
 
     def loss_and_gradient(self, graph: Dict[str, torch.Tensor], prior_forces: torch.Tensor,
                           prior_energy: float, n_atoms: int, comm: Communicator,
@@ -194,11 +201,8 @@ class Adapter:
                 reason = "non-finite prior loss or gradient"
                 break
             self.optimizer.zero_grad()
-            offset = 0
-            for p in self.trainable:
-                n = p.numel()
-                p.grad = torch.from_numpy(gradient[offset:offset + n]).reshape(p.shape).to(p)
-                offset += n
+            for p, grad in zip(self.trainable, self.unflatten(gradient)):
+                p.grad = grad
             self.optimizer.step()
         if not reason:
             values = self.flat()
