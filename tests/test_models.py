@@ -227,11 +227,11 @@ def test_per_layer_edges_leave_owned_energies_unchanged(architecture):
 
 def test_painn_message_equals_its_formula():
     """PaiNN's message block is written for memory traffic (the envelope folded into the filter
-    product, the b-rows skipped while the vectors are zero): it equals the plain formula
+    product, a, b, c as separate per-edge tensors, the b-rows skipped while the vectors are
+    zero, dv one Cartesian component at a time): it equals the plain formula
     ds_i = sum_j a_ij, dv_i = sum_j (b_ij v_j + c_ij u_ij), (a, b, c) = MLP(s_j) W(r_ij) env(r_ij),
-    with zero vectors passed as None and as zeros, and with non-zero ones."""
-    from torch_geometric.utils import scatter
-
+    with zero vectors passed as None and as zeros, and with non-zero ones; and so do its
+    gradients (forces and training go through them)."""
     from mlff_ttt.models.painn import Message
 
     torch.manual_seed(4)
@@ -240,23 +240,38 @@ def test_painn_message_equals_its_formula():
     atoms = crystal()
     species, edge_index, edge_vec = graph_tensors(atoms)
     r = torch.linalg.norm(edge_vec, dim=-1)
-    unit = edge_vec / r.unsqueeze(-1)
-    basis = torch.rand(r.shape[0], num_basis, dtype=torch.float64)
-    envelope = torch.rand(r.shape[0], dtype=torch.float64)
-    s = torch.randn(len(atoms), hidden, dtype=torch.float64)
+    unit = (edge_vec / r.unsqueeze(-1)).requires_grad_()
+    basis = torch.rand(r.shape[0], num_basis, dtype=torch.float64, requires_grad=True)
+    envelope = torch.rand(r.shape[0], dtype=torch.float64, requires_grad=True)
+    s = torch.randn(len(atoms), hidden, dtype=torch.float64, requires_grad=True)
     centre, neighbour = edge_index
+
+    def summed(values):
+        # an accumulating index_put: a different primitive from the block's index_add
+        out = torch.zeros((len(atoms),) + values.shape[1:], dtype=values.dtype)
+        return out.index_put((centre,), values, accumulate=True)
 
     def formula(v):
         x = message.context(s)[neighbour] * message.filter(basis) * envelope.unsqueeze(-1)
         a, b, c = torch.chunk(x, 3, dim=-1)
         dv = b.unsqueeze(1) * v[neighbour] + c.unsqueeze(1) * unit.unsqueeze(-1)
-        return (s + scatter(a, centre, dim=0, dim_size=len(atoms), reduce="sum"),
-                v + scatter(dv, centre, dim=0, dim_size=len(atoms), reduce="sum"))
+        return s + summed(a), v + summed(dv)
 
     zeros = torch.zeros(len(atoms), 3, hidden, dtype=torch.float64)
-    vectors = torch.randn(len(atoms), 3, hidden, dtype=torch.float64)
+    vectors = torch.randn(len(atoms), 3, hidden, dtype=torch.float64, requires_grad=True)
+    weights = (torch.randn(len(atoms), hidden, dtype=torch.float64),
+               torch.randn(len(atoms), 3, hidden, dtype=torch.float64))
     for given, v in ((None, zeros), (zeros, zeros), (vectors, vectors)):
         expected = formula(v)
         got = message(s, given, edge_index, basis, envelope, unit)
+        inputs = [s, unit, basis, envelope] + list(message.parameters())
+        inputs += [vectors] if given is vectors else []
+        grads = []
+        for outputs in (expected, got):
+            assert outputs[0].shape == s.shape and outputs[1].shape == zeros.shape
+            loss = sum((w * o).sum() for w, o in zip(weights, outputs))
+            grads.append(torch.autograd.grad(loss, inputs))
         for e, g in zip(expected, got):
             assert torch.allclose(g, e, rtol=0, atol=1e-12)
+        for e, g in zip(*grads):
+            assert torch.allclose(g, e, rtol=0, atol=1e-11)

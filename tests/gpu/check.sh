@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make gpu-check`: the GPU path on a machine with a CUDA device, in one script of about five
 # minutes. It needs python3 with a CUDA build of torch (and pybind11, numpy, scipy, PyYAML,
-# tqdm, torch-geometric, pytest), nvcc, CMake and ninja, and the wheels `make gpu-bundle`
+# tqdm, pytest), nvcc, CMake and ninja, and the wheels `make gpu-bundle`
 # gathered (BUNDLE, default .gpu-bundle): those are installed into that Python's own
 # environment, so run it on a machine or environment you can throw away.
 #   1. installs the bundle and this package (editable), builds against the CUDA torch with the

@@ -13,7 +13,6 @@ from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
-from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
 from .layers import EnergyReadout, layer_edge_count
@@ -54,36 +53,43 @@ class Message(nn.Module):
                 unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``v`` None stands for vector features that are all zero (before the first block)."""
         centre, neighbour = edge_index[0], edge_index[1]
-        context = self.context[2]
-        context_weight, context_bias = context.weight, context.bias
+        f = self.hidden
         # The envelope multiplies the whole filter (bias included), so messages vanish at rc:
-        # filter(basis) * envelope = [basis * envelope, envelope] @ [W, bias]^T, one matrix
-        # product with no (edges x 3F) product of its own, forward or backward.
+        # filter(basis) * envelope = [basis * envelope, envelope] @ [W, bias]^T, a matrix
+        # product with no (edges x F) product of its own, forward or backward.
         envelope = envelope.unsqueeze(-1)
         enveloped = torch.cat([basis * envelope, envelope], dim=-1)
         filter_weight = torch.cat([self.filter.weight, self.filter.bias.unsqueeze(-1)], dim=-1)
-        if v is None:
-            # b_ij multiplies zero vectors and adds exactly nothing: only the rows of a and c
-            # are computed, and the gather of v[neighbour] and its product, (edges x 3 x F)
-            # tensors, are skipped
-            f = self.hidden
-            context_weight = torch.cat([context_weight[:f], context_weight[2 * f:]])
-            context_bias = torch.cat([context_bias[:f], context_bias[2 * f:]])
-            filter_weight = torch.cat([filter_weight[:f], filter_weight[2 * f:]])
-        features = nn.functional.linear(self.context[1](self.context[0](s)), context_weight,
-                                        context_bias)
-        x = features[neighbour] * nn.functional.linear(enveloped, filter_weight)
+        context = self.context[1](self.context[0](s))
+        # a, b, c each as its own (edges x F) tensor, made by its own rows of the last context
+        # layer and of the filter: contiguous per-edge tensors whose gradients need no
+        # (edges x 3F) zero-filled buffer, as slices of one (edges x 3F) product would. While
+        # v is None (zero vectors) b multiplies zeros and adds exactly nothing: its rows, the
+        # gathers of v[neighbour] and their products are skipped.
+        rows = [0, 2] if v is None else [0, 1, 2]
+        parts: List[torch.Tensor] = []
+        for k in rows:
+            last = self.context[2]
+            features = nn.functional.linear(context, last.weight[k * f:(k + 1) * f],
+                                            last.bias[k * f:(k + 1) * f])
+            # index_select and index_add rather than x[index] and a broadcast scatter: their
+            # backward passes are each other, with no accumulating index_put
+            parts.append(features.index_select(0, neighbour)
+                         * nn.functional.linear(enveloped, filter_weight[k * f:(k + 1) * f]))
+        a, c = parts[0], parts[-1]
         n = s.shape[0]
+        ds = torch.zeros_like(s).index_add(0, centre, a)
+        # dv_i = sum_j (b_ij v_j + c_ij u_ij), one Cartesian component at a time: every
+        # per-edge tensor is (edges x F), never an (edges x 3 x F) broadcast
+        components: List[torch.Tensor] = []
+        for d, u in enumerate(unit.unbind(dim=1)):
+            edge_term = c * u.unsqueeze(-1)
+            if v is not None:
+                edge_term = edge_term + parts[1] * v[:, d].index_select(0, neighbour)
+            components.append(s.new_zeros(n, f).index_add(0, centre, edge_term))
+        dv = torch.stack(components, dim=1)
         if v is None:
-            a, c = torch.chunk(x, 2, dim=-1)
-            ds = scatter(a, centre, dim=0, dim_size=n, reduce="sum")
-            dv = scatter(c.unsqueeze(1) * unit.unsqueeze(-1), centre, dim=0, dim_size=n,
-                         reduce="sum")
             return s + ds, dv
-        a, b, c = torch.chunk(x, 3, dim=-1)
-        ds = scatter(a, centre, dim=0, dim_size=n, reduce="sum")
-        dv_edge = b.unsqueeze(1) * v[neighbour] + c.unsqueeze(1) * unit.unsqueeze(-1)
-        dv = scatter(dv_edge, centre, dim=0, dim_size=n, reduce="sum")
         return s + ds, v + dv
 
 

@@ -12,7 +12,6 @@ from typing import List, Optional
 
 import torch
 from torch import nn
-from torch_geometric.utils import scatter
 
 from .base import TwoHeadModel
 from .layers import EnergyReadout, GaussianBasis, ShiftedSoftplus, layer_edge_count
@@ -34,8 +33,10 @@ class Interaction(nn.Module):
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, basis: torch.Tensor,
                 envelope: torch.Tensor) -> torch.Tensor:
         weights = self.filter(basis) * envelope.unsqueeze(-1)
-        messages = self.lin_in(h)[edge_index[1]] * weights
-        aggregated = scatter(messages, edge_index[0], dim=0, dim_size=h.shape[0], reduce="sum")
+        # index_select and index_add rather than x[index] and a scatter: their backward passes
+        # are each other, with no accumulating index_put
+        messages = self.lin_in(h).index_select(0, edge_index[1]) * weights
+        aggregated = torch.zeros_like(h).index_add(0, edge_index[0], messages)
         return h + self.update(aggregated)
 
 
