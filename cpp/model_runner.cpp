@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -88,6 +89,8 @@ ModelRunner::ModelRunner(const std::string& path, const std::string& device)
   module_ = std::move(file.module);
   info_ = std::move(file.info);
   dtype_ = info_.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+  if (module_.find_method("layer_features"))
+    exchange_width_ = module_.run_method("exchange_width").toInt();
 }
 
 int ModelRunner::element_index(const std::string& symbol) const {
@@ -122,7 +125,6 @@ Results ModelRunner::compute(const DeviceGraph& uploaded, const Request& request
     throw std::runtime_error("model '" + path_ + "' has format version " +
                              std::to_string(info_.format_version) +
                              ", which cannot be evaluated at a refined radius; re-export it");
-  const int64_t n = graph.n_nodes;
   const torch::Tensor edge_vec = edge_vectors(uploaded.edge_vec_f64_, dtype_);
 
   // TorchScript's optimizing executor (profiling, autodiff subgraphs) measured about 2x slower
@@ -134,7 +136,7 @@ Results ModelRunner::compute(const DeviceGraph& uploaded, const Request& request
   const bool layered = info_.format_version >= 3 &&
       graph.layer_edges.size() == static_cast<size_t>(info_.num_layers);
   if (layered) {
-    inputs.emplace_back(refined ? torch::jit::IValue(radius) : torch::jit::IValue());
+    inputs.emplace_back(radius_argument(radius));
     inputs.emplace_back(c10::List<int64_t>(graph.layer_edges));
   } else if (refined) {
     inputs.emplace_back(radius);
@@ -156,20 +158,30 @@ Results ModelRunner::compute(const DeviceGraph& uploaded, const Request& request
   if (!std::isfinite(out.energy))
     throw non_finite("energy", node_energy.narrow(0, 0, graph.n_local).detach());
   auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kFloat64);
+  collect(uploaded, node_energy.narrow(0, 0, graph.n_local), grad, request, out);
+  return out;
+}
+
+void ModelRunner::collect(const DeviceGraph& uploaded, const torch::Tensor& node_energy,
+                          const torch::Tensor& grad, const Request& request,
+                          Results& out) const {
+  const Graph& graph = *uploaded.graph_;
+  const int64_t n = graph.n_nodes, n_edges = grad.size(0);
+  const auto centers = uploaded.centers_.narrow(0, 0, n_edges);
+  const auto neighbors = uploaded.neighbors_.narrow(0, 0, n_edges);
   // each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g
-  auto forces = edges_to_nodes(uploaded.centers_, uploaded.neighbors_, grad, -grad, n);
+  auto forces = edges_to_nodes(centers, neighbors, grad, -grad, n);
   if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("forces", forces);
   out.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
 
   if (request.node_energy) {
-    auto e = node_energy.narrow(0, 0, graph.n_local).detach().to(torch::kCPU, torch::kFloat64)
-                 .contiguous();
+    auto e = node_energy.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     out.node_energy.assign(e.data_ptr<double>(), e.data_ptr<double>() + graph.n_local);
   }
-  if (!request.virial && !request.node_virial) return out;
+  if (!request.virial && !request.node_virial) return;
 
   // Virial sum_i x_i (x) f_i = -sum_edges r (x) g, in Voigt order xx yy zz xy xz yz.
-  const auto& r = uploaded.edge_vec_f64_;
+  const auto r = uploaded.edge_vec_f64_.narrow(0, 0, n_edges);
   auto edge_virial = -torch::stack({r.select(1, 0) * grad.select(1, 0),
                                     r.select(1, 1) * grad.select(1, 1),
                                     r.select(1, 2) * grad.select(1, 2),
@@ -184,10 +196,109 @@ Results ModelRunner::compute(const DeviceGraph& uploaded, const Request& request
   if (request.node_virial) {
     // Each edge's share is split evenly between its two atoms.
     auto half = 0.5 * edge_virial;
-    auto node_virial = edges_to_nodes(uploaded.centers_, uploaded.neighbors_, half, half, n);
+    auto node_virial = edges_to_nodes(centers, neighbors, half, half, n);
     out.node_virial.assign(node_virial.data_ptr<double>(),
                            node_virial.data_ptr<double>() + 6 * n);
   }
+}
+
+torch::jit::IValue ModelRunner::radius_argument(double radius) const {
+  const bool refined = radius > 0.0 && radius < info_.cutoff;
+  return refined ? torch::jit::IValue(radius) : torch::jit::IValue();
+}
+
+Results ModelRunner::compute_exchanged(const DeviceGraph& uploaded, const Request& request,
+                                       double radius, Communicator& comm) {
+  const Graph& graph = current(uploaded);
+  const int layers = info_.num_layers;
+  if (!can_exchange())
+    throw std::runtime_error("model '" + path_ + "' has no layer-by-layer methods (exported "
+                             "before them); re-export it with mlff-ttt export");
+  if (graph.layer_edges.size() != static_cast<size_t>(layers))
+    throw std::logic_error("compute_exchanged needs a graph pruned for the model's layers");
+  const int64_t n = graph.n_nodes, n_local = graph.n_local, width = exchange_width_;
+  const int64_t owned_edges = graph.layer_edges.back();    // centred on owned nodes
+  const auto edge_index = uploaded.edge_index_.narrow(1, 0, owned_edges);
+  const auto species_owned = uploaded.species_.narrow(0, 0, n_local);
+
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);    // as in compute()
+  FlushDenormals flush_denormals;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!request.forces) no_grad.emplace();
+  const torch::Tensor edge_vec =
+      edge_vectors(uploaded.edge_vec_f64_.narrow(0, 0, owned_edges), dtype_);
+  const auto terms =
+      module_.get_method("edge_terms")({edge_vec, radius_argument(radius)}).toTensorList();
+  // Each layer's backward stops at leaves of its own (the edge terms, its input features):
+  // the gradient reaching a layer's input is summed over the ranks (the ghosts' rows into
+  // their owners') before it goes on to the layer below, and the edge terms' gradients,
+  // summed over the layers, go through the terms' own backward once at the end.
+  std::vector<torch::Tensor> term_leaves;
+  c10::List<torch::Tensor> layer_terms;
+  for (size_t t = 0; t < terms.size(); ++t) {
+    const torch::Tensor term = terms.get(t);
+    term_leaves.push_back(term.detach().requires_grad_(request.forces));
+    layer_terms.push_back(term_leaves.back());
+  }
+  std::vector<double> rows;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  torch::Tensor features =
+      module_.get_method("initial_features")({uploaded.species_}).toTensor().detach();
+  std::vector<torch::Tensor> inputs, outputs;
+  for (int layer = 0; layer < layers; ++layer) {
+    // the first layer's input (the element embedding) depends on no position
+    inputs.push_back(features.detach().requires_grad_(request.forces && layer > 0));
+    outputs.push_back(module_.get_method("layer_features")(
+        {layer, inputs.back(), edge_index, layer_terms, n_local}).toTensor());
+    if (layer + 1 == layers) break;
+    // the owned nodes' new features, and their ghosts' copies from their owners' ranks
+    rows.assign(static_cast<size_t>(n * width), 0.0);
+    auto owned = outputs.back().detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    std::copy(owned.data_ptr<double>(), owned.data_ptr<double>() + n_local * width,
+              rows.begin());
+    comm.forward(rows.data(), static_cast<int>(width));
+    features = torch::from_blob(rows.data(), {n, width}, f64).to(device_, dtype_).clone();
+  }
+  const torch::Tensor last = outputs.back().detach().requires_grad_(request.forces);
+  const auto node_energy =
+      module_.get_method("features_energies")({last, species_owned}).toTensor();
+  auto energy = node_energy.to(torch::kFloat64).sum();
+  Results out;
+  out.energy = energy.item<double>();
+  // a non-finite energy is reported after the backward pass: the other ranks wait in its
+  // communication for this one
+  const bool finite_energy = std::isfinite(out.energy);
+  if (!request.forces) {
+    if (!finite_energy) throw non_finite("energy", node_energy.detach());
+    return out;
+  }
+  torch::Tensor grad_out = torch::autograd::grad({energy}, {last})[0];
+  std::vector<torch::Tensor> term_grads(term_leaves.size());
+  for (int layer = layers - 1; layer >= 0; --layer) {
+    std::vector<torch::Tensor> wrt(term_leaves);
+    if (layer > 0) wrt.push_back(inputs[layer]);
+    auto grads = torch::autograd::grad({outputs[layer]}, wrt, {grad_out}, false, false, true);
+    for (size_t t = 0; t < term_leaves.size(); ++t)
+      if (grads[t].defined())
+        term_grads[t] = term_grads[t].defined() ? term_grads[t] + grads[t] : grads[t];
+    if (layer == 0) break;
+    // dE/d(input features) of every node, the ghosts' rows summed into their owners' rows
+    const torch::Tensor input_grad =
+        grads.back().defined() ? grads.back() : torch::zeros_like(inputs[layer]);
+    auto all = input_grad.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    rows.assign(all.data_ptr<double>(), all.data_ptr<double>() + n * width);
+    comm.reverse_sum(rows.data(), static_cast<int>(width));
+    grad_out = torch::from_blob(rows.data(), {n_local, width}, f64).to(device_, dtype_).clone();
+  }
+  std::vector<torch::Tensor> used_terms, used_grads;
+  for (size_t t = 0; t < term_leaves.size(); ++t)
+    if (term_grads[t].defined()) {
+      used_terms.push_back(terms.get(t));
+      used_grads.push_back(term_grads[t]);
+    }
+  auto grad = torch::autograd::grad(used_terms, {edge_vec}, used_grads)[0].to(torch::kFloat64);
+  if (!finite_energy) throw non_finite("energy", node_energy.detach());
+  collect(uploaded, node_energy, grad, request, out);
   return out;
 }
 

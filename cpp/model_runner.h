@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "communicator.h"
 #include "graph.h"
 #include "model_file.h"
 
@@ -76,6 +77,20 @@ class ModelRunner {
     return compute(upload(graph), request, radius);
   }
 
+  // Whether the file has the layer-by-layer methods compute_exchanged calls (files exported
+  // before them have not; re-exporting adds them).
+  bool can_exchange() const { return exchange_width_ > 0; }
+
+  // compute() for a graph split over ranks, one message-passing layer at a time: each layer
+  // updates the owned nodes only, from the edges centred on them (the graph must be pruned:
+  // they are its first layer_edges.back() edges), and `comm` copies the owners' new features
+  // onto their ghosts before the next layer (and sums the ghosts' gradients back into their
+  // owners in the backward pass). So ghosts need to be one cutoff deep, not the receptive
+  // field, and no rank evaluates another's atoms; the result equals compute()'s (the same
+  // functions, summed in another order). Collective: every rank calls it, the same times.
+  Results compute_exchanged(const DeviceGraph& graph, const Request& request, double radius,
+                            Communicator& comm);
+
   // The prior head's forces (3 per node, owned and ghost: -dE_prior/dx of the owned atoms'
   // prior-head energies), at `radius` as compute(): what TTT fits to the prior's forces, and,
   // against them, the per-atom label-free error signal.
@@ -87,6 +102,12 @@ class ModelRunner {
   void set_parameters(const std::vector<std::string>& names, const std::vector<double>& values);
 
  private:
+  // Energy, forces, per-node energies and virials into `out` from the owned nodes' energies
+  // and dE/d(edge vector) of the graph's first grad.size(0) edges.
+  void collect(const DeviceGraph& graph, const torch::Tensor& node_energy,
+               const torch::Tensor& edge_grad, const Request& request, Results& out) const;
+  // The radius argument of the model's methods: none for the plain model (see compute()).
+  torch::jit::IValue radius_argument(double radius) const;
   NonFiniteOutput non_finite(const std::string& what, const torch::Tensor& values) const;
   // The upload's graph, after checking the upload is of its current build.
   const Graph& current(const DeviceGraph& uploaded) const;
@@ -96,6 +117,7 @@ class ModelRunner {
   ModelInfo info_;
   torch::Device device_;
   torch::Dtype dtype_;
+  int64_t exchange_width_ = 0;   // features per node the layers exchange; 0: no such methods
 };
 
 // Threads torch may use for one model call (intra-op parallelism).

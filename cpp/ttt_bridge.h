@@ -10,20 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "communicator.h"
 #include "graph.h"
 
 namespace mlff {
-
-class Communicator {
- public:
-  virtual ~Communicator() = default;
-  // values: n_nodes x width, owned nodes first. Adds ghosts' rows into their owners' rows.
-  virtual void reverse_sum(double* values, int width) = 0;
-  // Copies owners' rows into their ghosts' rows.
-  virtual void forward(double* values, int width) = 0;
-  virtual void sum(double* values, int n) = 0;        // over ranks, in place
-  virtual void broadcast(double* values, int n) = 0;  // rank 0's values to all
-};
 
 // The engine's settings, as `pair_style mlff_ttt ... ttt ...` gives them: these initializers
 // are the only copy of the defaults (the pair style's options hold a TTTOptions; the deck

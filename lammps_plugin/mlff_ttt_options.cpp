@@ -137,6 +137,10 @@ void mlff_ttt::parse_options(LAMMPS *lmp, int narg, char **arg, Options &options
         error->all(FLERR, "pair_style mlff_ttt device: expected cpu or cuda, not {}",
                    options.device);
       iarg += 2;
+    } else if (word == "exchange") {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt exchange: expected yes or no");
+      options.exchange = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
+      iarg += 2;
     } else if (word == "min_distance") {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt min_distance D: D is missing");
       options.min_distance = utils::numeric(FLERR, arg[iarg + 1], false, lmp);

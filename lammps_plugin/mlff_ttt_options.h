@@ -3,7 +3,7 @@
    bridge takes as it is):
 
    pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
-                       [min_distance D] [device cpu|cuda]
+                       [min_distance D] [device cpu|cuda] [exchange yes|no]
                        [ttt every N steps K lr X [optimizer sgd|adam] [max_change D]
                             [prior_timeout T] [log FILE] [save FILE]]
                        [hook every N module:function] */
@@ -31,6 +31,11 @@ struct Options {
   bool monitor_given = false;          // `monitor every N` or `monitor off` written in the deck
   double min_distance = 0.5;           // closer atoms are an error (A); 0: no check
   std::string device = "cpu";          // where the model runs: "cpu" or "cuda"
+  // On several ranks, the forces one message-passing layer at a time with the ghosts'
+  // features exchanged between layers (mlff::ModelRunner::compute_exchanged): no rank
+  // evaluates another's atoms. no: each rank evaluates its ghosts as deep as the receptive
+  // field (the same forces, with the work that grows with the rank count).
+  bool exchange = true;
 
   bigint ttt_every = 0;                // 0: no test-time training
   mlff::TTTOptions ttt;                // steps K, lr X (both required), the rest optional

@@ -163,6 +163,11 @@ void PairMLFFTTT::init_style()
       utils::logmesg(lmp, "mlff_ttt: ghost cutoff set to {} A (receptive field + skin)\n",
                      ghost_cut);
   }
+  if (options.exchange && comm->nprocs > 1 && !model->can_exchange())
+    error->warning(FLERR, "pair_style mlff_ttt: model {} was exported before the "
+                   "layer-by-layer methods: each rank evaluates its ghost atoms as deep as the "
+                   "receptive field (the same forces, more work per rank); re-export it with "
+                   "mlff-ttt export to exchange features between layers", model_path);
   mlff::set_model_threads(comm->nthreads);
   if (options.ttt_every > 0 || info.is_delta()) prior.init(types);
   if (options.ttt_every > 0) {
@@ -180,6 +185,12 @@ double PairMLFFTTT::init_one(int i, int j)
   const double cut = model->info().cutoff;
   cutghost[i][j] = cutghost[j][i] = cut;
   return cut;
+}
+
+bool PairMLFFTTT::exchanges_features() const
+{
+  return options.exchange && comm->nprocs > 1 && model->can_exchange() &&
+      graph->layer_edges.size() == static_cast<size_t>(model->info().num_layers);
 }
 
 double PairMLFFTTT::energy_conversion() const
@@ -292,9 +303,17 @@ void PairMLFFTTT::compute(int eflag, int vflag)
 
   mlff::Results result;
   std::string failure;
+  const int ntotal = atom->nlocal + atom->nghost;
+  const mlff::Request request{eflag_atom != 0, vflag_global != 0, vflag_atom != 0};
+  // the same on every rank (compute_exchanged is collective)
+  const bool exchanged = exchanges_features();
   try {
-    result = model->compute(uploaded, {eflag_atom != 0, vflag_global != 0, vflag_atom != 0},
-                            radius);
+    if (exchanged) {
+      GraphCommunicator graph_comm(ghost_comm, *graph, ntotal);
+      result = model->compute_exchanged(uploaded, request, radius, graph_comm);
+    } else {
+      result = model->compute(uploaded, request, radius);
+    }
   } catch (mlff::NonFiniteOutput &e) {
     failure = e.node < 0 ? std::string(e.what())
                          : fmt::format("{} for atom {}", e.what(),
@@ -315,7 +334,6 @@ void PairMLFFTTT::compute(int eflag, int vflag)
     if (ttt_due)
       ttt.record(step, ttt_result, (energy - energy_before_ttt) * scale, ttt_started, extra);
   }
-  const int ntotal = atom->nlocal + atom->nghost;
   mlff::spread_to_atoms(*graph, result.forces.data(), 3, ntotal, atom_forces);
   if (monitor_due) rr_monitor.monitor_forces(atom_forces, model_atoms(), model->info(), extra);
   // `compute pair` sums pvector over ranks; every rank holds the same values, so rank 0
@@ -323,9 +341,12 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   // and including this step's. The work counts are each rank's own, so their sum is the
   // work of all ranks (what grows with the rank count: docs/speed.md).
   for (int k = 0; k < NUM_EXTRA; k++) pvector[k] = comm->me == 0 ? extra[k] : 0.0;
-  pvector[GRAPH_NODES] = static_cast<double>(graph->n_nodes);
-  pvector[EDGE_EVALUATIONS] =
-      static_cast<double>(graph->edge_evaluations(model->info().num_layers));
+  // exchanged: the layers evaluate the owned nodes, from the edges centred on them (the
+  // ghosts' features are copied from their owners, not evaluated)
+  const int layers = model->info().num_layers;
+  pvector[GRAPH_NODES] = static_cast<double>(exchanged ? graph->n_local : graph->n_nodes);
+  pvector[EDGE_EVALUATIONS] = static_cast<double>(
+      exchanged ? layers * graph->layer_edges.back() : graph->edge_evaluations(layers));
   add_to_lammps(result, scale);
   if (model->info().is_delta()) prior.add_to(*this, eflag, vflag, list, types);
   if (prior_residual_flag) {

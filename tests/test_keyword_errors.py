@@ -1,5 +1,6 @@
 """Every pair_style mlff_ttt keyword given a missing, malformed or out-of-range value ends in a
-LAMMPS ERROR naming the keyword (RR, the monitor, TTT, the hook, min_distance, device); the
+LAMMPS ERROR naming the keyword (RR, the monitor, TTT, the hook, min_distance, device,
+exchange); the
 cases test_rr.py, test_ttt_lammps.py and test_errors.py hold are not repeated here."""
 
 import pytest
@@ -50,6 +51,8 @@ CASES = [
     ("min_distance abc", "Expected floating point parameter instead of 'abc'"),
     ("min_distance 1e400", "is out of range"),
     ("device", "device: expected cpu or cuda"),
+    ("exchange", "exchange: expected yes or no"),
+    ("exchange maybe", "Expected boolean parameter instead of 'maybe'"),
 ]
 
 

@@ -275,3 +275,46 @@ def test_painn_message_equals_its_formula():
             assert torch.allclose(g, e, rtol=0, atol=1e-12)
         for e, g in zip(*grads):
             assert torch.allclose(g, e, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_layer_by_layer_with_exchanged_ghosts_equals_the_model(architecture):
+    """The layer-by-layer methods a domain-decomposed caller uses (initial_features,
+    edge_terms, layer_features, features_energies): a periodic crystal whose edges point, half
+    of them, at ghost copies of their atoms instead of the atoms, the ghosts' features copied
+    from their owners after every layer (what the pair style's forward communication does),
+    gives the model's energies, and its edge gradients (forces), in float64 and scripted."""
+    torch.manual_seed(5)
+    model = build_model(architecture, elements=["Si"], cutoff=CUTOFF, hidden=16, num_basis=8,
+                        shared_layers=2, head_layers=1).double().eval()
+    atoms = crystal()
+    species, edge_index, edge_vec = graph_tensors(atoms)
+    n = len(atoms)
+    # ghost node n + j is a copy of atom j; half the edges (at random) point at the copy
+    to_ghost = torch.rand(edge_index.shape[1]) < 0.5
+    ghost_index = edge_index.clone()
+    ghost_index[1, to_ghost] += n
+    ghost_species = torch.cat([species, species])
+    owner = torch.arange(n)
+
+    def plain(vectors):
+        return model(species, edge_index, vectors).sum()
+
+    def by_layer(m, vectors):
+        terms = m.edge_terms(vectors, None)
+        features = m.initial_features(ghost_species)
+        for layer in range(model.num_layers):
+            owned = m.layer_features(layer, features, ghost_index, terms, n)
+            features = torch.cat([owned, owned[owner]])  # the exchange: owners' rows to ghosts
+        return m.features_energies(features[:n], species).sum()
+
+    assert model.exchange_width() == (16 if architecture == "schnet" else 64)
+    expected_vectors = edge_vec.clone().requires_grad_()
+    expected = plain(expected_vectors)
+    expected_grad, = torch.autograd.grad(expected, expected_vectors)
+    for m in (model, torch.jit.script(model)):
+        vectors = edge_vec.clone().requires_grad_()
+        got = by_layer(m, vectors)
+        grad, = torch.autograd.grad(got, vectors)
+        assert abs(float((got - expected).detach())) < 1e-10
+        assert torch.allclose(grad, expected_grad, rtol=0, atol=1e-10)

@@ -126,11 +126,12 @@ def expected_work(cells: int, slabs: int, cutoff: float, layers: int):
     return nodes, edges
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
-def test_work_counts_are_the_graphs(tmp_path, nprocs):
+@pytest.mark.parametrize("nprocs, exchange", [(1, "yes"), (2, "no"), (2, "yes")])
+def test_work_counts_are_the_graphs(tmp_path, nprocs, exchange):
     """`compute pair mlff_ttt` entries 14-15 (tests/benchmarks/bench_rank_work.py's redundancy
     table) are the graph nodes and the per-layer edges of all ranks: one rank evaluates each
-    atom once, two ranks also their ghosts as deep as the pruned receptive field."""
+    atom once; two ranks with `exchange no` also their ghosts as deep as the pruned receptive
+    field, and with the features exchanged between layers (the default) each atom once again."""
     from helpers import silicon_box
     from mlff_ttt.model_file import read_metadata
 
@@ -138,12 +139,65 @@ def test_work_counts_are_the_graphs(tmp_path, nprocs):
     meta = read_metadata(model)
     layers = meta["hparams"]["shared_layers"] + meta["hparams"]["head_layers"]
     grid = "2 1 1" if nprocs == 2 else "1 1 1"
-    proc = run_lmp(WORK_DECK.format(box=silicon_box(8), grid=grid, model=model), tmp_path,
-                   nprocs=nprocs)
+    deck = WORK_DECK.format(box=silicon_box(8), grid=grid, model=model)
+    deck = deck.replace("monitor off", f"monitor off exchange {exchange}")
+    proc = run_lmp(deck, tmp_path, nprocs=nprocs)
     assert proc.returncode == 0, proc.stdout[-3000:]
     row = re.search(r"^\s*Step\s+c_work\[14\]\s+c_work\[15\]\s*\n\s*0\s+(\S+)\s+(\S+)",
                     proc.stdout, re.M)
-    nodes, edges = expected_work(8, nprocs, meta["cutoff"], layers)
-    assert (float(row.group(1)), float(row.group(2))) == (nodes, edges)
-    if nprocs == 1:
-        assert (nodes, edges) == (4096, 4096 * 16 * layers)    # 16 neighbours within 4.5 A
+    got = (float(row.group(1)), float(row.group(2)))
+    if exchange == "no":
+        assert got == expected_work(8, nprocs, meta["cutoff"], layers)
+        assert got[1] > 1.1 * 4096 * 16 * layers
+    else:
+        assert got == (4096, 4096 * 16 * layers)    # 16 neighbours within 4.5 A
+
+
+EXCHANGE_DECK = """
+units metal
+atom_style atomic
+atom_modify map array
+read_data si.data
+pair_style mlff_ttt monitor off exchange {exchange}
+pair_coeff * * {model} Si
+compute pe_atom all pe/atom
+compute stress_atom all stress/atom NULL
+compute stress_sum all reduce sum c_stress_atom[1] c_stress_atom[2] c_stress_atom[3] &
+    c_stress_atom[4] c_stress_atom[5] c_stress_atom[6]
+thermo_style custom step pe press pxx pyy pzz pxy pxz pyz c_stress_sum[1] c_stress_sum[4]
+thermo_modify format float %.17g
+velocity all create 800 4928459 mom yes rot yes dist gaussian
+fix nve all nve
+run 10
+write_dump all custom atoms.dump id fx fy fz c_pe_atom modify sort id format float %.17g
+"""
+
+
+@pytest.mark.parametrize("model", ["si_schnet.pt", "si_painn.pt", "si_painn12_f32.pt"])
+def test_exchanged_layers_equal_deep_ghosts(tmp_path, model):
+    """On 2 ranks, features exchanged between layers (the default) give what ghosts as deep as
+    the receptive field give (`exchange no`), through 10 MD steps: energy, pressure tensor,
+    per-atom energies and virials, forces; float64 models to 1e-10, the float32 model to its
+    own rounding."""
+    from helpers import thermo_rows
+
+    results = {}
+    for exchange in ("yes", "no"):
+        workdir = tmp_path / exchange
+        workdir.mkdir()
+        write_data(silicon((3, 2, 2)), workdir / "si.data")
+        proc = run_lmp(EXCHANGE_DECK.format(model=EXAMPLE_MODEL.parent / model,
+                                            exchange=exchange), workdir, nprocs=2)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        dump = np.loadtxt(workdir / "atoms.dump", skiprows=9)
+        results[exchange] = (thermo_rows(proc.stdout), dump)
+    tolerance = 1e-5 if model.endswith("_f32.pt") else 1e-10
+    (thermo, dump), (deep_thermo, deep_dump) = results["yes"], results["no"]
+    assert thermo.shape == deep_thermo.shape and len(thermo) == 2
+    for column in range(1, thermo.shape[1]):    # pe, pressures, the summed atom stresses
+        a, b = thermo[:, column], deep_thermo[:, column]
+        np.testing.assert_allclose(a, b, rtol=0, atol=tolerance * max(np.abs(b).max(), 1.0))
+    np.testing.assert_array_equal(dump[:, 0], deep_dump[:, 0])
+    for columns in (slice(1, 4), slice(4, 5)):
+        a, b = dump[:, columns], deep_dump[:, columns]
+        np.testing.assert_allclose(a, b, rtol=0, atol=tolerance * np.abs(b).max())

@@ -75,6 +75,32 @@ class ExportedModel(nn.Module):
         """Per-atom energies (eV) from the prior head."""
         return self.model.prior_energies(species, edge_index, edge_vec, radius)
 
+    # The reference head's energies one message-passing layer at a time, for a caller that
+    # exchanges the features of its ghost nodes between layers (the pair style on several
+    # ranks): see the architectures' methods of the same names.
+
+    @torch.jit.export
+    def exchange_width(self) -> int:
+        return self.model.exchange_width()
+
+    @torch.jit.export
+    def initial_features(self, species: torch.Tensor) -> torch.Tensor:
+        return self.model.initial_features(species)
+
+    @torch.jit.export
+    def edge_terms(self, edge_vec: torch.Tensor,
+                   radius: Optional[float] = None) -> List[torch.Tensor]:
+        return self.model.edge_terms(edge_vec, radius)
+
+    @torch.jit.export
+    def layer_features(self, layer: int, features: torch.Tensor, edge_index: torch.Tensor,
+                       terms: List[torch.Tensor], n_out: int) -> torch.Tensor:
+        return self.model.layer_features(layer, features, edge_index, terms, n_out)
+
+    @torch.jit.export
+    def features_energies(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self.model.features_energies(features, species)
+
 
 def model_from_checkpoint(path: Union[str, Path]):
     """The float64 model and a checkpoint-like record (architecture, hparams, parameter groups,

@@ -49,9 +49,10 @@ class Message(nn.Module):
         self.filter = nn.Linear(num_basis, 3 * hidden)
 
     def forward(self, s: torch.Tensor, v: Optional[torch.Tensor], edge_index: torch.Tensor,
-                basis: torch.Tensor, envelope: torch.Tensor,
-                unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``v`` None stands for vector features that are all zero (before the first block)."""
+                basis: torch.Tensor, envelope: torch.Tensor, unit: torch.Tensor,
+                n_out: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``v`` None stands for vector features that are all zero (before the first block).
+        The features of nodes [0, n_out) (all: -1); the edges' centres must be among them."""
         centre, neighbour = edge_index[0], edge_index[1]
         f = self.hidden
         # The envelope multiplies the whole filter (bias included), so messages vanish at rc:
@@ -77,8 +78,8 @@ class Message(nn.Module):
             parts.append(features.index_select(0, neighbour)
                          * nn.functional.linear(enveloped, filter_weight[k * f:(k + 1) * f]))
         a, c = parts[0], parts[-1]
-        n = s.shape[0]
-        ds = torch.zeros_like(s).index_add(0, centre, a)
+        n = s.shape[0] if n_out < 0 else n_out
+        ds = s.new_zeros(n, f).index_add(0, centre, a)
         # dv_i = sum_j (b_ij v_j + c_ij u_ij), one Cartesian component at a time: every
         # per-edge tensor is (edges x F), never an (edges x 3 x F) broadcast
         components: List[torch.Tensor] = []
@@ -89,8 +90,8 @@ class Message(nn.Module):
             components.append(s.new_zeros(n, f).index_add(0, centre, edge_term))
         dv = torch.stack(components, dim=1)
         if v is None:
-            return s + ds, dv
-        return s + ds, v + dv
+            return s[:n] + ds, dv
+        return s[:n] + ds, v[:n] + dv
 
 
 class Update(nn.Module):
@@ -125,9 +126,9 @@ class Block(nn.Module):
         self.update = Update(hidden)
 
     def forward(self, s: torch.Tensor, v: Optional[torch.Tensor], edge_index: torch.Tensor,
-                basis: torch.Tensor, envelope: torch.Tensor,
-                unit: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        s, vectors = self.message(s, v, edge_index, basis, envelope, unit)
+                basis: torch.Tensor, envelope: torch.Tensor, unit: torch.Tensor,
+                n_out: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
+        s, vectors = self.message(s, v, edge_index, basis, envelope, unit, n_out)
         return self.update(s, vectors)
 
 
@@ -161,10 +162,7 @@ class PaiNN(TwoHeadModel):
                        ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                   torch.Tensor]:
         """Features (s, v) after the shared blocks, and the edge terms the heads reuse."""
-        r = torch.linalg.norm(edge_vec, dim=-1)  # edges never have r = 0
-        unit = edge_vec / r.unsqueeze(-1)
-        basis = self.basis(r)
-        envelope = self.envelope(r, radius)
+        basis, envelope, unit = self.edge_terms(edge_vec, radius)
         s = self.embedding(species)
         v: Optional[torch.Tensor] = None  # zero vectors until the first block
         for k, block in enumerate(self.shared):
@@ -197,3 +195,50 @@ class PaiNN(TwoHeadModel):
         s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius)
         return (self.reference_head(s, v, species, edge_index, basis, envelope, unit),
                 self.prior_head(s, v, species, edge_index, basis, envelope, unit))
+
+    # One message-passing layer at a time, for a caller that exchanges node features between
+    # layers (domain decomposition with ghosts one cutoff deep: docs/speed.md); the features
+    # are (N, exchange_width) rows: s, then v flattened (3F).
+
+    @torch.jit.export
+    def exchange_width(self) -> int:
+        return 4 * self.embedding.embedding_dim
+
+    @torch.jit.export
+    def initial_features(self, species: torch.Tensor) -> torch.Tensor:
+        s = self.embedding(species)
+        return torch.cat([s, s.new_zeros(s.shape[0], 3 * s.shape[1])], dim=1)
+
+    @torch.jit.export
+    def edge_terms(self, edge_vec: torch.Tensor,
+                   radius: Optional[float] = None) -> List[torch.Tensor]:
+        """The per-edge inputs every layer shares: radial basis, envelope, unit vector."""
+        r = torch.linalg.norm(edge_vec, dim=-1)  # edges never have r = 0
+        return [self.basis(r), self.envelope(r, radius), edge_vec / r.unsqueeze(-1)]
+
+    @torch.jit.export
+    def layer_features(self, layer: int, features: torch.Tensor, edge_index: torch.Tensor,
+                       terms: List[torch.Tensor], n_out: int) -> torch.Tensor:
+        """The features of nodes [0, n_out) after layer ``layer`` (0-based over the shared
+        blocks, then the reference head's), from every node's features before it."""
+        f = self.embedding.embedding_dim
+        s = features[:, :f]
+        # the vectors are zero before the first layer: None takes the block's short way
+        v: Optional[torch.Tensor] = None
+        if layer > 0:
+            v = features[:, f:].reshape(features.shape[0], 3, f)
+        out = features[:n_out]
+        for k, block in enumerate(self.shared):
+            if k == layer:
+                s, vectors = block(s, v, edge_index, terms[0], terms[1], terms[2], n_out)
+                out = torch.cat([s, vectors.reshape(s.shape[0], 3 * f)], dim=1)
+        for k, block in enumerate(self.reference_head.blocks):
+            if k + len(self.shared) == layer:
+                s, vectors = block(s, v, edge_index, terms[0], terms[1], terms[2], n_out)
+                out = torch.cat([s, vectors.reshape(s.shape[0], 3 * f)], dim=1)
+        return out
+
+    @torch.jit.export
+    def features_energies(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Per-atom reference energies from the features after the last layer."""
+        return self.reference_head.readout(features[:, :self.embedding.embedding_dim], species)

@@ -31,13 +31,16 @@ class Interaction(nn.Module):
         )
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, basis: torch.Tensor,
-                envelope: torch.Tensor) -> torch.Tensor:
+                envelope: torch.Tensor, n_out: int = -1) -> torch.Tensor:
+        """The features after the block of nodes [0, n_out) (all: -1); the edges' centres
+        must be among them."""
+        n = h.shape[0] if n_out < 0 else n_out
         weights = self.filter(basis) * envelope.unsqueeze(-1)
         # index_select and index_add rather than x[index] and a scatter: their backward passes
         # are each other, with no accumulating index_put
         messages = self.lin_in(h).index_select(0, edge_index[1]) * weights
-        aggregated = torch.zeros_like(h).index_add(0, edge_index[0], messages)
-        return h + self.update(aggregated)
+        aggregated = h.new_zeros(n, h.shape[1]).index_add(0, edge_index[0], messages)
+        return h[:n] + self.update(aggregated)
 
 
 class EnergyHead(EnergyReadout):
@@ -65,9 +68,7 @@ class SchNet(TwoHeadModel):
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
                        edge_vec: torch.Tensor, radius: Optional[float] = None,
                        layer_edges: Optional[List[int]] = None):
-        r = torch.linalg.norm(edge_vec, dim=-1)
-        basis = self.basis(r)
-        envelope = self.envelope(r, radius)
+        basis, envelope = self.edge_terms(edge_vec, radius)
         h = self.embedding(species)
         for k, block in enumerate(self.shared):
             n = layer_edge_count(layer_edges, k, edge_index.shape[1])
@@ -98,3 +99,41 @@ class SchNet(TwoHeadModel):
         h, basis, envelope = self.representation(species, edge_index, edge_vec, radius)
         return (self.reference_head(h, species, edge_index, basis, envelope),
                 self.prior_head(h, species, edge_index, basis, envelope))
+
+    # One message-passing layer at a time, for a caller that exchanges node features between
+    # layers (domain decomposition with ghosts one cutoff deep: docs/speed.md); the features
+    # are (N, exchange_width) rows, here h itself.
+
+    @torch.jit.export
+    def exchange_width(self) -> int:
+        return self.embedding.embedding_dim
+
+    @torch.jit.export
+    def initial_features(self, species: torch.Tensor) -> torch.Tensor:
+        return self.embedding(species)
+
+    @torch.jit.export
+    def edge_terms(self, edge_vec: torch.Tensor,
+                   radius: Optional[float] = None) -> List[torch.Tensor]:
+        """The per-edge inputs every layer shares: the radial basis and the envelope."""
+        r = torch.linalg.norm(edge_vec, dim=-1)
+        return [self.basis(r), self.envelope(r, radius)]
+
+    @torch.jit.export
+    def layer_features(self, layer: int, features: torch.Tensor, edge_index: torch.Tensor,
+                       terms: List[torch.Tensor], n_out: int) -> torch.Tensor:
+        """The features of nodes [0, n_out) after layer ``layer`` (0-based over the shared
+        blocks, then the reference head's), from every node's features before it."""
+        h = features[:n_out]
+        for k, block in enumerate(self.shared):
+            if k == layer:
+                h = block(features, edge_index, terms[0], terms[1], n_out)
+        for k, block in enumerate(self.reference_head.blocks):
+            if k + len(self.shared) == layer:
+                h = block(features, edge_index, terms[0], terms[1], n_out)
+        return h
+
+    @torch.jit.export
+    def features_energies(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Per-atom reference energies from the features after the last layer."""
+        return self.reference_head.readout(features, species)
