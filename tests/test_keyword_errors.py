@@ -1,7 +1,7 @@
 """Every pair_style mlff_ttt keyword given a missing, malformed or out-of-range value ends in a
 LAMMPS ERROR naming the keyword (RR, the monitor, TTT, the hook, min_distance, device,
-exchange); the
-cases test_rr.py, test_ttt_lammps.py and test_errors.py hold are not repeated here."""
+exchange); the cases test_rr.py, test_ttt_lammps.py and test_errors.py hold are not repeated
+here."""
 
 import pytest
 
