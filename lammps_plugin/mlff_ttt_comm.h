@@ -23,8 +23,11 @@ class GhostComm : protected Pointers {
  public:
   /* LAMMPS sizes its communication buffers by comm_forward and comm_reverse, which pair hybrid
      reads from its styles when pair_style is issued, before any model or RR grid is known. So
-     both stay at WIDTH doubles per atom, and wider rows travel in slices of WIDTH. */
-  static constexpr int WIDTH = 3;
+     both stay at WIDTH doubles per atom, and wider rows travel in slices of WIDTH. 64: the
+     exchange's feature rows (32-256 wide for the shipped models) go in 1-4 rounds, where 3
+     (the forces' width) made a 256-wide row 86 rounds and 2-rank molecule MD 40% slower; the
+     buffers grow by 64 doubles per communicated atom. */
+  static constexpr int WIDTH = 64;
 
   // `pair` is the style whose pack/unpack hooks delegate to this object.
   GhostComm(LAMMPS *lmp, Pair *pair);

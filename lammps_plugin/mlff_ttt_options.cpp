@@ -138,8 +138,13 @@ void mlff_ttt::parse_options(LAMMPS *lmp, int narg, char **arg, Options &options
                    options.device);
       iarg += 2;
     } else if (word == "exchange") {
-      if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt exchange: expected yes or no");
-      options.exchange = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
+      if (iarg + 2 > narg)
+        error->all(FLERR, "pair_style mlff_ttt exchange: expected auto, yes or no");
+      if (strcmp(arg[iarg + 1], "auto") == 0)
+        options.exchange = Options::EXCHANGE_AUTO;
+      else
+        options.exchange = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1
+            ? Options::EXCHANGE_YES : Options::EXCHANGE_NO;
       iarg += 2;
     } else if (word == "min_distance") {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style mlff_ttt min_distance D: D is missing");

@@ -3,7 +3,7 @@
    bridge takes as it is):
 
    pair_style mlff_ttt [rr off|once|every N] [rr_grid r1 r2 ...] [monitor every N|off]
-                       [min_distance D] [device cpu|cuda] [exchange yes|no]
+                       [min_distance D] [device cpu|cuda] [exchange auto|yes|no]
                        [ttt every N steps K lr X [optimizer sgd|adam] [max_change D]
                             [prior_timeout T] [log FILE] [save FILE]]
                        [hook every N module:function] */
@@ -34,8 +34,14 @@ struct Options {
   // On several ranks, the forces one message-passing layer at a time with the ghosts'
   // features exchanged between layers (mlff::ModelRunner::compute_exchanged): no rank
   // evaluates another's atoms. no: each rank evaluates its ghosts as deep as the receptive
-  // field (the same forces, with the work that grows with the rank count).
-  bool exchange = true;
+  // field (the same forces, with the work that grows with the rank count). auto: exchange at
+  // a step where evaluating the ghosts would add more than kAutoExchangeExtraWork to the
+  // edge work of all ranks (the exchange's communication costs more than it saves where
+  // ghosts add little: 2-rank MD of isolated molecules, 1.00x work, ran 16-28% slower with
+  // it; diamond silicon at 1.09x and 1.20x ran 3-10% faster).
+  enum ExchangeMode { EXCHANGE_AUTO, EXCHANGE_YES, EXCHANGE_NO };
+  ExchangeMode exchange = EXCHANGE_AUTO;
+  static constexpr double kAutoExchangeExtraWork = 0.05;
 
   bigint ttt_every = 0;                // 0: no test-time training
   mlff::TTTOptions ttt;                // steps K, lr X (both required), the rest optional

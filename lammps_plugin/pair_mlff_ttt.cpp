@@ -163,7 +163,7 @@ void PairMLFFTTT::init_style()
       utils::logmesg(lmp, "mlff_ttt: ghost cutoff set to {} A (receptive field + skin)\n",
                      ghost_cut);
   }
-  if (options.exchange && comm->nprocs > 1 && !model->can_exchange())
+  if (options.exchange != Options::EXCHANGE_NO && comm->nprocs > 1 && !model->can_exchange())
     error->warning(FLERR, "pair_style mlff_ttt: model {} was exported before the "
                    "layer-by-layer methods: each rank evaluates its ghost atoms as deep as the "
                    "receptive field (the same forces, more work per rank); re-export it with "
@@ -187,10 +187,19 @@ double PairMLFFTTT::init_one(int i, int j)
   return cut;
 }
 
-bool PairMLFFTTT::exchanges_features() const
+bool PairMLFFTTT::exchanges_features()
 {
-  return options.exchange && comm->nprocs > 1 && model->can_exchange() &&
-      graph->layer_edges.size() == static_cast<size_t>(model->info().num_layers);
+  // every condition before the sum is the same on all ranks, so all of them reach it or none
+  const int layers = model->info().num_layers;
+  if (options.exchange == Options::EXCHANGE_NO || comm->nprocs == 1 || !model->can_exchange() ||
+      graph->layer_edges.size() != static_cast<size_t>(layers))
+    return false;
+  if (options.exchange == Options::EXCHANGE_YES) return true;
+  // auto: the edge work of all ranks with the deep ghost shell against the exchange's
+  double work[2] = {static_cast<double>(graph->edge_evaluations(layers)),
+                    static_cast<double>(layers * graph->layer_edges.back())};
+  ghost_comm.sum(work, 2);
+  return work[0] > (1.0 + Options::kAutoExchangeExtraWork) * work[1];
 }
 
 double PairMLFFTTT::energy_conversion() const

@@ -64,7 +64,7 @@ class PairMLFFTTT : public Pair {
   bigint model_atoms();                // atoms the model sees, over all ranks
   double energy_conversion() const;    // model units -> LAMMPS units
   // Whether this step's forces go layer by layer with features exchanged (Options::exchange)
-  bool exchanges_features() const;
+  bool exchanges_features();    // collective (auto sums the ranks' work)
   double model_energy(const mlff::DeviceGraph &uploaded, double at_radius);
   double global_energy(double local_energy);
   void spectral_update(bool all_radii);

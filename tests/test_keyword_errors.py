@@ -51,7 +51,7 @@ CASES = [
     ("min_distance abc", "Expected floating point parameter instead of 'abc'"),
     ("min_distance 1e400", "is out of range"),
     ("device", "device: expected cpu or cuda"),
-    ("exchange", "exchange: expected yes or no"),
+    ("exchange", "exchange: expected auto, yes or no"),
     ("exchange maybe", "Expected boolean parameter instead of 'maybe'"),
 ]
 

@@ -126,12 +126,13 @@ def expected_work(cells: int, slabs: int, cutoff: float, layers: int):
     return nodes, edges
 
 
-@pytest.mark.parametrize("nprocs, exchange", [(1, "yes"), (2, "no"), (2, "yes")])
+@pytest.mark.parametrize("nprocs, exchange", [(1, "yes"), (2, "no"), (2, "yes"), (2, "auto")])
 def test_work_counts_are_the_graphs(tmp_path, nprocs, exchange):
     """`compute pair mlff_ttt` entries 14-15 (tests/benchmarks/bench_rank_work.py's redundancy
     table) are the graph nodes and the per-layer edges of all ranks: one rank evaluates each
     atom once; two ranks with `exchange no` also their ghosts as deep as the pruned receptive
-    field, and with the features exchanged between layers (the default) each atom once again."""
+    field (here 1.2x the edges), and with the features exchanged between layers each atom once
+    again; `auto` (the default) exchanges here, where the ghosts would add more than 5%."""
     from helpers import silicon_box
     from mlff_ttt.model_file import read_metadata
 
