@@ -202,3 +202,72 @@ def test_exchanged_layers_equal_deep_ghosts(tmp_path, model):
     for columns in (slice(1, 4), slice(4, 5)):
         a, b = dump[:, columns], deep_dump[:, columns]
         np.testing.assert_allclose(a, b, rtol=0, atol=tolerance * np.abs(b).max())
+
+
+def without_layer_methods(path, out):
+    """A copy of a model file as files were before the layer-by-layer methods: the same module,
+    attributes and weights, with forward and prior_energies only."""
+    from typing import List, Optional
+
+    import torch
+
+    from mlff_ttt.export import ExportedModel
+    from mlff_ttt.model_file import stamp_checksum
+
+    loaded = torch.jit.load(str(path))
+
+    class Legacy(torch.nn.Module):
+        __annotations__ = dict(ExportedModel.__annotations__)
+
+        def __init__(self):
+            super().__init__()
+            self.model = loaded.model
+            for name in ExportedModel.__annotations__:
+                setattr(self, name, getattr(loaded, name))
+
+        def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
+                    edge_vec: torch.Tensor, radius: Optional[float] = None,
+                    layer_edges: Optional[List[int]] = None) -> torch.Tensor:
+            return self.model(species, edge_index, edge_vec, radius, layer_edges)
+
+        @torch.jit.export
+        def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
+                           edge_vec: torch.Tensor, radius: Optional[float] = None
+                           ) -> torch.Tensor:
+            return self.model.prior_energies(species, edge_index, edge_vec, radius)
+
+    module = torch.jit.script(Legacy())
+    stamp_checksum(module)
+    module.save(str(out))
+    return out
+
+
+def test_files_without_layer_methods_run_deep_with_a_warning(tmp_path):
+    """A model file exported before the layer-by-layer methods runs on 2 ranks the deep way
+    (its work counts are those of `exchange no`), with a warning that says to re-export it, and
+    gives the energy of the current file."""
+    from helpers import silicon_box
+    from mlff_ttt.model_file import read_metadata
+
+    model = EXAMPLE_MODEL.parent / "si_schnet.pt"
+    legacy = without_layer_methods(model, tmp_path / "legacy.pt")
+    meta = read_metadata(model)
+    layers = meta["hparams"]["shared_layers"] + meta["hparams"]["head_layers"]
+    rows = {}
+    for name, path in (("legacy", legacy), ("current", model)):
+        folder = tmp_path / name
+        folder.mkdir()
+        deck = WORK_DECK.format(box=silicon_box(8), grid="2 1 1", model=path)
+        deck = deck.replace("c_work[14] c_work[15]", "pe c_work[14] c_work[15]")
+        proc = run_lmp(deck, folder, nprocs=2)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        row = re.search(r"^\s*Step\s+PotEng\s+c_work\[14\]\s+c_work\[15\]\s*\n\s*0\s+(\S+)\s+(\S+)"
+                        r"\s+(\S+)", proc.stdout, re.M)
+        rows[name] = tuple(float(v) for v in row.groups())
+        warned = "was exported before the layer-by-layer methods" in proc.stdout
+        assert warned == (name == "legacy"), proc.stdout[-3000:]
+        if name == "legacy":
+            assert "re-export it with mlff-ttt export" in proc.stdout
+    assert rows["legacy"][1:] == expected_work(8, 2, meta["cutoff"], layers)
+    assert rows["current"][1:] == (4096, 4096 * 16 * layers)
+    assert rows["legacy"][0] == pytest.approx(rows["current"][0], rel=1e-10)
