@@ -36,6 +36,12 @@ struct Graph {
   // Edges summed over `num_layers` message-passing layers: the per-edge work of one model
   // call (what the rank count multiplies through the ghost shells).
   int64_t edge_evaluations(int num_layers) const;
+  // The same when the layers run on the owned nodes only, with the ghosts' features exchanged
+  // between them (ModelRunner::compute_exchanged): each layer evaluates the edges centred on
+  // owned nodes, the first layer_edges.back() of a pruned graph.
+  int64_t exchanged_edge_evaluations(int num_layers) const {
+    return num_layers * layer_edges.back();
+  }
   void clear_edges();
 };
 

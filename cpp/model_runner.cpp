@@ -257,7 +257,8 @@ Results ModelRunner::compute_exchanged(const DeviceGraph& uploaded, const Reques
     std::copy(owned.data_ptr<double>(), owned.data_ptr<double>() + n_local * width,
               rows.begin());
     comm.forward(rows.data(), static_cast<int>(width));
-    features = torch::from_blob(rows.data(), {n, width}, f64).to(device_, dtype_).clone();
+    // a copy (copy=true): `rows` is overwritten by the next exchange
+    features = torch::from_blob(rows.data(), {n, width}, f64).to(device_, dtype_, false, true);
   }
   const torch::Tensor last = outputs.back().detach().requires_grad_(request.forces);
   const auto node_energy =
@@ -288,7 +289,8 @@ Results ModelRunner::compute_exchanged(const DeviceGraph& uploaded, const Reques
     auto all = input_grad.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     rows.assign(all.data_ptr<double>(), all.data_ptr<double>() + n * width);
     comm.reverse_sum(rows.data(), static_cast<int>(width));
-    grad_out = torch::from_blob(rows.data(), {n_local, width}, f64).to(device_, dtype_).clone();
+    grad_out =
+        torch::from_blob(rows.data(), {n_local, width}, f64).to(device_, dtype_, false, true);
   }
   std::vector<torch::Tensor> used_terms, used_grads;
   for (size_t t = 0; t < term_leaves.size(); ++t)

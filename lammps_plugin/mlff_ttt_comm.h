@@ -25,8 +25,9 @@ class GhostComm : protected Pointers {
      reads from its styles when pair_style is issued, before any model or RR grid is known. So
      both stay at WIDTH doubles per atom, and wider rows travel in slices of WIDTH. 64: the
      exchange's feature rows (32-256 wide for the shipped models) go in 1-4 rounds, where 3
-     (the forces' width) made a 256-wide row 86 rounds and 2-rank molecule MD 40% slower; the
-     buffers grow by 64 doubles per communicated atom. */
+     (the forces' width) took up to 86 (exchanged 2-rank molecule MD, mol_schnet / mol_painn:
+     74.8 / 215 ms per step with slices of 3 in make bench, 64 / 190 with 64 beside another
+     job); the buffers grow by 64 doubles per communicated atom. */
   static constexpr int WIDTH = 64;
 
   // `pair` is the style whose pack/unpack hooks delegate to this object.

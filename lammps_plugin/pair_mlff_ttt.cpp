@@ -197,7 +197,7 @@ bool PairMLFFTTT::exchanges_features()
   if (options.exchange == Options::EXCHANGE_YES) return true;
   // auto: the edge work of all ranks with the deep ghost shell against the exchange's
   double work[2] = {static_cast<double>(graph->edge_evaluations(layers)),
-                    static_cast<double>(layers * graph->layer_edges.back())};
+                    static_cast<double>(graph->exchanged_edge_evaluations(layers))};
   ghost_comm.sum(work, 2);
   return work[0] > (1.0 + Options::kAutoExchangeExtraWork) * work[1];
 }
@@ -355,7 +355,7 @@ void PairMLFFTTT::compute(int eflag, int vflag)
   const int layers = model->info().num_layers;
   pvector[GRAPH_NODES] = static_cast<double>(exchanged ? graph->n_local : graph->n_nodes);
   pvector[EDGE_EVALUATIONS] = static_cast<double>(
-      exchanged ? layers * graph->layer_edges.back() : graph->edge_evaluations(layers));
+      exchanged ? graph->exchanged_edge_evaluations(layers) : graph->edge_evaluations(layers));
   add_to_lammps(result, scale);
   if (model->info().is_delta()) prior.add_to(*this, eflag, vflag, list, types);
   if (prior_residual_flag) {

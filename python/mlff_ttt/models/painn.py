@@ -69,8 +69,8 @@ class Message(nn.Module):
         # gathers of v[neighbour] and their products are skipped.
         rows = [0, 2] if v is None else [0, 1, 2]
         parts: List[torch.Tensor] = []
+        last = self.context[2]
         for k in rows:
-            last = self.context[2]
             features = nn.functional.linear(context, last.weight[k * f:(k + 1) * f],
                                             last.bias[k * f:(k + 1) * f])
             # index_select and index_add rather than x[index] and a broadcast scatter: their
