@@ -98,6 +98,14 @@ def test_bad_config_is_reported(tiny_run, capsys):
     config.write_text(CONFIG.format(epochs=1).replace("train.xyz", "missing.xyz"))
     assert main(["train", str(config)]) == 1
     assert "missing.xyz does not exist" in capsys.readouterr().err
+    config.write_text(CONFIG.format(epochs=1).replace("num_basis: 8", "num_basis: 8\n  bounded_invariants: true"))
+    assert main(["train", str(config)]) == 1
+    assert "model.bounded_invariants is an option of architecture painn" in capsys.readouterr().err
+    config.write_text(CONFIG.format(epochs=1).replace(
+        "architecture: schnet", "architecture: painn").replace(
+        "num_basis: 8", "num_basis: 8\n  bounded_invariants: 1"))
+    assert main(["train", str(config)]) == 1
+    assert "model.bounded_invariants must be true or false, not 1" in capsys.readouterr().err
     config.write_text(CONFIG.format(epochs=1).replace("elements: [Si]", "elements: [C]"))
     assert main(["train", str(config)]) == 1
     assert "element(s) ['Si'] in frame 0 not in the model's elements ['C']" in capsys.readouterr().err
@@ -144,14 +152,23 @@ def test_pretrain_finetune_freezes_the_representation(tiny_run):
     assert float(prior_rows[-1]["val_loss"]) < float(prior_rows[0]["val_loss"])
 
 
-def test_painn_trains_on_a_tiny_set(tiny_run):
+@pytest.mark.parametrize("bounded", [False, True])
+def test_painn_trains_on_a_tiny_set(tiny_run, bounded):
     config = tiny_run / "config.yaml"
-    config.write_text(CONFIG.format(epochs=6).replace("architecture: schnet", "architecture: painn"))
+    text = CONFIG.format(epochs=6).replace("architecture: schnet", "architecture: painn")
+    if bounded:
+        text = text.replace("num_basis: 8", "num_basis: 8\n  bounded_invariants: true")
+    config.write_text(text)
     assert main(["train", str(config)]) == 0
     log = read_log(tiny_run / "run" / "log.csv")
     assert float(log[-1]["train_loss"]) < 0.7 * float(log[0]["train_loss"])
     ckpt = torch.load(tiny_run / "run" / "best.pt", weights_only=True)
     assert ckpt["architecture"] == "painn"
+    # the option is recorded only when set, and the exported file is built with it
+    assert ckpt["hparams"].get("bounded_invariants", False) is bounded
+    assert main(["export", str(tiny_run / "run" / "best.pt"), "-o", str(tiny_run / "m.pt")]) == 0
+    exported = torch.jit.load(str(tiny_run / "m.pt"))
+    assert getattr(exported.model.shared, "0").update.bounded_invariants is bounded
 
 
 def test_nan_loss_stops_training_and_keeps_checkpoints(tiny_run, capsys):

@@ -13,15 +13,23 @@ from mlff_ttt.forces import evaluate
 from mlff_ttt.graph import radius_graph
 from mlff_ttt.models import build_model
 
-ARCHITECTURES = ["schnet", "painn"]
+# every architecture, and PaiNN also with its one block option
+VARIANTS = {"schnet": ("schnet", {}), "painn": ("painn", {}),
+            "painn_bounded": ("painn", {"bounded_invariants": True})}
+ARCHITECTURES = list(VARIANTS)
 CUTOFF = 4.0
+
+
+def build_variant(variant: str, **kwargs):
+    architecture, options = VARIANTS[variant]
+    return build_model(architecture, elements=["Si"], cutoff=CUTOFF, **kwargs, **options)
 
 
 def make_model(architecture: str, seed: int = 0):
     """Small float64 model with seeded weights and different, non-trivial head offsets."""
     torch.manual_seed(seed)
-    model = build_model(architecture, elements=["Si"], cutoff=CUTOFF, hidden=16, num_basis=8,
-                        shared_layers=1, head_layers=1).double().eval()
+    model = build_variant(architecture, hidden=16, num_basis=8,
+                          shared_layers=1, head_layers=1).double().eval()
     with torch.no_grad():
         model.reference_head.shift.fill_(-5.0)
         model.reference_head.scale.fill_(2.0)
@@ -196,8 +204,8 @@ def test_per_layer_edges_leave_owned_energies_unchanged(architecture):
     centre's hop distance from them, each layer restricted to the edges it needs (what the C++
     graph builder hands a format-3 model) gives the owned atoms' energies of the full graph."""
     torch.manual_seed(3)
-    model = build_model(architecture, elements=["Si"], cutoff=CUTOFF, hidden=16, num_basis=8,
-                        shared_layers=2, head_layers=1).double().eval()
+    model = build_variant(architecture, hidden=16, num_basis=8,
+                          shared_layers=2, head_layers=1).double().eval()
     atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat((3, 1, 1))
     atoms.rattle(0.1, seed=2)
     atoms.pbc = False
@@ -277,6 +285,34 @@ def test_painn_message_equals_its_formula():
             assert torch.allclose(g, e, rtol=0, atol=1e-11)
 
 
+def test_bounded_invariants_bound_the_scalar_update():
+    """With bounded_invariants, PaiNN's update takes sat(x) = x / sqrt(1 + x^2) of its two
+    invariants: the same block with vectors 1e4 times larger moves the scalars by no more than
+    |b| + |c| of the gates, and near zero it is the unbounded update to second order; the
+    unbounded block's update grows with the square of the vectors."""
+    from mlff_ttt.models.painn import Update
+
+    torch.manual_seed(6)
+    hidden = 6
+    bounded, plain = Update(hidden, bounded_invariants=True).double(), Update(hidden).double()
+    plain.load_state_dict(bounded.state_dict())
+    s = torch.randn(5, hidden, dtype=torch.float64)
+    v = torch.randn(5, 3, hidden, dtype=torch.float64)
+    for scale in (1.0, 1e2, 1e4):
+        ds = bounded(s, scale * v)[0] - s
+        with torch.no_grad():
+            vv = bounded.mix_v(scale * v)
+            norm = torch.sqrt((vv * vv).sum(dim=1) + bounded.eps)
+            gates = bounded.gates(torch.cat([s, norm / torch.sqrt(1 + norm ** 2)], dim=-1))
+            _, b, c = torch.chunk(gates, 3, dim=-1)
+        assert bool((ds.abs() <= b.abs() + c.abs() + 1e-12).all())
+    with torch.no_grad():
+        grown = [float((plain(s, scale * v)[0] - s).abs().max()) for scale in (1e2, 1e4)]
+    assert grown[1] > 1e3 * grown[0]
+    tiny = 1e-4 * v
+    assert torch.allclose(bounded(s, tiny)[0], plain(s, tiny)[0], rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_layer_by_layer_with_exchanged_ghosts_equals_the_model(architecture):
     """The layer-by-layer methods a domain-decomposed caller uses (initial_features,
@@ -285,8 +321,8 @@ def test_layer_by_layer_with_exchanged_ghosts_equals_the_model(architecture):
     from their owners after every layer (what the pair style's forward communication does),
     gives the model's energies, and its edge gradients (forces), in float64 and scripted."""
     torch.manual_seed(5)
-    model = build_model(architecture, elements=["Si"], cutoff=CUTOFF, hidden=16, num_basis=8,
-                        shared_layers=2, head_layers=1).double().eval()
+    model = build_variant(architecture, hidden=16, num_basis=8,
+                          shared_layers=2, head_layers=1).double().eval()
     atoms = crystal()
     species, edge_index, edge_vec = graph_tensors(atoms)
     n = len(atoms)

@@ -32,6 +32,8 @@ class ModelConfig:
     num_basis: int = 32
     shared_layers: int = 1
     head_layers: int = 1
+    # PaiNN only: saturate the update block's vector invariants (models/painn.py, Update)
+    bounded_invariants: bool = False
 
 
 @dataclass
@@ -85,17 +87,22 @@ def _build(cls, values: Optional[dict], where: str):
 
 
 # The field annotations (strings under `from __future__ import annotations`) and what they take.
-_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "list": (list,)}
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "list": (list,), "bool": (bool,)}
 
 
 def _checked(value, annotation: str, where: str):
-    """The value if it has the field's type (an int is a valid float; a bool is neither)."""
+    """The value if it has the field's type (an int is a valid float; a bool is neither, and
+    only true/false are a bool)."""
     accepted = _TYPES[annotation]
     if annotation == "float" and isinstance(value, str):
         try:  # YAML 1.1 reads 1e-3 (no dot) as a string
             return float(value)
         except ValueError:
             pass
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"config key {where} must be true or false, not {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, accepted):
         raise ValueError(f"config key {where} must be a {annotation}, not {value!r}")
     return float(value) if annotation == "float" else value
@@ -159,6 +166,10 @@ def load_config(path: str | Path) -> Config:
     config.output = str((base / config.output).resolve())
     if not config.model.elements:
         raise ValueError(f"config {path}: model.elements must list the elements")
+    if config.model.bounded_invariants and config.model.architecture != "painn":
+        raise ValueError(f"config {path}: model.bounded_invariants is an option of architecture "
+                         f"painn (its update block's invariants), not of "
+                         f"{config.model.architecture!r}")
     if config.training.mode not in TRAINING_MODES:
         raise ValueError(f"config {path}: training.mode must be one of {TRAINING_MODES}")
     if config.data.pretrain and config.training.mode == "reference":

@@ -239,9 +239,11 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
         subtract_prior_labels(train_frames)
         subtract_prior_labels(val_frames)
 
+    # block options only when set, so a config without them builds (and records) what it did
+    options = {"bounded_invariants": True} if m.bounded_invariants else {}
     model = build_model(m.architecture, elements=m.elements, cutoff=m.cutoff, hidden=m.hidden,
                         num_basis=m.num_basis, shared_layers=m.shared_layers,
-                        head_layers=m.head_layers).to(dtype)
+                        head_layers=m.head_layers, **options).to(dtype)
     plan = phases(config)
     state = {"phase": 0, "epoch": 0, "best_val": math.inf, "epochs_since_best": 0}
     ckpt = None

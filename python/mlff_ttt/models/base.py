@@ -13,22 +13,32 @@ class TwoHeadModel(nn.Module):
     names its ``architecture`` and its ``layer_types``: the radial basis class (called with
     cutoff, num_basis), the message-passing block class (hidden, num_basis) and the energy
     head class (hidden, num_basis, num_layers, num_elements). The representation is
-    ``embedding`` and ``shared``; ``parameter_groups`` splits by those names and the heads'."""
+    ``embedding`` and ``shared``; ``parameter_groups`` splits by those names and the heads'.
+    ``block_options`` are keyword options of the architecture's blocks (its
+    ``block_option_names``), passed to every block of the representation and of both heads and
+    recorded in ``hparams`` (only when given, so files made before an option existed rebuild
+    the same model)."""
 
     architecture = ""
     layer_types = ()
+    block_option_names: tuple = ()
 
     def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
-                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1) -> None:
+                 num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1,
+                 **block_options) -> None:
         super().__init__()
         if shared_layers < 1 or head_layers < 0:
             raise ValueError("need shared_layers >= 1 and head_layers >= 0")
+        unknown = sorted(set(block_options) - set(self.block_option_names))
+        if unknown:
+            raise ValueError(f"architecture {self.architecture!r} has no option(s) {unknown}; "
+                             f"its options: {list(self.block_option_names) or 'none'}")
         self.elements = list(elements)
         self.cutoff = float(cutoff)
         self.num_layers = shared_layers + head_layers
         self.hparams: Dict[str, object] = dict(
             elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
-            shared_layers=shared_layers, head_layers=head_layers)
+            shared_layers=shared_layers, head_layers=head_layers, **block_options)
         basis, block, head = self.layer_types
         # Created in this order, which seeded initial weights and the parameter order (model
         # files' ttt_parameters, optimizer states) depend on: the shared representation, then
@@ -36,9 +46,11 @@ class TwoHeadModel(nn.Module):
         self.embedding = nn.Embedding(len(elements), hidden)
         self.basis = basis(cutoff, num_basis)
         self.envelope = CosineEnvelope(self.cutoff)
-        self.shared = nn.ModuleList([block(hidden, num_basis) for _ in range(shared_layers)])
-        self.prior_head = head(hidden, num_basis, head_layers, len(elements))
-        self.reference_head = head(hidden, num_basis, head_layers, len(elements))
+        self.shared = nn.ModuleList([block(hidden, num_basis, **block_options)
+                                     for _ in range(shared_layers)])
+        self.prior_head = head(hidden, num_basis, head_layers, len(elements), **block_options)
+        self.reference_head = head(hidden, num_basis, head_layers, len(elements),
+                                   **block_options)
 
     def parameter_groups(self) -> Dict[str, List[str]]:
         """Parameter names of the representation (TTT updates these) and of each head."""

@@ -94,13 +94,28 @@ class Message(nn.Module):
         return s[:n] + ds, v[:n] + dv
 
 
+def saturate(x: torch.Tensor) -> torch.Tensor:
+    """x / sqrt(1 + x^2): the identity near zero, smooth, bounded by 1 in magnitude."""
+    return x * torch.rsqrt(1.0 + x * x)
+
+
 class Update(nn.Module):
     """Per atom: with U v, V v channel mixes of v and (a, b, c) = MLP(s, |V v|),
-    ds = b <U v, V v> + c and dv = a U v."""
+    ds = b <U v, V v> + c and dv = a U v.
 
-    def __init__(self, hidden: int) -> None:
+    ``bounded_invariants``: the two invariants enter saturated, ds = b sat(<U v, V v>) + c and
+    (a, b, c) = MLP(s, sat(|V v|)), sat(x) = x / sqrt(1 + x^2). Why: vector features measure
+    how lopsided a neighbourhood is, which is small in every crystal the reference data holds
+    and large in a liquid or an amorphous structure; the dot product is quadratic in them, so
+    out of distribution the unbounded form feeds features far outside their training range
+    into the next block (si_painn12 on the liquid split: second-block feature norms 12x the
+    training maximum at the first frame, per-atom energies of -24 eV after 20 fs of MD,
+    docs/ttt.md). Saturated, the scalar update is bounded by |b| + |c| whatever the vectors."""
+
+    def __init__(self, hidden: int, bounded_invariants: bool = False) -> None:
         super().__init__()
         self.eps = NORM_EPS
+        self.bounded_invariants = bounded_invariants
         # no bias: a bias on a vector would not rotate with it
         self.mix_u = nn.Linear(hidden, hidden, bias=False)
         self.mix_v = nn.Linear(hidden, hidden, bias=False)
@@ -111,8 +126,11 @@ class Update(nn.Module):
         uv = self.mix_u(v)  # (N, 3, F): Linear acts on the channel axis
         vv = self.mix_v(v)
         norm = torch.sqrt((vv * vv).sum(dim=1) + self.eps)
+        dot = (uv * vv).sum(dim=1)
+        if self.bounded_invariants:
+            norm, dot = saturate(norm), saturate(dot)
         parts = torch.chunk(self.gates(torch.cat([s, norm], dim=-1)), 3, dim=-1)
-        ds = parts[1] * (uv * vv).sum(dim=1) + parts[2]
+        ds = parts[1] * dot + parts[2]
         dv = parts[0].unsqueeze(1) * uv
         return s + ds, v + dv
 
@@ -120,10 +138,10 @@ class Update(nn.Module):
 class Block(nn.Module):
     """One message block followed by one update block."""
 
-    def __init__(self, hidden: int, num_basis: int) -> None:
+    def __init__(self, hidden: int, num_basis: int, bounded_invariants: bool = False) -> None:
         super().__init__()
         self.message = Message(hidden, num_basis)
-        self.update = Update(hidden)
+        self.update = Update(hidden, bounded_invariants)
 
     def forward(self, s: torch.Tensor, v: Optional[torch.Tensor], edge_index: torch.Tensor,
                 basis: torch.Tensor, envelope: torch.Tensor, unit: torch.Tensor,
@@ -135,8 +153,10 @@ class Block(nn.Module):
 class EnergyHead(EnergyReadout):
     """Further blocks, then the per-atom energy readout of the scalar features."""
 
-    def __init__(self, hidden: int, num_basis: int, num_layers: int, num_elements: int) -> None:
-        super().__init__(nn.ModuleList([Block(hidden, num_basis) for _ in range(num_layers)]),
+    def __init__(self, hidden: int, num_basis: int, num_layers: int, num_elements: int,
+                 bounded_invariants: bool = False) -> None:
+        super().__init__(nn.ModuleList([Block(hidden, num_basis, bounded_invariants)
+                                        for _ in range(num_layers)]),
                          hidden, num_elements, nn.SiLU())
 
     def forward(self, s: torch.Tensor, v: torch.Tensor, species: torch.Tensor,
@@ -155,6 +175,7 @@ class PaiNN(TwoHeadModel):
 
     architecture = "painn"
     layer_types = (SineBasis, Block, EnergyHead)
+    block_option_names = ("bounded_invariants",)
 
     def representation(self, species: torch.Tensor, edge_index: torch.Tensor,
                        edge_vec: torch.Tensor, radius: Optional[float] = None,
