@@ -8,8 +8,12 @@ are lost; the table gives the steps until then, out of --steps. The reference po
 itself (the quadratic SNAP the labels came from) runs the same decks first, as the control: its
 closest approach shows where physical silicon stays at these temperatures.
 Writes md_stability.json and md_stability.md (default folder runs/bench_md_stability).
+``--data val`` starts from the validation OOD splits instead (examples/data/val_ood, made with
+another seed the same way): where a choice between models is made on MD, it is made there, and
+the test splits only report.
 
     python tests/benchmarks/bench_md_stability.py [--steps 1000] [--models si_schnet.pt ...]
+        [--data test|val]
 """
 
 from __future__ import annotations
@@ -80,11 +84,18 @@ def pair_lines(model: Path | None, ttt: bool) -> str:
                       f"pair_coeff * * {model} Si", prior_lines(model, ttt)])
 
 
-def run_one(model: Path | None, split: str, ttt: bool, steps: int, folder: Path) -> dict:
-    """One run; model None: the reference potential."""
+def split_file(data: str, split: str) -> Path:
+    """The OOD split's structures: the test split, or the validation one (data "val")."""
+    return DATA / "val_ood" / f"si_val_ood_{split}.xyz" if data == "val" else \
+        DATA / f"si_ood_{split}.xyz"
+
+
+def run_one(model: Path | None, split: str, ttt: bool, steps: int, folder: Path,
+            data: str = "test") -> dict:
+    """One run from the split's first structure; model None: the reference potential."""
     name = REFERENCE if model is None else model.name
     folder.mkdir(parents=True, exist_ok=True)
-    atoms = ase.io.read(DATA / f"si_ood_{split}.xyz", index=0)
+    atoms = ase.io.read(split_file(data, split), index=0)
     ase.io.write(folder / "start.lmp", atoms, format="lammps-data", masses=True, specorder=["Si"])
     (folder / "in.deck").write_text(DECK.format(pair=pair_lines(model, ttt),
                                                 temperature=SPLITS[split], steps=steps))
@@ -111,9 +122,11 @@ def run_one(model: Path | None, split: str, ttt: bool, steps: int, folder: Path)
             "max_temperature": max((t for _, t, _ in rows), default=None)}
 
 
-def markdown(rows: list[dict], steps: int) -> str:
+def markdown(rows: list[dict], steps: int, data: str = "test") -> str:
     splits = list(SPLITS)
-    out = [f"Steps of physical MD of {steps} (1 fs, Langevin at the split's temperature), "
+    which = "validation" if data == "val" else "test"
+    out = [f"Steps of physical MD of {steps} from each OOD {which} split's first structure "
+           "(1 fs, Langevin at the split's temperature), "
            "plain / with `ttt every 50 calibrated`: until two atoms come within "
            f"{COLLAPSE_DISTANCE} A (below any reference structure's closest pair) or the run "
            "stops.",
@@ -145,6 +158,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_md_stability")
+    parser.add_argument("--data", choices=["test", "val"], default="test",
+                        help="start from the OOD test splits (default) or the validation ones")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -154,16 +169,16 @@ def main() -> None:
         for split in SPLITS:
             name = "reference" if model is None else model.name
             row = run_one(model, split, ttt, args.steps,
-                          args.out / "work" / f"{name}_{split}_{int(ttt)}")
+                          args.out / "work" / f"{name}_{split}_{int(ttt)}", args.data)
             rows.append(row)
             print(f"{row['model']:30s} {split:10s} ttt={int(ttt)}: {row['survived']:5d} steps"
                   f"{' (' + row['reason'][:70] + ')' if row['collapsed'] else ''}", flush=True)
-    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps,
+    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps, "data": args.data,
               "seconds": round(time.time() - started), "rows": rows,
               "command": " ".join(["python", *sys.argv])}
     (args.out / "md_stability.json").write_text(json.dumps(report, indent=1))
-    (args.out / "md_stability.md").write_text(markdown(rows, args.steps))
-    print(markdown(rows, args.steps))
+    (args.out / "md_stability.md").write_text(markdown(rows, args.steps, args.data))
+    print(markdown(rows, args.steps, args.data))
 
 
 if __name__ == "__main__":
