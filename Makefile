@@ -121,9 +121,9 @@ models: setup
 	mlff-ttt train --overwrite examples/configs/si_painn.yaml && \
 	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt $(SI_CALIBRATION) && \
 	mlff-ttt export examples/models/si_painn.pt --dtype float32 -o examples/models/si_painn_f32.pt && \
-	mlff-ttt train --overwrite examples/configs/si_painn12.yaml && \
-	mlff-ttt export runs/si_painn12/best.pt -o examples/models/si_painn12.pt $(SI_CALIBRATION) && \
-	mlff-ttt export examples/models/si_painn12.pt --dtype float32 -o examples/models/si_painn12_f32.pt
+	mlff-ttt train --overwrite examples/configs/si_painn12_bounded.yaml && \
+	mlff-ttt export runs/si_painn12_bounded/best.pt -o examples/models/si_painn12_bounded.pt $(SI_CALIBRATION) && \
+	mlff-ttt export examples/models/si_painn12_bounded.pt --dtype float32 -o examples/models/si_painn12_bounded_f32.pt
 
 # The silicon pretraining set and the three shipped pretrained models (docs/pretraining.md):
 # Tersoff/mod MD of examples/data/pretrain/si_start.xyz, then train and export with the

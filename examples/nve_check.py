@@ -21,10 +21,11 @@ DECK = HERE / "lammps" / "in.si_nve"
 
 
 def run_nve(workdir: Path, nprocs: int = 1, steps: int = 2000, cells: int = 3,
-            model: Path = HERE / "models" / "si_schnet.pt") -> dict:
+            model: Path = HERE / "models" / "si_schnet.pt", timestep_ps: float = 0.001) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     lmp = [str(Path(sys.prefix) / "bin" / "lmp"), "-in", str(DECK), "-log", "log.lammps",
-           "-var", "model", str(model), "-var", "steps", str(steps), "-var", "cells", str(cells)]
+           "-var", "model", str(model), "-var", "steps", str(steps), "-var", "cells", str(cells),
+           "-var", "dt", repr(timestep_ps)]
     if nprocs > 1:
         lmp = [str(Path(sys.prefix) / "bin" / "mpiexec"), "-np", str(nprocs)] + lmp
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -41,6 +42,7 @@ def run_nve(workdir: Path, nprocs: int = 1, steps: int = 2000, cells: int = 3,
         "natoms": natoms,
         "nprocs": nprocs,
         "steps": steps,
+        "timestep_ps": timestep_ps,
         "drift_ev_per_atom_ps": float(slope),
         "max_deviation_ev_per_atom": float(np.abs(etotal - etotal[0]).max()),
         "mean_temperature": float(np.mean(thermo["Temp"][len(time_ps) // 2:])),
@@ -50,7 +52,8 @@ def run_nve(workdir: Path, nprocs: int = 1, steps: int = 2000, cells: int = 3,
 
 
 def report(result: dict) -> str:
-    return (f"NVE, {result['natoms']} Si atoms, {result['steps']} steps of 1 fs on "
+    return (f"NVE, {result['natoms']} Si atoms, {result['steps']} steps of "
+            f"{result['timestep_ps'] * 1e3:g} fs on "
             f"{result['nprocs']} MPI rank(s), mean T {result['mean_temperature']:.0f} K\n"
             f"  energy drift      {result['drift_ev_per_atom_ps']:+.2e} eV/atom/ps\n"
             f"  max |E(t)-E(0)|   {result['max_deviation_ev_per_atom']:.2e} eV/atom\n"

@@ -133,7 +133,7 @@ REPRODUCIBLE_ENTRIES = " ".join(f"c_shift[{k}]" for k in range(1, 14) if k != 11
 
 # Every model file shipped in examples/models, with the system each is made for.
 SHIPPED_SILICON = ["si_schnet.pt", "si_painn.pt", "si_schnet_f32.pt", "si_painn_f32.pt",
-                   "si_painn12_f32.pt"]
+                   "si_painn12_bounded_f32.pt"]
 SHIPPED_MOLECULES = ["mol_schnet.pt", "mol_painn.pt", "md17_schnet.pt"]
 SHIPPED_MODELS = SHIPPED_SILICON + SHIPPED_MOLECULES
 # The shipped models on 2 ranks, where a check runs every model on 1: both architectures, both

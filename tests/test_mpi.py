@@ -174,7 +174,7 @@ write_dump all custom atoms.dump id fx fy fz c_pe_atom modify sort id format flo
 """
 
 
-@pytest.mark.parametrize("model", ["si_schnet.pt", "si_painn.pt", "si_painn12_f32.pt"])
+@pytest.mark.parametrize("model", ["si_schnet.pt", "si_painn.pt", "si_painn12_bounded_f32.pt"])
 def test_exchanged_layers_equal_deep_ghosts(tmp_path, model):
     """On 2 ranks, features exchanged between layers (the default) give what ghosts as deep as
     the receptive field give (`exchange no`), through 10 MD steps: energy, pressure tensor,
