@@ -169,7 +169,7 @@ def main() -> None:
                         help="the modes to run (default: all)")
     parser.add_argument("--json", help="write every run's numbers and the stable-run counts")
     args = parser.parse_args()
-    modes = list(args.modes)
+    modes = args.modes
     frames = read_frames(ROOT / "examples" / "data" / "md17_ood_molecules.xyz")
     length = args.steps * 0.5e-3
     print(f"{MODEL.name} (trained on aspirin, benzene, uracil); {args.steps} steps of 0.5 fs, "
@@ -179,10 +179,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, formula in MOLECULES.items():
-            starts = [a for a in frames if a.get_chemical_formula() == formula][:args.starts]
+            molecule = [a for a in frames if a.get_chemical_formula() == formula]
+            starts, others = molecule[:args.starts], molecule[args.starts:]
             if len(starts) < args.starts:
                 raise SystemExit(f"only {len(starts)} {name} structures for {args.starts} starts")
-            others = [a for a in frames if a.get_chemical_formula() == formula][args.starts:]
             if not others:
                 raise SystemExit(f"no {name} structures beyond the starts to adapt on")
             once = {mode: adapt_once(Path(tmp) / f"{name}_{mode.replace(' ', '_')}", others,
