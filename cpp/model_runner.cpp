@@ -91,6 +91,9 @@ ModelRunner::ModelRunner(const std::string& path, const std::string& device)
   dtype_ = info_.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   if (module_.find_method("layer_features"))
     exchange_width_ = module_.run_method("exchange_width").toInt();
+  // files exported before the core repulsion have none
+  if (module_.find_method("core_reach"))
+    has_core_repulsion_ = module_.run_method("core_reach").toDouble() > 0.0;
 }
 
 int ModelRunner::element_index(const std::string& symbol) const {
@@ -261,8 +264,15 @@ Results ModelRunner::compute_exchanged(const DeviceGraph& uploaded, const Reques
     features = torch::from_blob(rows.data(), {n, width}, f64).to(device_, dtype_, false, true);
   }
   const torch::Tensor last = outputs.back().detach().requires_grad_(request.forces);
-  const auto node_energy =
+  torch::Tensor node_energy =
       module_.get_method("features_energies")({last, species_owned}).toTensor();
+  // the core repulsion is a sum over the owned atoms' edges: no layer, no exchange
+  torch::Tensor core_energy;
+  if (has_core_repulsion_) {
+    core_energy = module_.get_method("core_energies")(
+        {uploaded.species_, edge_index, edge_vec, n_local}).toTensor();
+    node_energy = node_energy + core_energy;
+  }
   auto energy = node_energy.to(torch::kFloat64).sum();
   Results out;
   out.energy = energy.item<double>();
@@ -273,7 +283,8 @@ Results ModelRunner::compute_exchanged(const DeviceGraph& uploaded, const Reques
     if (!finite_energy) throw non_finite("energy", node_energy.detach());
     return out;
   }
-  torch::Tensor grad_out = torch::autograd::grad({energy}, {last})[0];
+  torch::Tensor grad_out =
+      torch::autograd::grad({energy}, {last}, {}, /*retain_graph=*/core_energy.defined())[0];
   std::vector<torch::Tensor> term_grads(term_leaves.size());
   for (int layer = layers - 1; layer >= 0; --layer) {
     std::vector<torch::Tensor> wrt(term_leaves);
@@ -298,6 +309,10 @@ Results ModelRunner::compute_exchanged(const DeviceGraph& uploaded, const Reques
       used_terms.push_back(terms.get(t));
       used_grads.push_back(term_grads[t]);
     }
+  if (core_energy.defined() && core_energy.requires_grad()) {
+    used_terms.push_back(core_energy);
+    used_grads.push_back(torch::ones_like(core_energy));
+  }
   auto grad = torch::autograd::grad(used_terms, {edge_vec}, used_grads)[0].to(torch::kFloat64);
   if (!finite_energy) throw non_finite("energy", node_energy.detach());
   collect(uploaded, node_energy, grad, request, out);

@@ -118,6 +118,7 @@ class ModelRunner {
   torch::Device device_;
   torch::Dtype dtype_;
   int64_t exchange_width_ = 0;   // features per node the layers exchange; 0: no such methods
+  bool has_core_repulsion_ = false;   // core_energies adds to features_energies
 };
 
 // Threads torch may use for one model call (intra-op parallelism).

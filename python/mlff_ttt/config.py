@@ -34,6 +34,9 @@ class ModelConfig:
     head_layers: int = 1
     # PaiNN only: saturate the update block's vector invariants (models/painn.py, Update)
     bounded_invariants: bool = False
+    # Angstrom below each element pair's closest distance in the training set over which a
+    # ZBL core repulsion switches on (models/core_repulsion.py); 0: no core repulsion
+    core_repulsion_width: float = 0.0
 
 
 @dataclass
@@ -170,6 +173,9 @@ def load_config(path: str | Path) -> Config:
         raise ValueError(f"config {path}: model.bounded_invariants is an option of architecture "
                          f"painn (its update block's invariants), not of "
                          f"{config.model.architecture!r}")
+    if config.model.core_repulsion_width < 0:
+        raise ValueError(f"config {path}: model.core_repulsion_width must be >= 0 (0: no core "
+                         f"repulsion), not {config.model.core_repulsion_width}")
     if config.training.mode not in TRAINING_MODES:
         raise ValueError(f"config {path}: training.mode must be one of {TRAINING_MODES}")
     if config.data.pretrain and config.training.mode == "reference":

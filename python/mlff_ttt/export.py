@@ -101,6 +101,18 @@ class ExportedModel(nn.Module):
     def features_energies(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         return self.model.features_energies(features, species)
 
+    @torch.jit.export
+    def core_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
+                      edge_vec: torch.Tensor, n_out: int) -> torch.Tensor:
+        """The reference energies' core repulsion of nodes [0, n_out) (zeros for a model
+        without one), which ``features_energies`` leaves out."""
+        return self.model.core(species, edge_index, edge_vec, n_out)
+
+    @torch.jit.export
+    def core_reach(self) -> float:
+        """The longest distance (A) at which the core repulsion acts; 0: the model has none."""
+        return self.model.core.reach
+
 
 def model_from_checkpoint(path: Union[str, Path]):
     """The float64 model and a checkpoint-like record (architecture, hparams, parameter groups,

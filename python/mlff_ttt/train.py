@@ -19,6 +19,7 @@ from .data import Frame, collate, fit_element_energies, force_rms, load_frames, 
 from .delta import FRAMES_CHECKED, check_prior_labels, subtract_prior_labels
 from .forces import evaluate
 from .models import build_model
+from .models.core_repulsion import closest_pair_distances
 
 CHECKPOINT_VERSION = 1
 
@@ -241,6 +242,17 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
 
     # block options only when set, so a config without them builds (and records) what it did
     options = {"bounded_invariants": True} if m.bounded_invariants else {}
+    if m.core_repulsion_width > 0:  # where the reference data's pairs end (recorded)
+        options["core_repulsion"] = {"switch_width": m.core_repulsion_width,
+                                     "onset": closest_pair_distances(train_frames,
+                                                                     len(m.elements))}
+        print(f"core repulsion: ZBL switched on over {m.core_repulsion_width} A below the "
+              f"training set's closest pairs {options['core_repulsion']['onset']} A")
+        absent = [f"{a}-{b}" for i, a in enumerate(m.elements) for j, b in enumerate(m.elements)
+                  if i <= j and options["core_repulsion"]["onset"][i][j] == 0]
+        if absent:
+            print(f"core repulsion: no {', '.join(absent)} pair within the cutoff in the "
+                  f"training set, so these pairs get none")
     model = build_model(m.architecture, elements=m.elements, cutoff=m.cutoff, hidden=m.hidden,
                         num_basis=m.num_basis, shared_layers=m.shared_layers,
                         head_layers=m.head_layers, **options).to(dtype)

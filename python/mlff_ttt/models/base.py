@@ -1,10 +1,11 @@
 """What every architecture shares: the hyper-parameters record and the parameter split into
 a shared representation and two heads (prior, reference) that test-time training relies on."""
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from torch import nn
 
+from .core_repulsion import CoreRepulsion
 from .layers import CosineEnvelope
 
 
@@ -17,7 +18,9 @@ class TwoHeadModel(nn.Module):
     ``block_options`` are keyword options of the architecture's blocks (its
     ``block_option_names``), passed to every block of the representation and of both heads and
     recorded in ``hparams`` (only when given, so files made before an option existed rebuild
-    the same model)."""
+    the same model). ``core_repulsion`` (keyword arguments of
+    :class:`~mlff_ttt.models.core_repulsion.CoreRepulsion`, recorded the same way) adds a
+    repulsive core to the reference energies where the training data has no pairs."""
 
     architecture = ""
     layer_types = ()
@@ -25,7 +28,7 @@ class TwoHeadModel(nn.Module):
 
     def __init__(self, elements: List[str], cutoff: float = 5.0, hidden: int = 64,
                  num_basis: int = 32, shared_layers: int = 1, head_layers: int = 1,
-                 **block_options) -> None:
+                 core_repulsion: Optional[Dict[str, object]] = None, **block_options) -> None:
         super().__init__()
         if shared_layers < 1 or head_layers < 0:
             raise ValueError("need shared_layers >= 1 and head_layers >= 0")
@@ -39,6 +42,8 @@ class TwoHeadModel(nn.Module):
         self.hparams: Dict[str, object] = dict(
             elements=self.elements, cutoff=self.cutoff, hidden=hidden, num_basis=num_basis,
             shared_layers=shared_layers, head_layers=head_layers, **block_options)
+        if core_repulsion is not None:
+            self.hparams["core_repulsion"] = dict(core_repulsion)
         basis, block, head = self.layer_types
         # Created in this order, which seeded initial weights and the parameter order (model
         # files' ttt_parameters, optimizer states) depend on: the shared representation, then
@@ -51,6 +56,7 @@ class TwoHeadModel(nn.Module):
         self.prior_head = head(hidden, num_basis, head_layers, len(elements), **block_options)
         self.reference_head = head(hidden, num_basis, head_layers, len(elements),
                                    **block_options)
+        self.core = CoreRepulsion(elements, **(core_repulsion or {}))
 
     def parameter_groups(self) -> Dict[str, List[str]]:
         """Parameter names of the representation (TTT updates these) and of each head."""

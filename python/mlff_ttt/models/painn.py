@@ -199,8 +199,9 @@ class PaiNN(TwoHeadModel):
         ``layer_edges`` see :func:`~mlff_ttt.models.layers.layer_edge_count`."""
         s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius,
                                                           layer_edges)
-        return self.reference_head(s, v, species, edge_index, basis, envelope, unit, layer_edges,
-                                   len(self.shared))
+        return (self.reference_head(s, v, species, edge_index, basis, envelope, unit,
+                                    layer_edges, len(self.shared))
+                + self.core(species, edge_index, edge_vec, species.shape[0]))
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
@@ -214,7 +215,8 @@ class PaiNN(TwoHeadModel):
                       edge_vec: torch.Tensor, radius: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Reference and prior per-atom energies sharing one representation pass."""
         s, v, basis, envelope, unit = self.representation(species, edge_index, edge_vec, radius)
-        return (self.reference_head(s, v, species, edge_index, basis, envelope, unit),
+        return (self.reference_head(s, v, species, edge_index, basis, envelope, unit)
+                + self.core(species, edge_index, edge_vec, species.shape[0]),
                 self.prior_head(s, v, species, edge_index, basis, envelope, unit))
 
     # One message-passing layer at a time, for a caller that exchanges node features between
@@ -261,5 +263,6 @@ class PaiNN(TwoHeadModel):
 
     @torch.jit.export
     def features_energies(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """Per-atom reference energies from the features after the last layer."""
+        """Per-atom reference energies from the features after the last layer, without the
+        core repulsion (``core``, which the caller adds from the edges)."""
         return self.reference_head.readout(features[:, :self.embedding.embedding_dim], species)

@@ -82,8 +82,9 @@ class SchNet(TwoHeadModel):
         ``layer_edges`` see :func:`~mlff_ttt.models.layers.layer_edge_count`."""
         h, basis, envelope = self.representation(species, edge_index, edge_vec, radius,
                                                  layer_edges)
-        return self.reference_head(h, species, edge_index, basis, envelope, layer_edges,
-                                   len(self.shared))
+        return (self.reference_head(h, species, edge_index, basis, envelope, layer_edges,
+                                    len(self.shared))
+                + self.core(species, edge_index, edge_vec, species.shape[0]))
 
     @torch.jit.export
     def prior_energies(self, species: torch.Tensor, edge_index: torch.Tensor,
@@ -97,7 +98,8 @@ class SchNet(TwoHeadModel):
                       edge_vec: torch.Tensor, radius: Optional[float] = None):
         """Reference and prior per-atom energies sharing one representation pass."""
         h, basis, envelope = self.representation(species, edge_index, edge_vec, radius)
-        return (self.reference_head(h, species, edge_index, basis, envelope),
+        return (self.reference_head(h, species, edge_index, basis, envelope)
+                + self.core(species, edge_index, edge_vec, species.shape[0]),
                 self.prior_head(h, species, edge_index, basis, envelope))
 
     # One message-passing layer at a time, for a caller that exchanges node features between
@@ -135,5 +137,6 @@ class SchNet(TwoHeadModel):
 
     @torch.jit.export
     def features_energies(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """Per-atom reference energies from the features after the last layer."""
+        """Per-atom reference energies from the features after the last layer, without the
+        core repulsion (``core``, which the caller adds from the edges)."""
         return self.reference_head.readout(features, species)
