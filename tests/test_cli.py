@@ -100,7 +100,8 @@ def test_bad_config_is_reported(tiny_run, capsys):
     assert "missing.xyz does not exist" in capsys.readouterr().err
     config.write_text(CONFIG.format(epochs=1).replace("num_basis: 8", "num_basis: 8\n  bounded_invariants: true"))
     assert main(["train", str(config)]) == 1
-    assert "model.bounded_invariants is an option of architecture painn" in capsys.readouterr().err
+    assert ("model: architecture 'schnet' has no option(s) ['bounded_invariants']; its options: "
+            "none" in capsys.readouterr().err)
     config.write_text(CONFIG.format(epochs=1).replace(
         "architecture: schnet", "architecture: painn").replace(
         "num_basis: 8", "num_basis: 8\n  bounded_invariants: 1"))

@@ -39,6 +39,11 @@ class ModelConfig:
     core_repulsion_width: float = 0.0
 
 
+# the ModelConfig fields that are options of an architecture's blocks (its
+# block_option_names), passed to the model only when set
+BLOCK_OPTIONS = ("bounded_invariants",)
+
+
 @dataclass
 class TrainingConfig:
     mode: str = "joint"            # reference | joint | pretrain-finetune (see train.phases)
@@ -169,10 +174,6 @@ def load_config(path: str | Path) -> Config:
     config.output = str((base / config.output).resolve())
     if not config.model.elements:
         raise ValueError(f"config {path}: model.elements must list the elements")
-    if config.model.bounded_invariants and config.model.architecture != "painn":
-        raise ValueError(f"config {path}: model.bounded_invariants is an option of architecture "
-                         f"painn (its update block's invariants), not of "
-                         f"{config.model.architecture!r}")
     if config.model.core_repulsion_width < 0:
         raise ValueError(f"config {path}: model.core_repulsion_width must be >= 0 (0: no core "
                          f"repulsion), not {config.model.core_repulsion_width}")

@@ -14,11 +14,11 @@ import torch
 from tqdm import tqdm
 
 from .files import load_plain_torch_file, write_atomically, write_text_atomically
-from .config import Config
+from .config import BLOCK_OPTIONS, Config
 from .data import Frame, collate, fit_element_energies, force_rms, load_frames, read_frames
 from .delta import FRAMES_CHECKED, check_prior_labels, subtract_prior_labels
 from .forces import evaluate
-from .models import build_model
+from .models import architecture_class, build_model
 from .models.core_repulsion import closest_pair_distances
 
 CHECKPOINT_VERSION = 1
@@ -205,6 +205,14 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
     phase, log.csv and summary.json. A fresh run (neither ``resume`` nor ``overwrite``) refuses
     an output folder that holds an earlier run's checkpoints rather than replace them."""
     t = config.training
+    m = config.model
+    # block options only when set, so a config without them builds (and records) what it did;
+    # checked before the output folder is touched
+    options = {name: getattr(m, name) for name in BLOCK_OPTIONS if getattr(m, name)}
+    try:
+        architecture_class(m.architecture).check_block_options(options)
+    except ValueError as exc:
+        raise ValueError(f"model: {exc}") from None
     torch.manual_seed(t.seed)
     rng = random.Random(t.seed)
     if t.threads > 0:
@@ -223,7 +231,6 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
 
     delta = t.target == "delta"
     need_prior = t.mode in ("joint", "pretrain-finetune") or delta
-    m = config.model
     train_frames = load_frames(config.data.train, m.elements, m.cutoff, need_prior)
     val_frames = load_frames(config.data.val, m.elements, m.cutoff, need_prior)
     pretrain_frames = load_frames(config.data.pretrain, m.elements, m.cutoff, need_prior=True,
@@ -240,8 +247,6 @@ def train(config: Config, resume: bool = False, overwrite: bool = False) -> Path
         subtract_prior_labels(train_frames)
         subtract_prior_labels(val_frames)
 
-    # block options only when set, so a config without them builds (and records) what it did
-    options = {"bounded_invariants": True} if m.bounded_invariants else {}
     if m.core_repulsion_width > 0:  # where the reference data's pairs end (recorded)
         options["core_repulsion"] = {"switch_width": m.core_repulsion_width,
                                      "onset": closest_pair_distances(train_frames,

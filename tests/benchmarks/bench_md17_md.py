@@ -161,6 +161,11 @@ def drift(thermo, natoms: int) -> float:
     return float(np.polyfit(t, e, 1)[0])
 
 
+def folder_name(mode: str) -> str:
+    """A mode's name as a folder name ("once paper" -> once_paper)."""
+    return mode.replace(" ", "_")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=4000)
@@ -185,15 +190,15 @@ def main() -> None:
                 raise SystemExit(f"only {len(starts)} {name} structures for {args.starts} starts")
             if not others:
                 raise SystemExit(f"no {name} structures beyond the starts to adapt on")
-            once = {mode: adapt_once(Path(tmp) / f"{name}_{mode.replace(' ', '_')}", others,
-                                     options) for mode, options in ONCE.items() if mode in modes}
+            once = {mode: adapt_once(Path(tmp) / f"{name}_{folder_name(mode)}", others, options)
+                    for mode, options in ONCE.items() if mode in modes}
             for k, start in enumerate(starts):
                 start = start.copy()
                 start.cell = [40.0, 40.0, 40.0]
                 start.center()
                 seed = 7 + k
                 for mode in modes:
-                    folder = Path(tmp) / f"{name}_{k}_{mode.replace(' ', '_')}"
+                    folder = Path(tmp) / f"{name}_{k}_{folder_name(mode)}"
                     fixed = once.get(mode, MODEL)
                     nvt = run(folder.with_name(folder.name + "_nvt"), start, mode, True,
                               args.steps, seed, fixed)

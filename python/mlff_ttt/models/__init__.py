@@ -6,7 +6,11 @@ from .schnet import SchNet
 ARCHITECTURES = {"schnet": SchNet, "painn": PaiNN}
 
 
-def build_model(architecture: str, **kwargs):
+def architecture_class(architecture: str):
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[architecture](**kwargs)
+    return ARCHITECTURES[architecture]
+
+
+def build_model(architecture: str, **kwargs):
+    return architecture_class(architecture)(**kwargs)

@@ -32,10 +32,7 @@ class TwoHeadModel(nn.Module):
         super().__init__()
         if shared_layers < 1 or head_layers < 0:
             raise ValueError("need shared_layers >= 1 and head_layers >= 0")
-        unknown = sorted(set(block_options) - set(self.block_option_names))
-        if unknown:
-            raise ValueError(f"architecture {self.architecture!r} has no option(s) {unknown}; "
-                             f"its options: {list(self.block_option_names) or 'none'}")
+        self.check_block_options(block_options)
         self.elements = list(elements)
         self.cutoff = float(cutoff)
         self.num_layers = shared_layers + head_layers
@@ -57,6 +54,14 @@ class TwoHeadModel(nn.Module):
         self.reference_head = head(hidden, num_basis, head_layers, len(elements),
                                    **block_options)
         self.core = CoreRepulsion(elements, **(core_repulsion or {}))
+
+    @classmethod
+    def check_block_options(cls, options) -> None:
+        """An option the architecture's blocks do not take is an error naming the ones they do."""
+        unknown = sorted(set(options) - set(cls.block_option_names))
+        if unknown:
+            raise ValueError(f"architecture {cls.architecture!r} has no option(s) {unknown}; "
+                             f"its options: {list(cls.block_option_names) or 'none'}")
 
     def parameter_groups(self) -> Dict[str, List[str]]:
         """Parameter names of the representation (TTT updates these) and of each head."""
