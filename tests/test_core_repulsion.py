@@ -143,3 +143,19 @@ def test_calculator_forces_are_the_gradient_in_the_switch(tmp_path):
     for axis in range(3):
         numeric = central_difference_force(calc.get_potential_energy, atoms, 3, axis, 1e-5)
         assert forces[3, axis] == pytest.approx(numeric, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["si_painn12_bounded.pt", "si_painn12_bounded_f32.pt"])
+def test_default_models_wall_starts_at_its_training_sets_closest_pair(name):
+    """The shipped default model's recorded onset is the closest pair of the training set it
+    was trained on (recomputed here: a retrained model or new data without a new export fails
+    this), with the switch width its config names."""
+    from helpers import ROOT
+
+    config = (ROOT / "examples" / "configs" / "si_painn12_bounded.yaml").read_text()
+    hparams = json.loads(torch.jit.load(str(ROOT / "examples" / "models" / name)
+                                        ).metadata_json)["hparams"]
+    train = load_frames(DATA / "si_train.xyz", ["Si"], hparams["cutoff"], need_prior=False)
+    assert hparams["core_repulsion"]["onset"] == closest_pair_distances(train, 1)
+    width = hparams["core_repulsion"]["switch_width"]
+    assert f"core_repulsion_width: {width}\n" in config

@@ -13,7 +13,7 @@ another seed the same way): where a choice between models is made on MD, it is m
 the test splits only report.
 
     python tests/benchmarks/bench_md_stability.py [--steps 1000] [--models si_schnet.pt ...]
-        [--data test|val]
+        [--data test|val] [--splits liquid ...]
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def run_one(model: Path | None, split: str, ttt: bool, steps: int, folder: Path,
 
 
 def markdown(rows: list[dict], steps: int, data: str = "test") -> str:
-    splits = list(SPLITS)
+    splits = [s for s in SPLITS if any(r["split"] == s for r in rows)]
     which = "validation" if data == "val" else "test"
     out = [f"Steps of physical MD of {steps} from each OOD {which} split's first structure "
            "(1 fs, Langevin at the split's temperature), "
@@ -160,13 +160,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_md_stability")
     parser.add_argument("--data", choices=["test", "val"], default="test",
                         help="start from the OOD test splits (default) or the validation ones")
+    parser.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS),
+                        help="the OOD splits to start from (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rows = []
     runs = [(None, False)] + [(MODELS / name, ttt) for name in args.models for ttt in (False, True)]
     for model, ttt in runs:
-        for split in SPLITS:
+        for split in args.splits:
             name = "reference" if model is None else model.name
             row = run_one(model, split, ttt, args.steps,
                           args.out / "work" / f"{name}_{split}_{int(ttt)}", args.data)

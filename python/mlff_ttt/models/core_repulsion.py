@@ -73,10 +73,11 @@ class CoreRepulsion(nn.Module):
         energies = edge_vec.new_zeros(n_out)
         if self.switch_width <= 0:
             return energies
-        r = torch.linalg.norm(edge_vec, dim=-1)
-        # the few edges inside the reach; in a physical structure usually none
-        near = torch.nonzero(r.detach() < self.reach).squeeze(1)
-        r = r.index_select(0, near)
+        # the few edges inside the reach (in a physical structure usually none), found outside
+        # autograd so that the other edges cost no backward pass
+        squared = (edge_vec.detach() ** 2).sum(-1)
+        near = torch.nonzero(squared < self.reach * self.reach).squeeze(1)
+        r = torch.linalg.norm(edge_vec.index_select(0, near), dim=-1)
         centre = edge_index[0].index_select(0, near)
         s_i = species.index_select(0, centre)
         s_j = species.index_select(0, edge_index[1].index_select(0, near))
