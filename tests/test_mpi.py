@@ -154,14 +154,17 @@ def test_work_counts_are_the_graphs(tmp_path, nprocs, exchange):
         assert got == (4096, 4096 * 16 * layers)    # 16 neighbours within 4.5 A
 
 
-EXCHANGE_DECK = """
+# si.data with the model, features exchanged between layers or not
+EXCHANGE_HEAD = """
 units metal
 atom_style atomic
 atom_modify map array
 read_data si.data
 pair_style mlff_ttt monitor off exchange {exchange}
 pair_coeff * * {model} Si
-compute pe_atom all pe/atom
+"""
+
+EXCHANGE_DECK = EXCHANGE_HEAD + """compute pe_atom all pe/atom
 compute stress_atom all stress/atom NULL
 compute stress_sum all reduce sum c_stress_atom[1] c_stress_atom[2] c_stress_atom[3] &
     c_stress_atom[4] c_stress_atom[5] c_stress_atom[6]
@@ -273,14 +276,7 @@ def test_files_without_layer_methods_run_deep_with_a_warning(tmp_path):
     assert rows["legacy"][0] == pytest.approx(rows["current"][0], rel=1e-10)
 
 
-CORE_DECK = """
-units metal
-atom_style atomic
-atom_modify map array
-read_data si.data
-pair_style mlff_ttt monitor off exchange {exchange}
-pair_coeff * * {model} Si
-run 0
+CORE_DECK = EXCHANGE_HEAD + """run 0
 print "ENERGY0 $(pe:%.17g)"
 write_dump all custom forces0.dump id fx fy fz modify sort id format float %.17g
 """
