@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 from ase.build import bulk
 from ase.io import write
 
@@ -106,14 +107,53 @@ def test_cli_names_what_prior_md_needs(tmp_path):
     assert missing.returncode != 0 and "needs --structures" in missing.stderr
     molecule = tmp_path / "molecule.xyz"
     write(molecule, read_frames(DATA / "mol_test.xyz")[:1], format="extxyz")
-    for args, message in ((["--temperatures", "300"], "needs --strains"),
+    for args, message in ((["--temperatures", "300", "--kinds", "bulk"], "needs --strains"),
                           (["--temperatures", "300", "--strains", "0"], "needs --kinds")):
         result = run("--structures", str(start), "--prior", PRIOR, *args)
         assert result.returncode != 0 and message in result.stderr, result.stderr
     result = run("--structures", str(molecule), "--prior", PRIOR, "--temperatures", "300",
                  "--strains", "0", "--kinds", "bulk")
     assert result.returncode != 0 and "not a periodic bulk cell" in result.stderr
+    result = run("--structures", str(start), "--prior", PRIOR, "--temperatures", "300",
+                 "--kinds", "molecule")
+    assert result.returncode != 0 and "is periodic; kind 'molecule'" in result.stderr
     assert not (tmp_path / "out" / "prior_md.xyz").exists()
+
+
+def _molecules():
+    """One aspirin and one benzene of the MD17-style training set, labels stripped."""
+    frames = read_frames(DATA / "md17_train.xyz")
+    picked = {a.get_chemical_formula(): a for a in frames[::-1]}
+    return [Atoms(a.numbers, a.positions) for key, a in sorted(picked.items())
+            if key in ("C9H8O4", "C6H6")]
+
+
+def test_molecules_run_hot_as_they_are(tmp_path):
+    """kind 'molecule': each non-periodic structure runs at each temperature as it is (no
+    strain, no cell), and its frames carry the prior's own labels."""
+    recipe = _recipe(prior="gfnff", temperatures=[300.0, 2000.0], strains=[],
+                     kinds=["molecule"], cluster_atoms=0, frames_per_trajectory=3)
+    starts = _molecules()
+    frames = read_frames(generate(tmp_path, starts, recipe)["prior_md"])
+    assert len(frames) == 2 * 2 * 3
+    assert all(not any(a.pbc) for a in frames)
+    formulas = sorted({a.get_chemical_formula() for a in frames})
+    assert formulas == sorted(s.get_chemical_formula() for s in starts)
+    energies, forces = get_prior("gfnff").compute(frames)
+    for atoms, energy, f in zip(frames, energies, forces):
+        assert atoms.info[PRIOR_ENERGY] == pytest.approx(energy, abs=1e-6)
+        np.testing.assert_allclose(atoms.arrays[PRIOR_FORCES], f, atol=1e-6)
+    hot = [a for a in frames if " 2000 K" in a.info["prior_md"]]
+    cold = [a for a in frames if " 300 K" in a.info["prior_md"]]
+    rms = lambda fs: np.sqrt(np.mean(np.concatenate([a.arrays[PRIOR_FORCES] for a in fs]) ** 2))
+    assert rms(hot) > 1.5 * rms(cold)
+
+
+def test_molecules_and_cells_do_not_mix(tmp_path):
+    with pytest.raises(ValueError, match="cannot be combined"):
+        generate(tmp_path, _molecules(), _recipe(kinds=["molecule", "bulk"]))
+    with pytest.raises(ValueError, match="not a periodic bulk cell"):
+        generate(tmp_path, _molecules(), _recipe(prior="gfnff"))
 
 
 def _config(tmp_path, pretrain, extra="prior: tersoff:variant=mod\n", mode="joint"):

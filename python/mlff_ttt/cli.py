@@ -173,8 +173,9 @@ def _data(args) -> None:
         from .datasets import prior_md
 
         if not args.structures or not args.prior:
-            raise ValueError("data prior-md needs --structures (bulk cells to start the prior MD "
-                             "from) and --prior (the prior spec that drives and labels it)")
+            raise ValueError("data prior-md needs --structures (bulk cells or molecules to start "
+                             "the prior MD from) and --prior (the prior spec that drives and "
+                             "labels it)")
         recipe = prior_md.PriorMDRecipe(
             prior=args.prior, temperatures=args.temperatures or [], strains=args.strains or [],
             kinds=args.kinds or [], cluster_atoms=args.cluster_atoms, vacuum=args.vacuum,
@@ -304,13 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="silicon: test frames; silicon-ood: frames per OOD split")
     p.add_argument("--scale", type=float, default=1.0, help="molecules: frame-count multiplier")
     p.add_argument("--splits", nargs="+", help="silicon-ood, molecules: only these splits")
-    p.add_argument("--structures", help="prior-md: extended XYZ file of periodic bulk cells to "
-                                        "start from")
+    p.add_argument("--structures", help="prior-md: extended XYZ file of periodic bulk cells "
+                                        "(or, for kind molecule, molecules) to start from")
     p.add_argument("--prior", help="prior-md: the prior spec that drives the MD and labels it")
     p.add_argument("--temperatures", type=float, nargs="+", help="prior-md: temperatures (K)")
     p.add_argument("--strains", type=float, nargs="+",
                    help="prior-md: isotropic strains of the bulk cells, e.g. -0.05 0 0.05")
-    p.add_argument("--kinds", nargs="+", help="prior-md: of bulk, surface, cluster")
+    p.add_argument("--kinds", nargs="+",
+                   help="prior-md: of bulk, surface, cluster (from periodic cells), or molecule")
     p.add_argument("--cluster-atoms", type=int, default=0, help="prior-md: atoms per cluster")
     p.add_argument("--vacuum", type=float, default=10.0,
                    help="prior-md: vacuum (A) of slabs and clusters; more than the prior's cutoff")

@@ -80,12 +80,12 @@ run          {steps}
 """
 
 
-def adapt_once(folder: Path, structures, options) -> Path:
-    """The model adapted offline on `structures` by `mlff-ttt ttt` with the GFN-FF prior."""
+def adapt_once(folder: Path, structures, options, model: Path) -> Path:
+    """`model` adapted offline on `structures` by `mlff-ttt ttt` with the GFN-FF prior."""
     folder.mkdir(parents=True)
     ase.io.write(folder / "structures.xyz", structures)
     adapted = folder / "adapted_once.pt"
-    proc = subprocess.run([str(Path(sys.prefix) / "bin" / "mlff-ttt"), "ttt", str(MODEL),
+    proc = subprocess.run([str(Path(sys.prefix) / "bin" / "mlff-ttt"), "ttt", str(model),
                            str(folder / "structures.xyz"), "-o", str(adapted),
                            "--prior", "gfnff", *options],
                           env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
@@ -96,7 +96,7 @@ def adapt_once(folder: Path, structures, options) -> Path:
 
 
 def run(folder: Path, atoms, mode: str, nvt: bool, steps: int, seed: int,
-        model: Path = MODEL) -> dict:
+        model: Path) -> dict:
     folder.mkdir(parents=True)
     ase.io.write(folder / "start.lmp", atoms, format="lammps-data", masses=True,
                  specorder=ELEMENTS)
@@ -104,7 +104,7 @@ def run(folder: Path, atoms, mode: str, nvt: bool, steps: int, seed: int,
     prior = "pair_coeff   * * prior python gfnff" if ttt else ""
     # TTT: an adaptation on the starting structure first (the paper adapts before MD), then
     # an update every 100 steps during the run
-    first = (f"pair_style mlff_ttt {ttt[0]}\npair_coeff * * {MODEL} H C\n{prior}\nrun 0"
+    first = (f"pair_style mlff_ttt {ttt[0]}\npair_coeff * * {model} H C\n{prior}\nrun 0"
              if ttt else "")
     deck = DECK.format(first=first, style=ttt[1] if ttt else "monitor off",
                        model="adapted0.pt" if ttt else model, prior=prior, seed=seed,
@@ -173,11 +173,15 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=ALL_MODES, default=ALL_MODES,
                         help="the modes to run (default: all)")
     parser.add_argument("--json", help="write every run's numbers and the stable-run counts")
+    parser.add_argument("--model", type=Path, default=MODEL,
+                        help="an MD17-style model file trained on H, C, N, O (default: "
+                             "md17_schnet.pt)")
     args = parser.parse_args()
+    model_file = args.model.resolve()
     modes = args.modes
     frames = read_frames(ROOT / "examples" / "data" / "md17_ood_molecules.xyz")
     length = args.steps * 0.5e-3
-    print(f"{MODEL.name} (trained on aspirin, benzene, uracil); {args.steps} steps of 0.5 fs, "
+    print(f"{model_file.name} (trained on aspirin, benzene, uracil); {args.steps} steps of 0.5 fs, "
           f"{args.starts} starts")
     print(f"{'molecule':<13}{'start':>6} {'mode':<12}{'NVT failure':>12}{'force MAE vs xTB':>18}"
           f"{'NVE drift':>16}{'NVE failure':>13}")
@@ -190,7 +194,8 @@ def main() -> None:
                 raise SystemExit(f"only {len(starts)} {name} structures for {args.starts} starts")
             if not others:
                 raise SystemExit(f"no {name} structures beyond the starts to adapt on")
-            once = {mode: adapt_once(Path(tmp) / f"{name}_{folder_name(mode)}", others, options)
+            once = {mode: adapt_once(Path(tmp) / f"{name}_{folder_name(mode)}", others, options,
+                                     model_file)
                     for mode, options in ONCE.items() if mode in modes}
             for k, start in enumerate(starts):
                 start = start.copy()
@@ -199,7 +204,7 @@ def main() -> None:
                 seed = 7 + k
                 for mode in modes:
                     folder = Path(tmp) / f"{name}_{k}_{folder_name(mode)}"
-                    fixed = once.get(mode, MODEL)
+                    fixed = once.get(mode, model_file)
                     nvt = run(folder.with_name(folder.name + "_nvt"), start, mode, True,
                               args.steps, seed, fixed)
                     nve = run(folder.with_name(folder.name + "_nve"), start, mode, False,

@@ -2,8 +2,9 @@
 
 The prior is cheap, so it can label configurations far wider than a reference set: MD driven
 by the prior itself from the user's own starting structures, over the temperatures and
-densities the user names, as bulk, as a slab (vacuum added along z) and as a cluster (the
-atoms nearest the centre of a supercell, in a box with vacuum). Every frame carries
+densities the user names: periodic cells as bulk, as a slab (vacuum added along z) and as a
+cluster (the atoms nearest the centre of a supercell, in a box with vacuum); non-periodic
+molecules as they are, hot. Every frame carries
 ``PRIOR_energy``/``PRIOR_forces`` and no reference labels; ``training.pretrain`` in a config
 pretrains the representation and the prior head on them before the joint training
 (:mod:`mlff_ttt.train`).
@@ -32,7 +33,9 @@ from ..data import PRIOR_ENERGY, PRIOR_FORCES
 from ..files import write_atomically, write_text_atomically
 from ..priors import get_prior
 
-KINDS = ("bulk", "surface", "cluster")
+KINDS = ("bulk", "surface", "cluster", "molecule")
+# the kinds made from periodic bulk cells; "molecule" runs non-periodic structures as they are
+CELL_KINDS = ("bulk", "surface", "cluster")
 FILE_NAME = "prior_md.xyz"
 
 
@@ -40,7 +43,8 @@ FILE_NAME = "prior_md.xyz"
 class PriorMDRecipe:
     prior: str                   # the prior spec that drives the MD and labels every frame
     temperatures: List[float]    # K, one trajectory per temperature (and strain, for bulk)
-    strains: List[float]         # isotropic linear strains of the bulk cells (0.04 = +4%)
+    strains: List[float]         # isotropic linear strains of the bulk cells (0.04 = +4%);
+    #                              only kind "bulk" reads them
     kinds: List[str]             # of KINDS
     cluster_atoms: int = 0       # atoms per cluster (required when kinds has "cluster")
     vacuum: float = 10.0         # A of vacuum of slabs and clusters; must exceed the prior's cutoff
@@ -57,15 +61,19 @@ class PriorMDRecipe:
                              "e.g. the training set's range and well beyond it")
         if any(not (t > 0 and math.isfinite(t)) for t in self.temperatures):
             raise ValueError(f"prior-md: temperatures must be positive, not {self.temperatures}")
-        if not self.strains:
-            raise ValueError("prior-md needs --strains: the isotropic strains of the bulk cells "
-                             "(e.g. -0.05 0 0.05; 0 alone keeps the starting density)")
-        if any(not (-0.5 < s < 0.5) for s in self.strains):
-            raise ValueError(f"prior-md: strains must lie in (-0.5, 0.5), not {self.strains}")
         unknown = sorted(set(self.kinds) - set(KINDS))
         if not self.kinds or unknown:
             raise ValueError(f"prior-md needs --kinds from {list(KINDS)}"
                              + (f"; unknown: {unknown}" if unknown else ""))
+        if "molecule" in self.kinds and len(set(self.kinds)) > 1:
+            raise ValueError("prior-md: kind 'molecule' (non-periodic structures) cannot be "
+                             f"combined with {list(CELL_KINDS)} (made from periodic cells); "
+                             "run prior-md once for each and give training both files")
+        if "bulk" in self.kinds and not self.strains:
+            raise ValueError("prior-md needs --strains for kind 'bulk': the isotropic strains "
+                             "of the bulk cells (e.g. -0.05 0 0.05; 0 alone keeps the density)")
+        if any(not (-0.5 < s < 0.5) for s in self.strains):
+            raise ValueError(f"prior-md: strains must lie in (-0.5, 0.5), not {self.strains}")
         if "cluster" in self.kinds and self.cluster_atoms < 2:
             raise ValueError("prior-md: kind 'cluster' needs --cluster-atoms (the number of "
                              "atoms of each cluster, at least 2)")
@@ -116,6 +124,8 @@ def _surface(atoms: Atoms, vacuum: float) -> Atoms:
 def starting_structures(bulk: Atoms, recipe: PriorMDRecipe):
     """(label, structure, temperature) of every trajectory the recipe asks for."""
     for temperature in recipe.temperatures:
+        if "molecule" in recipe.kinds:
+            yield f"molecule {bulk.get_chemical_formula()}", bulk.copy(), temperature
         if "bulk" in recipe.kinds:
             for strain in recipe.strains:
                 cell = bulk.copy()
@@ -160,10 +170,16 @@ def generate(out_dir: str | Path, structures: Sequence[Atoms], recipe: PriorMDRe
     recipe.check()
     if not structures:
         raise ValueError("prior-md needs at least one starting structure")
+    molecules = "molecule" in recipe.kinds
     for index, atoms in enumerate(structures):
-        if not all(atoms.pbc) or atoms.cell.volume <= 0:
+        if molecules and any(atoms.pbc):
+            raise ValueError(f"prior-md: starting structure {index} is periodic; kind "
+                             f"'molecule' runs non-periodic molecules as they are (use "
+                             f"{list(CELL_KINDS)} for periodic cells)")
+        if not molecules and (not all(atoms.pbc) or atoms.cell.volume <= 0):
             raise ValueError(f"prior-md: starting structure {index} is not a periodic bulk cell "
-                             f"(surfaces and clusters are made from bulk cells)")
+                             f"(surfaces and clusters are made from bulk cells; kind "
+                             f"'molecule' runs non-periodic molecules)")
     prior = get_prior(recipe.prior)
     prior.check_elements(structures)
     calculator = PriorCalculator(prior)
