@@ -13,15 +13,17 @@ inline constexpr const char* kEntryUpdate = "update";
 inline constexpr const char* kEntrySave = "save";
 inline constexpr const char* kEntrySaveOptimizer = "save_optimizer";
 inline constexpr const char* kEntryLoadOptimizer = "load_optimizer";
+inline constexpr const char* kEntryPriorMismatch = "prior_mismatch";
+// a prior of the Python registry (registry_prior.cpp)
 inline constexpr const char* kEntryRegistryPrior = "registry_prior";
 inline constexpr const char* kEntryPriorLabels = "prior_labels";
-inline constexpr const char* kEntryPriorMismatch = "prior_mismatch";
+inline constexpr const char* kEntryIsPriorSpec = "is_prior_spec";
 // the Python hook (python_hook.cpp)
 inline constexpr const char* kEntryInvokeHook = "invoke_hook";
 
 inline constexpr const char* kPythonEntryPoints[] = {
     kEntryCreate,        kEntryUpdate,        kEntrySave,       kEntrySaveOptimizer,
     kEntryLoadOptimizer, kEntryRegistryPrior, kEntryPriorLabels, kEntryPriorMismatch,
-    kEntryInvokeHook};
+    kEntryIsPriorSpec,   kEntryInvokeHook};
 
 }  // namespace mlff

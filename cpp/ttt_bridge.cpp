@@ -50,12 +50,10 @@ py::object python_communicator(Communicator& comm) {
 struct TTTBridge::State {
   py::object module;   // mlff_ttt.plugin.entry_points
   py::object adapter;
-  py::object prior;    // a registry prior, when one is used
 };
 
 TTTBridge::TTTBridge(const std::string& model_path, const TTTOptions& options,
-                     const std::string& device)
-    : prior_timeout_(options.prior_timeout) {
+                     const std::string& device) {
   ensure_python_interpreter();
   state_ = call_python("cannot start test-time training: ", [&] {
     auto state = std::make_unique<State>();
@@ -112,31 +110,6 @@ void TTTBridge::save_optimizer(const std::string& path) {
 void TTTBridge::load_optimizer(const std::string& path) {
   call_python("cannot restore the TTT optimizer state from '" + path + "': ",
               [&] { state_->module.attr(kEntryLoadOptimizer)(state_->adapter, path); });
-}
-
-void TTTBridge::set_registry_prior(const std::string& name,
-                                   const std::vector<std::pair<std::string, std::string>>& params,
-                                   const std::vector<std::string>& elements) {
-  state_->prior = call_python("cannot create the prior '" + name + "': ", [&] {
-    py::dict kwargs;
-    for (const auto& [key, value] : params) kwargs[py::str(key)] = value;
-    return state_->module.attr(kEntryRegistryPrior)(name, kwargs, py::cast(elements));
-  });
-}
-
-double TTTBridge::registry_prior(const std::vector<std::string>& symbols, const double* positions,
-                                 const double* cell, const bool* pbc, double* forces) {
-  return call_python("the prior failed: ", [&] {
-    const py::ssize_t n = static_cast<py::ssize_t>(symbols.size());
-    py::dict out = state_->module.attr(kEntryPriorLabels)(
-        state_->prior, symbols, py::array_t<double>({n, py::ssize_t(3)}, positions),
-        py::array_t<double>({py::ssize_t(3), py::ssize_t(3)}, cell),
-        std::vector<bool>(pbc, pbc + 3), prior_timeout_);
-    auto f = out["forces"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
-    if (f.size() != 3 * n) throw std::runtime_error("the prior returned forces of a wrong shape");
-    std::copy(f.data(), f.data() + 3 * n, forces);
-    return out["energy"].cast<double>();
-  });
 }
 
 std::string TTTBridge::prior_mismatch(const std::vector<std::string>& prior_line) {

@@ -69,17 +69,6 @@ class TTTBridge {
   void save_optimizer(const std::string& path);
   void load_optimizer(const std::string& path);
 
-  // A prior of the Python registry (mlff_ttt.priors) instead of a LAMMPS pair style: chosen
-  // once, then evaluated on a whole structure (one rank holds all atoms). cell: 3 lattice
-  // vectors (rows, A); positions n x 3. Returns the energy (eV); forces (n x 3, eV/A) in place.
-  // A prior that raises or runs past prior_timeout throws std::runtime_error. `elements`: the
-  // run's elements, so a prior without parameters for one is refused here, at set-up.
-  void set_registry_prior(const std::string& name,
-                          const std::vector<std::pair<std::string, std::string>>& params,
-                          const std::vector<std::string>& elements);
-  double registry_prior(const std::vector<std::string>& symbols, const double* positions,
-                        const double* cell, const bool* pbc, double* forces);
-
   // Empty when the run's TTT prior (its deck line as words: see the pair style's
   // Prior::line()) is the one the model's prior head was trained on (the model file's
   // prior_name), else a warning that says both.
@@ -90,7 +79,6 @@ class TTTBridge {
   std::unique_ptr<State> state_;
   std::vector<std::string> names_;
   std::string off_reason_;
-  double prior_timeout_ = 0.0;
 };
 
 }  // namespace mlff

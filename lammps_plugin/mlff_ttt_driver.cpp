@@ -39,14 +39,12 @@ void TTTDriver::close_log()
   log_file = nullptr;
 }
 
-void TTTDriver::start(const std::string &model_path, const std::vector<std::string> &elements)
+void TTTDriver::start(const std::string &model_path)
 {
   told_skip = false;    // init_style: once per run
   if (!bridge) {
     try {
       bridge = std::make_unique<mlff::TTTBridge>(model_path, options.ttt, options.device);
-      if (!prior.registry_name().empty())
-        bridge->set_registry_prior(prior.registry_name(), prior.registry_params(), elements);
       if (!optimizer_file.empty()) bridge->load_optimizer(optimizer_file);
       optimizer_file.clear();
       const std::string mismatch = bridge->prior_mismatch(prior.line());
@@ -88,7 +86,7 @@ mlff::TTTUpdate TTTDriver::adapt(mlff::ModelRunner &model, const mlff::Graph &gr
   }
   const int ntotal = atom->nlocal + atom->nghost;
   std::vector<double> prior_forces(3 * ntotal, 0.0);
-  const double prior_energy = prior.evaluate(prior_forces, list, types, *bridge, scale) / scale;
+  const double prior_energy = prior.evaluate(prior_forces, list, types, scale) / scale;
   for (auto &v : prior_forces) v /= scale;
   // a non-finite prior (NaN energy from a failed registry prior, or a pair style's output)
   // reaches the engine, whose loss is then non-finite: the update is rolled back there
@@ -128,7 +126,7 @@ void TTTDriver::prior_residual(mlff::ModelRunner &model, const mlff::DeviceGraph
   const mlff::Graph &graph = uploaded.graph();
   const int ntotal = atom->nlocal + atom->nghost;
   std::vector<double> prior_forces(3 * ntotal, 0.0);
-  prior.evaluate(prior_forces, list, types, *bridge, scale);    // owned rows: totals
+  prior.evaluate(prior_forces, list, types, scale);    // owned rows: totals
   std::vector<double> head;
   try {
     head = model.prior_head_forces(uploaded, radius);

@@ -38,10 +38,9 @@ class TTTDriver : protected Pointers {
   void close_log();
   bool active() const { return bridge != nullptr; }
 
-  // At a run's set-up with TTT on: the bridge (with the registry prior and a restart file's
-  // optimizer state) unless it exists, and the log file. `elements`: those the model sees in
-  // this run (a registry prior refuses one it has no parameters for).
-  void start(const std::string &model_path, const std::vector<std::string> &elements);
+  // At a run's set-up with TTT on: the bridge (with a restart file's optimizer state) unless
+  // it exists, and the log file.
+  void start(const std::string &model_path);
 
   // Whether an update is due at `step`: once per step at most (a run's set-up computes its
   // first step's forces again, and must not repeat the update).

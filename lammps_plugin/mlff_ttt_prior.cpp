@@ -13,7 +13,7 @@
 
 #include "mlff_ttt_comm.h"
 #include "mlff_ttt_types.h"
-#include "ttt_bridge.h"
+#include "registry_prior.h"
 
 #include <algorithm>
 #include <cstring>
@@ -49,6 +49,7 @@ void Prior::style(int narg, char **arg)
   pairs.clear();
   pair_names.clear();
   registry.clear();
+  python_prior.reset();
   params.clear();
   elements.clear();
   warned_unused = false;
@@ -166,6 +167,7 @@ void Prior::coeff(int narg, char **arg, const TypeMap *types)
   pairs.clear();
   pair_names.clear();
   registry.clear();
+  python_prior.reset();
   params.clear();
   warned_unused = false;
   if (style == "python") {
@@ -225,11 +227,22 @@ void Prior::warn_unused()
                    "so the prior is not used", args.size() > 1 ? args[1] : "");
 }
 
-void Prior::init(const TypeMap &types)
+void Prior::init(const TypeMap &types, double timeout)
 {
   if (!given())
     error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ... "
                "or pair_coeff * * prior python NAME");
+  if (!registry.empty() && (!python_prior || python_prior_timeout != timeout)) {
+    std::vector<std::string> seen;    // the types' elements, NULL types left out
+    for (const auto &element : types.elements)
+      if (element != "NULL") seen.push_back(element);
+    try {
+      python_prior = std::make_unique<mlff::RegistryPrior>(registry, params, seen, timeout);
+      python_prior_timeout = timeout;
+    } catch (std::exception &e) {
+      error->all(FLERR, "pair_coeff * * prior python {}: {}", registry, e.what());
+    }
+  }
   if (!pairs.empty()) {
     if (!forwarded) check_elements(types);
     // every type the model sees needs the prior's coefficients (pairs of two types: the
@@ -329,9 +342,17 @@ void Prior::use_model_list(NeighList *list, const TypeMap &types)
 }
 
 double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
-                       mlff::TTTBridge &bridge, double to_lammps)
+                       double to_lammps)
 {
-  if (pairs.empty()) return evaluate_registry(forces, types, bridge, to_lammps);
+  if (pairs.empty()) {
+    std::string failure;
+    const double energy = evaluate_registry(forces, types, to_lammps, failure);
+    // a failed prior skips the update (nothing to roll back yet); the run goes on
+    if (!failure.empty() && comm->me == 0)
+      error->warning(FLERR, "mlff_ttt: TTT update at step {} skipped: {}", update->ntimestep,
+                     failure);
+    return energy;
+  }
   const int ntotal = atom->nlocal + atom->nghost;
   // into separate storage: atom->f is saved and restored around the prior's compute
   double **f = atom->f;
@@ -358,7 +379,7 @@ double Prior::evaluate(std::vector<double> &forces, NeighList *list, const TypeM
    owners and the energy to every rank. */
 
 double Prior::evaluate_registry(std::vector<double> &forces, const TypeMap &types,
-                                mlff::TTTBridge &bridge, double to_lammps)
+                                double to_lammps, std::string &failure)
 {
   const int me = comm->me, nprocs = comm->nprocs;
   std::vector<int> mine;    // owned atoms of the model's types, in memory order
@@ -394,7 +415,7 @@ double Prior::evaluate_registry(std::vector<double> &forces, const TypeMap &type
 
   // rank 0: the structure in ID order, the prior, its forces back in gathered order
   double result[2] = {0.0, 1.0};    // energy, ok
-  std::string failure;
+  failure.clear();
   if (me == 0) {
     std::vector<int> order(n);
     for (int k = 0; k < n; k++) order[k] = k;
@@ -411,8 +432,8 @@ double Prior::evaluate_registry(std::vector<double> &forces, const TypeMap &type
     const bool pbc[3] = {domain->xperiodic != 0, domain->yperiodic != 0,
                          domain->zperiodic != 0};
     try {
-      result[0] = bridge.registry_prior(symbols, positions.data(), cell, pbc,
-                                        sorted_forces.data()) * to_lammps;
+      result[0] = python_prior->evaluate(symbols, positions.data(), cell, pbc,
+                                         sorted_forces.data()) * to_lammps;
       for (int k = 0; k < n; k++)
         for (int d = 0; d < 3; d++)
           all_forces[3 * order[k] + d] = sorted_forces[3 * k + d] * to_lammps;
@@ -423,10 +444,7 @@ double Prior::evaluate_registry(std::vector<double> &forces, const TypeMap &type
   }
   MPI_Bcast(result, 2, MPI_DOUBLE, 0, world);
   if (result[1] == 0.0) {
-    // a failed prior skips the update (nothing to roll back yet); the run goes on
-    if (me == 0)
-      error->warning(FLERR, "mlff_ttt: TTT update at step {} skipped: {}", update->ntimestep,
-                     failure);
+    if (failure.empty()) failure = "the prior failed on rank 0";    // the other ranks' word
     return std::numeric_limits<double>::quiet_NaN();
   }
   MPI_Scatterv(all_forces.data(), counts3.data(), displs3.data(), MPI_DOUBLE, xyz.data(),

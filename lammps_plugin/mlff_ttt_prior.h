@@ -1,7 +1,7 @@
 /* The prior of test-time training: what the model adapts towards, on the structure of the step.
    Either a LAMMPS pair style, created and evaluated inside pair_style mlff_ttt as pair hybrid
-   does with its styles, or a prior of the Python registry (mlff_ttt.priors), which the TTT
-   bridge evaluates on rank 0, on the structure gathered there in atom-ID order:
+   does with its styles, or a prior of the Python registry (mlff_ttt.priors), evaluated on
+   rank 0 (mlff::RegistryPrior) on the structure gathered there in atom-ID order:
 
    pair_coeff * * prior STYLE args... El1 ... ElN    (the style's own arguments after "* *")
    pair_coeff * * prior python NAME [key=value ...]  (the model line's elements)
@@ -14,7 +14,8 @@
 
    A delta-learned model (mlff::ModelInfo::is_delta) predicts the reference minus this prior:
    then the prior is also added to the step's forces, energy and virial (add_to, in
-   mlff_ttt_prior_delta.cpp), with or without TTT.
+   mlff_ttt_prior_delta.cpp), with or without TTT. A registry prior is added so only in
+   non-periodic boxes: it gives forces, and the virial of a periodic cell needs more.
 
    hybrid/overlay is summed here over its sub-styles (pair_coeff I J prior SUBSTYLE args ...):
    pair hybrid itself cannot be the prior, as its set-up makes every other pair style's
@@ -29,7 +30,7 @@
 #include <vector>
 
 namespace mlff {
-class TTTBridge;
+class RegistryPrior;
 struct ModelInfo;
 }
 
@@ -64,8 +65,10 @@ class Prior : protected Pointers {
 
   // At a run's set-up without TTT: a warning, once per prior line, that it is not used.
   void warn_unused();
-  // At a run's set-up with TTT: that there is a prior, and that it can be used.
-  void init(const TypeMap &types);
+  // At a run's set-up with TTT or a delta model: that there is a prior, and that it can be
+  // used (a registry prior is created here, once per deck line; `timeout`: the seconds one
+  // evaluation of it may take).
+  void init(const TypeMap &types, double timeout);
   // The prior pair style's own set-up, from the pair style's init_one (see the .cpp).
   void init_pending(const TypeMap &types, double model_cutoff);
 
@@ -74,11 +77,11 @@ class Prior : protected Pointers {
   // the atoms of `list` (the pair style's). A registry prior that fails is a warning and NaN:
   // the update is skipped.
   double evaluate(std::vector<double> &forces, NeighList *list, const TypeMap &types,
-                  mlff::TTTBridge &bridge, double to_lammps);
+                  double to_lammps);
 
   // Delta learning (mlff_ttt_prior_delta.cpp). At a run's set-up with a delta model: an
   // ERROR unless the deck's prior is the model's (a LAMMPS pair style with the model's
-  // pair_style words). Every step: the prior's forces added to atom->f, its energy, virial
+  // pair_style words, or for a prior LAMMPS has no style for, the same registry prior spec). Every step: the prior's forces added to atom->f, its energy, virial
   // and per-atom energies and virials to `host`'s (the pair style's ev_init done), as pair
   // hybrid/overlay sums a sub-style's.
   void check_delta(const mlff::ModelInfo &info, const std::string &model_path);
@@ -91,8 +94,11 @@ class Prior : protected Pointers {
   // run set-up (see evaluate).
   void use_model_list(NeighList *list, const TypeMap &types);
   void check_elements(const TypeMap &types);
-  double evaluate_registry(std::vector<double> &forces, const TypeMap &types,
-                           mlff::TTTBridge &bridge, double to_lammps);
+  // `failure` is set (and NaN returned) when the prior raised
+  double evaluate_registry(std::vector<double> &forces, const TypeMap &types, double to_lammps,
+                           std::string &failure);
+  void add_registry_to(Pair &host, const TypeMap &types);
+  void check_delta_registry(const mlff::ModelInfo &info, const std::string &model_path);
 
   GhostComm &ghost_comm;
   // a LAMMPS pair style as the prior (several: the sub-styles of a hybrid/overlay prior,
@@ -101,6 +107,8 @@ class Prior : protected Pointers {
   std::vector<std::string> pair_names;
   std::string registry;                   // the name of a registry prior
   std::vector<std::pair<std::string, std::string>> params;    // the registry prior's
+  std::unique_ptr<mlff::RegistryPrior> python_prior;          // created by init
+  double python_prior_timeout = 0.0;                           // the one it was created with
   std::vector<std::string> elements;      // per type: the pair style's element symbols
   std::vector<std::string> args;          // see line(), for restart files
   std::string style_name;                 // the prior's pair style

@@ -89,7 +89,7 @@ void PairMLFFTTT::coeff(int narg, char **arg)
   const int ntypes = atom->ntypes;
   if (narg < 3) error->all(FLERR, "pair_coeff * * model.pt El1 ... ElN expected");
   if (strcmp(arg[2], "prior") == 0) {
-    ttt.reset();    // the bridge holds a registry prior: it is created again with the new one
+    ttt.reset();    // the bridge checks the prior against the model's when it is created
     prior.coeff(narg, arg, model ? &types : nullptr);
     return;
   }
@@ -169,13 +169,8 @@ void PairMLFFTTT::init_style()
                    "receptive field (the same forces, more work per rank); re-export it with "
                    "mlff-ttt export to exchange features between layers", model_path);
   mlff::set_model_threads(comm->nthreads);
-  if (options.ttt_every > 0 || info.is_delta()) prior.init(types);
-  if (options.ttt_every > 0) {
-    std::vector<std::string> elements;    // the types' elements, NULL types left out
-    for (const auto &element : types.elements)
-      if (element != "NULL") elements.push_back(element);
-    ttt.start(model_path, elements);
-  }
+  if (options.ttt_every > 0 || info.is_delta()) prior.init(types, options.ttt.prior_timeout);
+  if (options.ttt_every > 0) ttt.start(model_path);
 }
 
 double PairMLFFTTT::init_one(int i, int j)

@@ -156,7 +156,90 @@ def test_lammps_refuses_a_prior_it_cannot_evaluate(tmp_path):
                             delta_prior="morse:D=0.3,a=1.3,r0=2.4,cutoff=5.0")
     write_data(silicon(), tmp_path / "data.lmp")
     result = run_lmp(DECK.format(style="", model=model, prior=""), tmp_path)
-    assert result.returncode != 0 and "which is not a LAMMPS pair style" in result.stdout
+    assert result.returncode != 0 and "which LAMMPS has no pair style for" in result.stdout
+    assert "prior python morse D=0.3 a=1.3 cutoff=5.0 r0=2.4" in result.stdout
+
+
+# A model delta-learned on a prior LAMMPS has no pair style for (GFN-FF): the deck names it as
+# a Python registry prior, added at every step in a non-periodic box.
+GFNFF_DECK = """
+units metal
+boundary {boundary}
+atom_modify map array
+read_data data.lmp
+pair_style mlff_ttt
+pair_coeff * * {model} {elements}
+{prior}
+compute virial all pressure NULL virial
+{extra}
+thermo_style custom step pe c_virial[1] c_virial[2] c_virial[3] c_virial[4] c_virial[5] c_virial[6] vol
+thermo_modify format float %.15g
+run 0
+write_dump all custom forces.dump id fx fy fz x y z modify sort id format float %.15g
+"""
+
+
+@pytest.fixture(scope="module")
+def molecule_delta(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gfnff_delta")
+    molecule = read_frames(DATA / "md17_val.xyz")[0]    # aspirin
+    molecule = molecule[np.argsort(molecule.numbers, kind="stable")]  # C H O: LAMMPS's types
+    molecule.cell = [30.0, 30.0, 30.0]
+    molecule.center()
+    return {"model": make_model_file(folder / "gfnff_delta.pt", elements=("H", "C", "N", "O"),
+                                     cutoff=5.0, delta_prior="gfnff"),
+            "molecule": molecule}
+
+
+def _gfnff_deck(model, boundary="s s s", prior="pair_coeff * * prior python gfnff", extra=""):
+    return GFNFF_DECK.format(boundary=boundary, model=model, elements="C H O", prior=prior,
+                             extra=extra)
+
+
+@pytest.mark.lammps
+@pytest.mark.parametrize("nprocs", ranks(1, 2))
+def test_lammps_adds_a_python_prior(molecule_delta, tmp_path, nprocs):
+    """Energy and forces those of the calculator (the model plus GFN-FF) on 1 and 2 ranks, and
+    the virial that of an isolated molecule, the sum of r x F over its atoms."""
+    atoms = molecule_delta["molecule"]
+    write_data(atoms, tmp_path / "data.lmp")
+    result = run_lmp(_gfnff_deck(molecule_delta["model"]), tmp_path, nprocs=nprocs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    row = thermo_rows((tmp_path / "log.lammps").read_text())[-1]
+    calc = MLFFCalculator(str(molecule_delta["model"]))
+    plain = atoms.copy()
+    plain.pbc = False
+    assert row[1] == pytest.approx(calc.get_potential_energy(plain), abs=1e-8)
+    dump = np.loadtxt(tmp_path / "forces.dump", skiprows=9)
+    dump = dump[np.argsort(dump[:, 0])]
+    forces, positions = dump[:, 1:4], dump[:, 4:7]
+    np.testing.assert_allclose(forces, calc.get_forces(plain), atol=1e-8)
+    prior_forces = get_prior("gfnff").compute([plain])[1][0]
+    assert np.abs(prior_forces).max() > 0.1    # the prior's part is not nothing
+    virial = row[2:8] * row[8] / NKTV2P    # xx yy zz xy xz yz, eV
+    expected = [np.dot(positions[:, a], forces[:, b])
+                for a, b in ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))]
+    np.testing.assert_allclose(virial, expected, atol=1e-6)
+
+
+@pytest.mark.lammps
+@pytest.mark.parametrize("changes, message", [
+    (dict(prior=""), "which LAMMPS has no pair style for: the deck gives it as pair_coeff "
+                     "\\* \\* prior python gfnff"),
+    (dict(prior="pair_coeff * * prior python morse D=0.3 a=1.3 r0=2.4 cutoff=5.0"),
+     "but this deck's prior is prior python morse"),
+    (dict(boundary="p p p"), "runs in non-periodic boxes"),
+    (dict(extra="compute pe_atom all pe/atom\ncompute pe_sum all reduce sum c_pe_atom\n"
+                "variable s equal c_pe_sum\nthermo_style custom step pe v_s"),
+     "per-atom energies and virials of a model delta-learned on the Python prior gfnff"),
+])
+def test_lammps_refuses_what_a_python_prior_cannot_give(molecule_delta, tmp_path, changes,
+                                                         message):
+    write_data(molecule_delta["molecule"], tmp_path / "data.lmp")
+    result = run_lmp(_gfnff_deck(molecule_delta["model"], **changes), tmp_path)
+    assert result.returncode != 0
+    assert "ERROR" in result.stdout and __import__("re").search(message, result.stdout), \
+        result.stdout[-2000:]
 
 
 def _config(tmp_path, extra: str, train="si_train.xyz"):

@@ -9,7 +9,7 @@ from mlff_ttt import _core
 
 def test_every_function_the_cpp_calls_exists():
     module = importlib.import_module(_core.PYTHON_ENTRY_MODULE)
-    assert len(_core.PYTHON_ENTRY_POINTS) == 9
+    assert len(_core.PYTHON_ENTRY_POINTS) == 10
     for name in _core.PYTHON_ENTRY_POINTS:
         assert inspect.isfunction(getattr(module, name, None)), f"{module.__name__}.{name}"
         assert getattr(module, name).__module__ == module.__name__

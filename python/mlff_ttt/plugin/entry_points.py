@@ -14,7 +14,7 @@ import numpy as np
 
 from ..hooks import HookGraph
 from .adapter import Adapter
-from .prior_loading import labels_of, load_prior, mismatch_warning
+from .prior_loading import labels_of, load_prior, mismatch_warning, same_prior_spec
 
 
 def create(model_path: str, settings: Dict[str, object], device: str = "cpu") -> Adapter:
@@ -57,6 +57,12 @@ def registry_prior(name: str, params: Dict[str, str], elements=None):
 def prior_labels(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dict[str, object]:
     """The prior's energy and forces of one rank's structure, within ``timeout`` seconds."""
     return labels_of(prior, symbols, positions, cell, pbc, timeout)
+
+
+def is_prior_spec(spec: str, name: str, params: Dict[str, str]) -> bool:
+    """Whether the deck's ``prior python NAME k=v`` is the prior spec ``spec`` (a delta model's
+    ``delta_prior``): both read as prior specs, so 0.5 and 5e-1 are the same value."""
+    return same_prior_spec(spec, name, params)
 
 
 def invoke_hook(function: Callable[[HookGraph], object], positions: np.ndarray,

@@ -81,6 +81,12 @@ def labels_of(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dic
     return {"energy": float(energies[0]), "forces": np.ascontiguousarray(forces[0], dtype=float)}
 
 
+def same_prior_spec(spec: str, name: str, params: Dict[str, str]) -> bool:
+    """Whether ``prior python NAME k=v ...`` (the deck's words) is the prior spec ``spec``."""
+    deck = parse_prior_spec({"name": name, **params})
+    return str(deck) == str(parse_prior_spec(spec))
+
+
 def mismatch_warning(model_prior: Optional[str], line: List[str]) -> str:
     """'' when the run's TTT prior is the model's (the model file's ``prior_name``), else a
     warning naming both. ``line``: the deck's prior line as the pair style keeps it,
@@ -93,10 +99,9 @@ def mismatch_warning(model_prior: Optional[str], line: List[str]) -> str:
     model = parse_prior_spec(model_prior)
     if line[0] == "prior" and len(line) > 2 and line[1] == "python":
         params = dict(word.split("=", 1) for word in line[3:])
-        deck = parse_prior_spec({"name": line[2], **params})
-        if str(deck) == str(model):
+        if same_prior_spec(model_prior, line[2], params):
             return ""
-        described = f"prior python {deck}"
+        described = f"prior python {parse_prior_spec({'name': line[2], **params})}"
     else:
         if line[0] == "prior_style":
             words = line[1:line.index(";")] if ";" in line else line[1:]
