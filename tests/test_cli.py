@@ -234,3 +234,14 @@ def test_core_repulsion_starts_at_the_training_sets_closest_pair(tiny_run, capsy
     assert ckpt["hparams"]["core_repulsion"] == {"switch_width": 0.3, "onset": onset}
     assert main(["export", str(tiny_run / "run" / "best.pt"), "-o", str(tiny_run / "m.pt")]) == 0
     assert torch.jit.load(str(tiny_run / "m.pt")).core_reach() == pytest.approx(onset[0][0])
+
+
+def test_eval_refuses_ttt_settings_without_ttt(capsys):
+    """--ttt-calibrated (or --ttt-steps ...) without --ttt would evaluate the plain model and
+    print its numbers as if adapted: an error instead."""
+    model = ROOT / "examples" / "models" / "md17_schnet.pt"
+    data = ROOT / "examples" / "data" / "md17_val.xyz"
+    assert main(["eval", str(model), str(data), "--ttt-calibrated", "--ttt-lr", "1e-4"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "mlff-ttt eval: error: --ttt-lr --ttt-calibrated set TTT's settings: give --ttt or "
+        "--ttt-per-structure with them (a plain eval runs no TTT)")

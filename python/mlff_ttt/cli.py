@@ -80,9 +80,15 @@ def _eval(args) -> None:
     from .evaluate import evaluate_model
     from .refine.ttt import gate_message
 
-    if args.prior is not None and not (args.ttt or args.ttt_per_structure):
-        raise ValueError("--prior is the TTT prior: give --ttt or --ttt-per-structure with it "
-                         "(a plain eval uses no prior)")
+    if not (args.ttt or args.ttt_per_structure):
+        if args.prior is not None:
+            raise ValueError("--prior is the TTT prior: give --ttt or --ttt-per-structure with "
+                             "it (a plain eval uses no prior)")
+        given = [f"--{name.replace('_', '-')}" for name in TTT_SETTING_OPTIONS
+                 if getattr(args, name) not in (None, False)]
+        if given:    # else the eval would run plain and print numbers the user did not ask for
+            raise ValueError(f"{' '.join(given)} set TTT's settings: give --ttt or "
+                             f"--ttt-per-structure with them (a plain eval runs no TTT)")
     settings = _ttt_settings(args) if args.ttt or args.ttt_per_structure else None
     result = evaluate_model(args.model, args.data, plot=args.plot, rr=args.rr,
                             rr_method=args.rr_method, ttt=settings,
@@ -135,6 +141,11 @@ def _ttt(args) -> None:
           f"{record['n_structures']} structures (prior {record['prior']})")
     if gate_message(record):
         print(gate_message(record))
+
+
+# the options of _add_ttt_arguments that set TTT's settings (argparse names)
+TTT_SETTING_OPTIONS = ("ttt_steps", "ttt_lr", "ttt_optimizer", "ttt_batch_size",
+                       "ttt_weight_decay", "ttt_calibrated", "ttt_paper")
 
 
 def _add_ttt_arguments(p) -> None:
