@@ -118,6 +118,8 @@ models: setup
 	mlff-ttt export runs/mol_painn/best.pt -o examples/models/mol_painn.pt && \
 	mlff-ttt train --overwrite examples/configs/md17_schnet.yaml && \
 	mlff-ttt export runs/md17_schnet/best.pt -o examples/models/md17_schnet.pt && \
+	mlff-ttt train --overwrite examples/configs/md17_schnet_delta.yaml && \
+	mlff-ttt export runs/md17_schnet_delta/best.pt -o examples/models/md17_schnet_delta.pt && \
 	mlff-ttt train --overwrite examples/configs/si_painn.yaml && \
 	mlff-ttt export runs/si_painn/best.pt -o examples/models/si_painn.pt $(SI_CALIBRATION) && \
 	mlff-ttt export examples/models/si_painn.pt --dtype float32 -o examples/models/si_painn_f32.pt && \

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase.io import write
 
-from helpers import (DATA, TERSOFF, make_model_file, ranks, read_dump_forces, run_lmp,
+from helpers import (DATA, ROOT, TERSOFF, make_model_file, ranks, read_dump_forces, run_lmp,
                      silicon, thermo_rows, write_data)
 from mlff_ttt.calculator import MLFFCalculator
 from mlff_ttt.config import load_config
@@ -313,3 +313,55 @@ def test_shipped_delta_example_deck(tmp_path):
     atoms = ase.build.bulk("Si", "diamond", a=5.431, cubic=True).repeat((3, 3, 3))
     atoms.calc = MLFFCalculator(str(ROOT / "examples" / "models" / "si_painn_delta.pt"))
     assert rows[0, 2] == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+
+
+SHIPPED_DELTA = ROOT / "examples" / "models" / "md17_schnet_delta.pt"
+SEGMENTS_DECK = """
+units metal
+atom_style atomic
+boundary f f f
+read_data molecule.data
+neigh_modify every 1 delay 0 check no
+atom_modify sort 0 0.0
+pair_style mlff_ttt {style}
+pair_coeff * * {model} C H O
+pair_coeff * * prior python gfnff
+velocity all create 500 5 mom yes rot yes
+thermo_style custom step pe etotal press
+thermo_modify format float %.17g
+thermo 5
+fix integrate all nve
+timestep 0.0005
+{runs}
+write_dump all custom f.dump id fx fy fz modify sort id format float %.17g
+"""
+
+
+@pytest.mark.lammps
+@pytest.mark.parametrize("style", ["", "ttt every 5 steps 2 lr 1e-3 gate_std 0"])
+def test_shipped_delta_model_in_md(molecule_delta, tmp_path, style):
+    """md17_schnet_delta in NVE on aspirin, GFN-FF added at every step (and TTT's target where
+    TTT runs): `run 10` + `run 10` equals `run 20` bit for bit, and 2 ranks give 1 rank's
+    energies and forces."""
+    results = {}
+    for name, runs, nprocs in (("whole", "run 20", 1), ("split", "run 10\nrun 10", 1),
+                               ("ranks", "run 20", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_data(molecule_delta["molecule"], folder / "molecule.data")
+        deck = SEGMENTS_DECK.format(style=style, model=SHIPPED_DELTA, runs=runs)
+        result = run_lmp(deck, folder, nprocs=nprocs)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        rows = thermo_rows((folder / "log.lammps").read_text())
+        results[name] = ({int(r[0]): r for r in rows}, read_dump_forces(folder / "f.dump"))
+    (whole, whole_forces), (split, split_forces) = results["whole"], results["split"]
+    assert sorted(whole) == sorted(split) == [0, 5, 10, 15, 20]
+    for step in whole:
+        assert np.array_equal(whole[step], split[step]), step
+    assert np.array_equal(whole_forces, split_forces)
+    ranks_rows, ranks_forces = results["ranks"]
+    for step in whole:
+        np.testing.assert_allclose(ranks_rows[step][1:3], whole[step][1:3], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ranks_forces, whole_forces, rtol=0, atol=1e-8)
+    if not style:    # a fixed potential conserves its energy (TTT's updates move it by design)
+        assert abs(whole[20][2] - whole[0][2]) < 1e-3 * len(molecule_delta["molecule"])
