@@ -17,6 +17,7 @@ GFN2-xTB (the reference) on NVT snapshots before failure, and per molecule, ense
 the count of runs that never fail.
 
     python tests/benchmarks/bench_md17_md.py [--steps 4000] [--starts 5] [--modes ...] [--json OUT]
+        [--model FILE]    (another MD17-style model; a delta model gets its GFN-FF every step)
 """
 
 from __future__ import annotations
