@@ -34,7 +34,7 @@ SPLITS = {
 MODEL_SPLITS = {"si_schnet.pt": "si", "si_painn.pt": "si", "mol_schnet.pt": "mol",
                 "mol_painn.pt": "mol", "md17_schnet.pt": "md17", "si_schnet_pretrain.pt": "si",
                 "si_schnet64_pretrain.pt": "si", "si_painn_replay.pt": "si",
-                "si_painn12_bounded.pt": "si"}
+                "si_painn12_bounded.pt": "si", "md17_schnet_delta.pt": "md17"}
 
 
 def per_atom(model: Path, split: str):
