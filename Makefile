@@ -69,6 +69,7 @@ bench-test-time: setup
 	source $(VENV)/bin/activate && python tests/benchmarks/bench_rr_kernel.py --max-atoms 1000000 && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_test_time_accuracy.py && \
 	python tests/benchmarks/bench_rr_md.py && python tests/benchmarks/bench_ttt_md.py && \
+	python tests/benchmarks/bench_prior_residual.py && \
 	python tests/benchmarks/bench_md17_md.py && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_error_signal.py && \
 	OMP_NUM_THREADS=1 python tests/benchmarks/bench_recipes.py examples/models/si_schnet.pt \

@@ -105,17 +105,24 @@ int ModelRunner::element_index(const std::string& symbol) const {
 std::vector<double> ModelRunner::prior_head_forces(const DeviceGraph& uploaded, double radius) {
   const Graph& graph = current(uploaded);
   const bool refined = radius > 0.0 && radius < info_.cutoff;
-  const torch::Tensor edge_vec = edge_vectors(uploaded.edge_vec_f64_, dtype_);
+  // Of a pruned graph, the leading edges the first layer needs (centred within L-1 hops of the
+  // owned atoms) serve every layer: later layers need a subset of them, so the owned atoms'
+  // energies are exact, and the edges centred farther out, most of a deep ghost shell, carry
+  // nothing to them. The prior head's readout has no per-layer pruning of its own.
+  const int64_t n_edges = graph.layer_edges.empty() ? graph.num_edges() : graph.layer_edges.front();
+  const torch::Tensor edge_vec =
+      edge_vectors(uploaded.edge_vec_f64_.narrow(0, 0, n_edges), dtype_);
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);    // as in compute()
   FlushDenormals flush_denormals;
-  // every edge in every layer (no per-layer pruning): the owned atoms' energies are exact
   auto node_energy = module_.get_method("prior_energies")(
-      {uploaded.species_, uploaded.edge_index_, edge_vec,
+      {uploaded.species_, uploaded.edge_index_.narrow(1, 0, n_edges), edge_vec,
        refined ? torch::jit::IValue(radius) : torch::jit::IValue()}).toTensor();
   auto energy = node_energy.narrow(0, 0, graph.n_local).to(torch::kFloat64).sum();
   auto grad = torch::autograd::grad({energy}, {edge_vec})[0].to(torch::kFloat64);
   // each edge vector is x[neighbor] - x[center]: dE/dx[neighbor] = g, dE/dx[center] = -g
-  auto forces = edges_to_nodes(uploaded.centers_, uploaded.neighbors_, grad, -grad, graph.n_nodes);
+  auto forces = edges_to_nodes(uploaded.centers_.narrow(0, 0, n_edges),
+                               uploaded.neighbors_.narrow(0, 0, n_edges), grad, -grad,
+                               graph.n_nodes);
   if (!torch::isfinite(forces).all().item<bool>()) throw non_finite("prior-head forces", forces);
   return std::vector<double>(forces.data_ptr<double>(),
                              forces.data_ptr<double>() + 3 * graph.n_nodes);
