@@ -8,27 +8,22 @@ vary by about 5% from run to run, as much as the signal costs every 10 steps, so
 one sampled step is taken from N = 1 (where it is the whole difference) and the cost at every
 10 and 50 steps given from it as well, beside the measured N.
 
-    python tests/benchmarks/bench_prior_residual.py [--steps 200] [--rounds 3] [--every 10 50]
+    python tests/benchmarks/bench_prior_residual.py [--steps 200] [--rounds 3] [--every 1 10]
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench_rr_md import ENV, SPEED_DECK
 from bench_speed import DEFAULT
-from bench_ttt_md import POTENTIAL
+from bench_ttt_md import step_time as ttt_step_time
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "models" / DEFAULT
-BIN = Path(sys.prefix) / "bin"
 # no update within the run: the step-0 one of the warm-up is the only one (the gate's
 # statistics make it a skip for a diamond crystal; either way it is outside the timed run)
 STYLE = "ttt every 1000000 steps 1 lr 1e-3"
@@ -37,20 +32,8 @@ SIGNAL = "fix res all pair {every} mlff_ttt prior_residual 1\n"
 
 def step_time(every: int, steps: int, nprocs: int, workdir: Path) -> float:
     """Seconds per step; every 0: without the signal."""
-    deck = SPEED_DECK.format(style=STYLE, model=MODEL, steps=steps).replace(
-        f"pair_coeff   * * {MODEL} Si",
-        f"pair_coeff   * * {MODEL} Si\npair_coeff   * * prior tersoff/mod {POTENTIAL} Si")
-    if every:
-        deck = deck.replace("fix          integrate all nve\n",
-                            "fix          integrate all nve\n" + SIGNAL.format(every=every))
-    (workdir / "in.deck").write_text(deck)
-    cmd = [str(BIN / "lmp"), "-in", "in.deck", "-log", "none"]
-    if nprocs > 1:
-        cmd = [str(BIN / "mpiexec"), "-np", str(nprocs)] + cmd
-    proc = subprocess.run(cmd, cwd=workdir, env=ENV, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-2000:])
-    return float(re.findall(r"Loop time of (\S+) on", proc.stdout)[1]) / steps
+    fixes = SIGNAL.format(every=every) if every else ""
+    return ttt_step_time(STYLE, steps, nprocs, workdir, model=MODEL, fixes=fixes)
 
 
 def main() -> None:

