@@ -245,3 +245,16 @@ def test_eval_refuses_ttt_settings_without_ttt(capsys):
     assert capsys.readouterr().err.strip() == (
         "mlff-ttt eval: error: --ttt-lr --ttt-calibrated set TTT's settings: give --ttt or "
         "--ttt-per-structure with them (a plain eval runs no TTT)")
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "examples" / "configs").glob("*.yaml")),
+                         ids=lambda path: path.name)
+def test_shipped_configs_load_and_find_their_shipped_data(config):
+    """Every config in examples/configs reads, and the data files it names inside the
+    repository exist (those under runs/ are made by the command its header gives)."""
+    from mlff_ttt.config import load_config
+
+    data = load_config(config).data
+    for path in filter(None, (data.train, data.val, data.pretrain)):
+        if Path(path).is_relative_to(ROOT / "examples"):
+            assert Path(path).is_file(), f"{config.name}: {path}"
