@@ -30,6 +30,7 @@ class RegistryPrior {
   // std::runtime_error.
   double evaluate(const std::vector<std::string>& symbols, const double* positions,
                   const double* cell, const bool* pbc, double* forces);
+  double timeout() const { return timeout_; }
 
  private:
   struct State;

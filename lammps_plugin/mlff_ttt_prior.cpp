@@ -232,13 +232,12 @@ void Prior::init(const TypeMap &types, double timeout)
   if (!given())
     error->all(FLERR, "pair_style mlff_ttt ttt needs a prior: pair_coeff * * prior STYLE ... "
                "or pair_coeff * * prior python NAME");
-  if (!registry.empty() && (!python_prior || python_prior_timeout != timeout)) {
+  if (!registry.empty() && (!python_prior || python_prior->timeout() != timeout)) {
     std::vector<std::string> seen;    // the types' elements, NULL types left out
     for (const auto &element : types.elements)
       if (element != "NULL") seen.push_back(element);
     try {
       python_prior = std::make_unique<mlff::RegistryPrior>(registry, params, seen, timeout);
-      python_prior_timeout = timeout;
     } catch (std::exception &e) {
       error->all(FLERR, "pair_coeff * * prior python {}: {}", registry, e.what());
     }

@@ -81,9 +81,10 @@ class Prior : protected Pointers {
 
   // Delta learning (mlff_ttt_prior_delta.cpp). At a run's set-up with a delta model: an
   // ERROR unless the deck's prior is the model's (a LAMMPS pair style with the model's
-  // pair_style words, or for a prior LAMMPS has no style for, the same registry prior spec). Every step: the prior's forces added to atom->f, its energy, virial
-  // and per-atom energies and virials to `host`'s (the pair style's ev_init done), as pair
-  // hybrid/overlay sums a sub-style's.
+  // pair_style words, or for a prior LAMMPS has no style for, the same registry prior spec).
+  // Every step: the prior's forces added to atom->f, its energy, virial and per-atom energies
+  // and virials to `host`'s (the pair style's ev_init done), as pair hybrid/overlay sums a
+  // sub-style's (a registry prior: forces, energy and the virial r x F only).
   void check_delta(const mlff::ModelInfo &info, const std::string &model_path);
   void add_to(Pair &host, int eflag, int vflag, NeighList *list, const TypeMap &types);
 
@@ -108,7 +109,6 @@ class Prior : protected Pointers {
   std::string registry;                   // the name of a registry prior
   std::vector<std::pair<std::string, std::string>> params;    // the registry prior's
   std::unique_ptr<mlff::RegistryPrior> python_prior;          // created by init
-  double python_prior_timeout = 0.0;                           // the one it was created with
   std::vector<std::string> elements;      // per type: the pair style's element symbols
   std::vector<std::string> args;          // see line(), for restart files
   std::string style_name;                 // the prior's pair style

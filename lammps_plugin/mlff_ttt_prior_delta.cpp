@@ -77,8 +77,8 @@ void Prior::check_delta_registry(const mlff::ModelInfo &info, const std::string 
     error->all(FLERR, "pair_coeff * * prior python {}: {}", registry, e.what());
   }
   if (!same) {
-    std::string deck = registry;
-    for (const auto &[key, value] : params) deck += " " + key + "=" + value;
+    std::string deck;    // the deck's words after "prior python"
+    for (size_t k = 2; k < args.size(); k++) deck += (k > 2 ? " " : "") + args[k];
     error->all(FLERR, "Model {} is delta-learned on the prior {}, but this deck's prior is "
                "prior python {}: the sum would be another potential", model_path,
                info.delta_prior, deck);

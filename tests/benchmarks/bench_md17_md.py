@@ -185,8 +185,8 @@ def main() -> None:
     modes = args.modes
     frames = read_frames(ROOT / "examples" / "data" / "md17_ood_molecules.xyz")
     length = args.steps * 0.5e-3
-    print(f"{model_file.name} (trained on aspirin, benzene, uracil); {args.steps} steps of 0.5 fs, "
-          f"{args.starts} starts")
+    print(f"{model_file.name} (trained on aspirin, benzene, uracil); {args.steps} steps of "
+          f"0.5 fs, {args.starts} starts")
     print(f"{'molecule':<13}{'start':>6} {'mode':<12}{'NVT failure':>12}{'force MAE vs xTB':>18}"
           f"{'NVE drift':>16}{'NVE failure':>13}")
     rows = []

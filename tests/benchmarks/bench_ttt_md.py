@@ -28,7 +28,8 @@ def step_time(style: str, steps: int, nprocs: int, workdir: Path, model: Path = 
     deck = SPEED_DECK.format(style=style, model=model, steps=steps).replace(
         f"pair_coeff   * * {model} Si",
         f"pair_coeff   * * {model} Si\npair_coeff   * * prior tersoff/mod {POTENTIAL} Si")
-    deck = deck.replace("fix          integrate all nve\n", "fix          integrate all nve\n" + fixes)
+    integrate = "fix          integrate all nve\n"
+    deck = deck.replace(integrate, integrate + fixes)
     (workdir / "in.deck").write_text(deck)
     cmd = [str(BIN / "lmp"), "-in", "in.deck", "-log", "none"]
     if nprocs > 1:
