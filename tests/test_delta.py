@@ -365,3 +365,31 @@ def test_shipped_delta_model_in_md(molecule_delta, tmp_path, style):
     np.testing.assert_allclose(ranks_forces, whole_forces, rtol=0, atol=1e-8)
     if not style:    # a fixed potential conserves its energy (TTT's updates move it by design)
         assert abs(whole[20][2] - whole[0][2]) < 1e-3 * len(molecule_delta["molecule"])
+
+
+@pytest.mark.lammps
+def test_lammps_reads_a_python_priors_values_as_numbers(tmp_path):
+    """A Morse-delta model on a shrink-wrapped silicon cluster: the deck's `cutoff=5` is the
+    file's cutoff=5.0 (their texts differ), and the energy is the calculator's; D=0.31 is
+    another potential, an ERROR."""
+    from mlff_ttt.plugin.prior_loading import same_prior_spec
+
+    spec = "morse:D=0.3,a=1.3,r0=2.4,cutoff=5.0"
+    deck_words = {"D": "0.3", "a": "1.3", "r0": "2.4", "cutoff": "5"}
+    assert same_prior_spec(spec, "morse", deck_words)
+    assert not same_prior_spec(spec, "morse", {**deck_words, "D": "0.31"})
+    model = make_model_file(tmp_path / "morse_delta.pt", delta_prior=spec)
+    cluster = silicon(repeat=(1, 1, 1))
+    cluster.pbc = False
+    cluster.cell = [30.0, 30.0, 30.0]
+    cluster.center()
+    write_data(cluster, tmp_path / "data.lmp")
+    deck = (DECK.replace("boundary p p p", "boundary s s s")
+            .replace("compute pe_atom all pe/atom\ncompute pe_sum all reduce sum c_pe_atom\n", "")
+            .replace(" c_pe_sum", ""))
+    result = run_lmp(deck.format(style="", model=model,
+                                 prior="pair_coeff * * prior python morse D=0.3 a=1.3 r0=2.4 "
+                                       "cutoff=5"), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    pe = thermo_rows((tmp_path / "log.lammps").read_text())[-1][1]
+    assert pe == pytest.approx(MLFFCalculator(str(model)).get_potential_energy(cluster), abs=1e-8)

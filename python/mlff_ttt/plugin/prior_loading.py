@@ -82,9 +82,10 @@ def labels_of(prior, symbols, positions, cell, pbc, timeout: float = 0.0) -> Dic
 
 
 def same_prior_spec(spec: str, name: str, params: Dict[str, str]) -> bool:
-    """Whether ``prior python NAME k=v ...`` (the deck's words) is the prior spec ``spec``."""
-    deck = parse_prior_spec({"name": name, **params})
-    return str(deck) == str(parse_prior_spec(spec))
+    """Whether ``prior python NAME k=v ...`` (the deck's words) is the prior spec ``spec``:
+    the same name and parameter values (as numbers where they read as numbers, so a deck's
+    cutoff=6 is a file's cutoff=6.0, which their texts are not)."""
+    return parse_prior_spec({"name": name, **params}) == parse_prior_spec(spec)
 
 
 def mismatch_warning(model_prior: Optional[str], line: List[str]) -> str:
